@@ -1,0 +1,153 @@
+"""Repository hygiene: packaging, notebooks, secrets and lint."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from . import notebooks as nbs
+
+ROOT = nbs.ROOT
+
+
+def _requirement_name(spec: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", spec.strip(), maxsplit=1)[0].lower()
+
+
+def _tracked_files() -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True
+    )
+    if out.returncode != 0:  # not a git checkout (an sdist): walk the tree instead
+        return [p for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    return [ROOT / line for line in out.stdout.splitlines() if (ROOT / line).is_file()]
+
+
+def test_environment_yml_matches_pyproject():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "conda-forge" in env["channels"]
+    deps = env["dependencies"]
+    conda = {_requirement_name(d) for d in deps if isinstance(d, str)}
+    pip_section = [d for d in deps if isinstance(d, dict)]
+    assert pip_section and "-e ." in pip_section[0]["pip"], "environment.yml must pip install -e ."
+    assert any(d.startswith("python=") for d in deps if isinstance(d, str))
+    assert "pip" in conda
+    assert conda - {"python", "pip"} == runtime
+
+
+def test_constraints_pin_every_runtime_and_dev_dependency():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
+    wanted |= {_requirement_name(d) for d in pyproject["project"]["optional-dependencies"]["dev"]}
+    pinned = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt must pin exact versions: {line!r}"
+            pinned[name.lower().replace("_", "-")] = version
+    assert wanted <= set(pinned), f"not pinned: {sorted(wanted - set(pinned))}"
+
+
+@pytest.mark.parametrize("path", nbs.lessons() + nbs.solutions(), ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for index, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"cell {index} has outputs: clear them"
+            assert cell.get("execution_count") is None, f"cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("path", nbs.lessons(), ids=lambda p: p.name)
+def test_lesson_structure(path):
+    """Header with goals first; summary, exercises and navigation at the end."""
+    nb = nbformat.read(path, as_version=4)
+    first = nb.cells[0]
+    number = path.name[:2]
+    assert first.cell_type == "markdown"
+    assert first.source.startswith(f"# {number} · "), "the first line is '# NN · Title'"
+    assert re.search(r"(?i)\bgoals?\b|you will be able to", first.source)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert re.search(r"(?im)^#+ .*summary", text), "a summary section"
+    assert re.search(r"(?im)^#+ .*exercise", text), "an exercises section"
+    assert "### BEGIN SOLUTION" not in "\n".join(c.source for c in nb.cells), (
+        "solutions live in notebooks/solutions/"
+    )
+
+
+def test_verify_false_only_in_the_man_in_the_middle_lesson():
+    offenders = []
+    for path in _tracked_files():
+        if path.suffix not in {".py", ".ipynb", ".md"} or path.name == "test_repo.py":
+            continue
+        text = path.read_text(errors="replace")
+        if re.search(r"verify\s*=\s*False", text) and "07_man_in_the_middle" not in path.name:
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_no_key_material_or_key_logs_in_the_repository():
+    offenders = []
+    for path in _tracked_files():
+        if path.suffix in {".key", ".p12", ".pfx", ".pcap", ".pcapng", ".keylog"}:
+            offenders.append(str(path.relative_to(ROOT)))
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        if re.search(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\s*\n[A-Za-z0-9+/]{40}", text):
+            offenders.append(str(path.relative_to(ROOT)))
+        if re.search(r"(?m)^(CLIENT_RANDOM|CLIENT_HANDSHAKE_TRAFFIC_SECRET) [0-9a-f]{64} ", text):
+            if "tests/vectors" not in str(path):  # RFC 8448's published example keys
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_no_sys_path_hacks():
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in _tracked_files()
+        if p.suffix in {".py", ".ipynb"} and "sys.path" in p.read_text(errors="replace")
+        and p.name != "test_repo.py"
+    ]
+    assert offenders == []
+
+
+def test_ruff_is_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "helpers", "tests", "notebooks", "bench", "tools"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_helpers_import_without_side_effects():
+    """Importing every helpers module starts no thread, opens no socket, writes nothing."""
+    code = (
+        "import pkgutil, threading, importlib, helpers, os\n"
+        "before = threading.active_count()\n"
+        "fds = len(os.listdir('/proc/self/fd'))\n"
+        "for m in pkgutil.walk_packages(helpers.__path__, 'helpers.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
+        "assert threading.active_count() == before, 'a module started a thread on import'\n"
+        "print(len(os.listdir('/proc/self/fd')) - fds)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip()) <= 2, "a module left files or sockets open on import"
