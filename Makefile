@@ -33,10 +33,10 @@ lint: setup
 	$(BIN)/ruff check helpers tests notebooks bench tools
 
 html: setup
-	$(BIN)/python tools/render_html.py
+	$(BIN)/python -m tools.render_html
 
 nav: setup
-	$(BIN)/python tools/navigation.py
+	$(BIN)/python -m tools.navigation
 
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -81,3 +81,11 @@ class OfflineViolation(CourseError, RuntimeError):
 
 class PlotDataError(CourseError, ValueError):
     """A drawing function was given something it cannot draw (or nothing at all)."""
+
+
+class LabError(CourseError, RuntimeError):
+    """The local lab (``helpers.lab``) cannot do what was asked: not running, unknown scenario, no port."""
+
+
+class UsageError(CourseError, ValueError):
+    """A helper was called with an argument it cannot use: a malformed URL, an unknown option, a missing file."""

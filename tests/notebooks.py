@@ -43,6 +43,11 @@ def solutions() -> list[Path]:
     return sorted(SOLUTION_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def short_name(path: Path) -> str:
+    """``00_start_here.ipynb`` or ``solutions/00_start_here.ipynb``: a readable test id."""
+    return str(path.relative_to(NOTEBOOK_DIR))
+
+
 def guarded_ipython_dir() -> Path:
     """A throw-away IPYTHONDIR whose startup file installs the offline guard."""
     ipdir = Path(tempfile.mkdtemp(prefix="tls-course-ipython-"))

@@ -44,7 +44,9 @@ def test_make_lab_serves_jupyterlab_on_loopback():
                     break
             except OSError:
                 time.sleep(0.5)
-        assert status is not None, f"JupyterLab did not answer: {proc.stderr.read1().decode()[-2000:] if proc.poll() is not None else 'still starting'}"
+        assert status is not None, (
+            f"JupyterLab did not answer: {proc.stderr.read1().decode()[-2000:] if proc.poll() is not None else 'still starting'}"
+        )
         code, body = status
         assert code == 200 and "started" in body
         # It listens on loopback only: the same port on another local address is closed.

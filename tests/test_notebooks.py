@@ -15,14 +15,14 @@ def ipython_dir():
 
 
 @pytest.mark.notebooks
-@pytest.mark.parametrize("path", nbs.lessons() + nbs.solutions(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", nbs.lessons() + nbs.solutions(), ids=nbs.short_name)
 def test_notebook_runs_clean(path, ipython_dir):
     nb = nbformat.read(path, as_version=4)
     try:
         executed, seconds = nbs.execute(nb, path.parent, ipython_dir)
     except CellExecutionError as exc:  # show the learner-facing error, not the whole notebook
         pytest.fail(f"{path.name} failed: {str(exc)[-2000:]}")
-    nbs.TIMES[path.name] = seconds
+    nbs.TIMES[nbs.short_name(path)] = seconds
     assert nbs.error_outputs(executed) == []
     assert seconds < nbs.BUDGET_S, f"{path.name} took {seconds:.1f} s (budget {nbs.BUDGET_S} s)"
 
@@ -53,4 +53,3 @@ def test_offline_guard_trips_inside_a_kernel(ipython_dir, tmp_path):
     assert "OfflineViolation" in str(info.value)
     printed = nb.cells[0].outputs[0]["text"]
     assert printed.strip() == "['blocked', 'blocked', 'blocked']"
-

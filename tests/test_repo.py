@@ -59,7 +59,7 @@ def test_constraints_pin_every_runtime_and_dev_dependency():
     assert wanted <= set(pinned), f"not pinned: {sorted(wanted - set(pinned))}"
 
 
-@pytest.mark.parametrize("path", nbs.lessons() + nbs.solutions(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", nbs.lessons() + nbs.solutions(), ids=nbs.short_name)
 def test_notebooks_are_committed_without_outputs(path):
     nb = json.loads(path.read_text())
     for index, cell in enumerate(nb["cells"]):
@@ -118,7 +118,8 @@ def test_no_sys_path_hacks():
     offenders = [
         str(p.relative_to(ROOT))
         for p in _tracked_files()
-        if p.suffix in {".py", ".ipynb"} and "sys.path" in p.read_text(errors="replace")
+        if p.suffix in {".py", ".ipynb"}
+        and "sys.path" in p.read_text(errors="replace")
         and p.name != "test_repo.py"
     ]
     assert offenders == []
@@ -151,3 +152,11 @@ def test_helpers_import_without_side_effects():
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.strip()) <= 2, "a module left files or sockets open on import"
+
+
+def test_navigation_is_up_to_date():
+    """README's table and each notebook's previous/next links match the notebooks' titles."""
+    result = subprocess.run(
+        [sys.executable, "tools/navigation.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
