@@ -26,7 +26,7 @@ def render(out: Path = OUT) -> list[Path]:
     ipython_dir = nbs.guarded_ipython_dir()
     pages = []
     series = titles()
-    for path, number, title in series:
+    for path, _, _ in series:
         nb = nbformat.read(path, as_version=4)
         executed, seconds = nbs.execute(nb, path.parent, ipython_dir)
         body, _ = exporter.from_notebook_node(executed)

@@ -1,0 +1,175 @@
+"""Tiny web servers for the lessons: a login page, over HTTP or HTTPS (introduced in notebook 01).
+
+Notebook 01 sends a password to this server in plain HTTP and then over TLS, to show
+what an eavesdropper sees; notebook 07 uses it as the "bank" that a man in the
+middle attacks. It is built on the standard library's :mod:`http.server`, so a
+learner can read all of it; notebook 05 shows the same TLS wrapping step by step.
+
+Theory of operation
+-------------------
+:class:`http.server.ThreadingHTTPServer` accepts TCP connections in one thread and
+hands each one to a new thread. To serve HTTPS we wrap each accepted socket with
+:meth:`ssl.SSLContext.wrap_socket` *inside that per-connection thread*
+(:meth:`_Server.finish_request`). Wrapping the listening socket instead would run
+every handshake in the accept loop, where one client that connects and says nothing
+would stall everyone else.
+
+The server binds 127.0.0.1 on a port chosen by the operating system (port 0), so
+re-running a cell never fails with "address already in use". It is a context
+manager; :meth:`LoginServer.stop` closes the socket and joins the thread.
+"""
+
+from __future__ import annotations
+
+import html
+import socket
+import ssl
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font-family:sans-serif"><h1>{title}</h1>{body}</body></html>"""
+
+
+@dataclass
+class Login:
+    """One login attempt the server received."""
+
+    user: str
+    password: str
+    ok: bool
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            request.settimeout(10)  # a client that never finishes its handshake frees the thread
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                request.close()  # a refused handshake ends that connection only
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: a client that vanishes is not the server's problem (and not stderr noise)."""
+
+
+class LoginServer:
+    """A one-page site with a login form, on 127.0.0.1, over HTTP or (with ``tls=``) HTTPS.
+
+    >>> with LoginServer(password="hunter2") as site:
+    ...     requests.post(site.url + "login", data={"user": "ada", "password": "hunter2"})
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: ssl.SSLContext | None = None,
+        user: str = "ada",
+        password: str = "correct horse battery staple",  # noqa: S107 (a demo secret the lesson reveals)
+        title: str = "Tiny Bank",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.tls, self.user, self.password, self.title = tls, user, password, title
+        self.logins: list[Login] = []
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> LoginServer:
+        if self._server is not None:
+            return self
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the default writes every request to stderr
+
+            def _send(self, status: HTTPStatus, body: str) -> None:
+                data = _PAGE.format(title=html.escape(site.title), body=body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._send(
+                    HTTPStatus.OK,
+                    '<form method="post" action="/login">'
+                    '<input name="user"> <input name="password" type="password">'
+                    "<button>Log in</button></form>",
+                )
+
+            def do_POST(self) -> None:
+                length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+                user = form.get("user", [""])[0]
+                password = form.get("password", [""])[0]
+                ok = (user, password) == (site.user, site.password)
+                site.logins.append(Login(user, password, ok))
+                if ok:
+                    self._send(
+                        HTTPStatus.OK, f"<p>Welcome, {html.escape(user)}. Balance: 1,234.56</p>"
+                    )
+                else:
+                    self._send(HTTPStatus.FORBIDDEN, "<p>Wrong user or password.</p>")
+
+        server = _Server(self._address, Handler)
+        server.tls = self.tls
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the port and join the thread (safe to call twice)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LoginServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- where it is ---------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError("the server is not running: call start() or use `with`")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.address[0]}:{self.port}/"
+
+    def __repr__(self) -> str:
+        state = self.url if self._server is not None else "stopped"
+        return f"<LoginServer {self.title!r} {state}>"

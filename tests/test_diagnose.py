@@ -1,0 +1,393 @@
+"""helpers.diagnose: real TLS over real sockets on 127.0.0.1, through ssl and requests."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes
+
+from helpers import diagnose, names, netguard
+from helpers.errors import UsageError
+from helpers.lab import SCENARIOS, Lab, get_lab
+from helpers.pki import load_certificates
+
+CLIENTS = ("ssl", "requests")
+
+# What each lab scenario *is*, in this module's vocabulary. Whether it fails, and with
+# which verify code, comes from the lab's own expectations (Scenario.verdict).
+KINDS = {
+    "valid": "ok",
+    "wildcard": "ok",
+    "ip-san": "ok",
+    "no-san": "hostname-mismatch",  # only for clients that refuse the CN fallback
+    "expired": "expired",
+    "not-yet-valid": "not-yet-valid",
+    "self-signed": "self-signed",
+    "untrusted-root": "untrusted-root",
+    "incomplete-chain": "unknown-issuer",
+    "wrong-host": "hostname-mismatch",
+    "revoked": "revoked",  # only when a CRL is loaded
+    "weak-key": "weak-key",
+    "sha1": "weak-signature",
+    "bad-issuer": "invalid-ca",
+    "wrong-eku": "wrong-purpose",
+    "client-cert-required": "client-cert-required",
+    "tls-1.0-only": "protocol-version",
+    "tls-1.1-only": "protocol-version",
+    "tls-1.2-only": "ok",
+    "dh-1024": "weak-dh",
+}
+
+FAILING = [n for n in SCENARIOS if not SCENARIOS[n].expect.ok]
+
+
+@pytest.fixture(scope="module")
+def lab() -> Lab:
+    return get_lab()
+
+
+def _verdict(lab: Lab, name: str, client: str):
+    return lab.scenarios[name].verdict("requests" if client == "requests" else "python")
+
+
+def _fingerprints(certs) -> list[bytes]:
+    return [c.fingerprint(hashes.SHA256()) for c in certs]
+
+
+# --------------------------------------------------------------------------- small servers
+
+
+@pytest.fixture
+def refused_port() -> int:
+    """A port nothing listens on: bind one, note it, close it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never sends a byte."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=serve, name="silent-server")
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's naming
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def plain_http_server() -> Iterator[int]:
+    """A plain-text HTTP server: what https:// to an http:// port meets."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="plain-http"
+    )
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --------------------------------------------------------------------------- every scenario
+
+
+def test_the_kind_table_covers_every_lab_scenario(lab: Lab) -> None:
+    assert set(lab.scenarios) == set(KINDS)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_check_gives_the_scenario_verdict(lab: Lab, name: str, client: str) -> None:
+    expect = _verdict(lab, name, client)
+    d = diagnose.check(lab.url(name), via=client)  # no cafile: lab hosts trust the lab CA
+    assert d.ok is expect.ok, d
+    assert d.kind == ("ok" if expect.ok else KINDS[name])
+    assert d.verify_code == expect.verify_code
+    assert expect.matches(d.error), d
+    assert d.via == client and d.port == lab.port(name)
+    assert d.explanation == diagnose.ADVICE[d.kind].explanation and d.fix
+    if d.ok:
+        assert d.version in ("TLSv1.2", "TLSv1.3") and d.cipher and d.status == 200
+        assert d.chain_source == "the verified connection"
+        served = load_certificates(lab.files.chains[name])
+        assert _fingerprints(d.chain) == _fingerprints(served)
+    else:
+        assert d.message and d.exception and d.cause
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_chain_is_captured_when_verification_fails(lab: Lab, client: str) -> None:
+    d = diagnose.check(lab.url("expired"), via=client)
+    assert d.kind == "expired"
+    leaf = d.leaf
+    assert leaf is not None and lab.host("expired") in diagnose._san(leaf)
+    # Exactly what the server sends: the scenario's chain file, leaf first.
+    served = load_certificates(lab.files.chains["expired"])
+    assert _fingerprints(d.chain) == _fingerprints(served)
+    if sys.version_info >= (3, 13) and client == "ssl":
+        assert d.chain_source == "the failed connection"
+    else:
+        assert "non-verifying probe" in d.chain_source
+    assert "expired on" in d.detail
+    # probe=False: no second connection, so (before Python 3.13) nothing to show.
+    bare = diagnose.check(lab.url("expired"), via=client, probe=False)
+    assert bool(bare.chain) is (sys.version_info >= (3, 13) and client == "ssl")
+
+
+def test_incomplete_chain_detail_names_the_missing_intermediate(lab: Lab) -> None:
+    d = diagnose.check(lab.url("incomplete-chain"))
+    assert d.kind == "unknown-issuer" and d.verify_code == 20
+    assert len(d.chain) == 1 and "incomplete chain" in d.detail
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_revocation_is_checked_only_with_a_crl(lab: Lab, client: str) -> None:
+    strict = lab.scenarios["revoked"].strict
+    assert strict is not None
+    d = diagnose.check(lab.url("revoked"), via=client, crl=lab.crl)
+    assert (d.ok, d.kind, d.verify_code) == (False, "revoked", strict.verify_code)
+    assert diagnose.check(lab.url("valid"), via=client, crl=lab.crl).ok
+    plain = diagnose.check(lab.url("revoked"), via=client)
+    assert plain.ok and any("Revocation was not checked" in n for n in plain.notes)
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_client_certificate_satisfies_mutual_tls(lab: Lab, client: str) -> None:
+    d = diagnose.check(lab.url("client-cert-required"), via=client, client_cert=lab.client_cert)
+    assert d.ok and d.status == 200, d
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_version_limits(lab: Lab, client: str) -> None:
+    d = diagnose.check(lab.url("valid"), via=client, max_version="TLSv1.2")
+    assert d.ok and d.version == "TLSv1.2"
+    d = diagnose.check(lab.url("tls-1.2-only"), via=client, min_version=ssl.TLSVersion.TLSv1_3)
+    assert d.kind == "protocol-version"
+
+
+def test_a_scenario_name_is_enough(lab: Lab) -> None:
+    d = diagnose.check("expired")
+    assert d.kind == "expired" and d.target == "expired" and d.port == lab.port("expired")
+
+
+# --------------------------------------------------------------------------- below TLS
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_refused_port(refused_port: int, client: str) -> None:
+    d = diagnose.check(f"127.0.0.1:{refused_port}", via=client)
+    assert (d.ok, d.kind, d.verify_code) == (False, "refused", None)
+    assert "ConnectionRefusedError" in d.exceptions
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_server_that_never_answers_times_out(silent_server: int, client: str) -> None:
+    d = diagnose.check(f"https://127.0.0.1:{silent_server}/", via=client, timeout=0.5)
+    assert (d.ok, d.kind) == (False, "timeout")
+    assert d.elapsed is not None and 0.4 < d.elapsed < 3
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_plain_http_on_the_port_is_not_tls(plain_http_server: int, client: str) -> None:
+    d = diagnose.check(f"https://127.0.0.1:{plain_http_server}/", via=client)
+    assert (d.ok, d.kind) == (False, "not-tls")
+    assert "WRONG_VERSION_NUMBER" in d.message or "record layer failure" in d.message
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "nobody.lab.localhost"])
+def test_names_that_must_never_resolve_are_not_looked_up(
+    monkeypatch: pytest.MonkeyPatch, host: str, client: str
+) -> None:
+    assert netguard.active()  # a lookup would have raised OfflineViolation ("blocked")
+    lookups: list[object] = []
+    real = socket.getaddrinfo
+
+    def spy(*args: object, **kwargs: object):
+        lookups.append(args[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", spy)
+    d = diagnose.check(f"https://{host}/", via=client)
+    assert (d.ok, d.kind) == (False, "dns")
+    assert lookups == []
+    assert d.exception == "socket.gaierror"
+
+
+def test_explain_a_real_gaierror() -> None:
+    # helpers.names raises the resolver's own exception for a lab name it does not know.
+    with names.resolving({"known.lab.localhost": "127.0.0.1"}):
+        with pytest.raises(socket.gaierror) as caught:
+            socket.getaddrinfo("unknown.lab.localhost", 443)
+    d = diagnose.explain(caught.value)
+    assert (d.ok, d.kind, d.exception) == (False, "dns", "socket.gaierror")
+
+
+def test_offline_guard_is_reported_not_bypassed() -> None:
+    with pytest.raises(Exception) as caught:  # noqa: B017 - OfflineViolation, via requests
+        requests.get("https://example.com/", timeout=1)
+    assert diagnose.explain(caught.value).kind == "blocked"
+    assert diagnose.check("https://example.com/").kind == "blocked"
+
+
+# --------------------------------------------------------------------------- explain()
+
+
+@pytest.mark.parametrize("name", FAILING)
+def test_explain_a_requests_exception_like_check_does(lab: Lab, name: str) -> None:
+    with pytest.raises(requests.RequestException) as caught:
+        requests.get(lab.url(name), verify=str(lab.ca_bundle), timeout=5)
+    mine = diagnose.explain(caught.value)
+    seen = diagnose.check(lab.url(name), via="requests", probe=False)
+    assert mine.kind == seen.kind == KINDS[name]
+    assert mine.verify_code == seen.verify_code
+    assert mine.exception == _qualified(caught.value)
+    assert mine.target == lab.url(name) and mine.via == "requests"
+
+
+def _qualified(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def test_explain_unwraps_the_whole_requests_chain(lab: Lab) -> None:
+    with pytest.raises(requests.exceptions.SSLError) as caught:
+        requests.get(lab.url("expired"), verify=str(lab.ca_bundle), timeout=5)
+    d = diagnose.explain(caught.value)
+    assert d.exceptions[:4] == (
+        "requests.exceptions.SSLError",
+        "urllib3.exceptions.MaxRetryError",
+        "urllib3.exceptions.SSLError",
+        "ssl.SSLCertVerificationError",
+    )
+    assert d.cause == "ssl.SSLCertVerificationError" and d.verify_code == 10
+
+
+def test_explain_an_ssl_exception(lab: Lab) -> None:
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    with socket.create_connection(lab.address("wrong-host"), timeout=5) as raw:
+        with pytest.raises(ssl.SSLCertVerificationError) as caught:
+            ctx.wrap_socket(raw, server_hostname=lab.host("wrong-host"))
+    d = diagnose.explain(caught.value)
+    assert (d.kind, d.verify_code, d.via) == ("hostname-mismatch", 62, "ssl")
+
+
+# --------------------------------------------------------------------------- atlas()
+
+
+def test_atlas_covers_every_scenario_and_client_and_matches(lab: Lab) -> None:
+    a = diagnose.atlas(lab)
+    assert {(r.scenario, r.client) for r in a} == {(n, c) for n in lab.scenarios for c in CLIENTS}
+    assert len(a) == 2 * len(lab.scenarios)
+    assert a.matched, str(a)
+    assert a.elapsed < 2.0
+    for r in a:
+        expect = _verdict(lab, r.scenario, r.client)
+        assert r.kind == ("ok" if expect.ok else KINDS[r.scenario])
+        assert r.verify_code == expect.verify_code
+    html = a._repr_html_()
+    for name in lab.scenarios:
+        assert f">{name}<" in html
+    assert ">unknown-issuer<" in html and ">weak-dh<" in html
+    # Messages are escaped: the quotes around the host name come out as entities.
+    assert "&#x27;wrong-host.lab.localhost&#x27;" in html
+    assert "'wrong-host.lab.localhost'" not in html
+
+
+def test_strict_atlas_checks_revocation(lab: Lab) -> None:
+    a = diagnose.atlas(lab, strict=True, clients=("requests",))
+    row = a.row("revoked", "requests")
+    assert (row.kind, row.verify_code, row.matched) == ("revoked", 23, True)
+    assert a.matched
+
+
+# --------------------------------------------------------------------------- display
+
+
+def test_card_shows_kind_and_escapes(refused_port: int, lab: Lab) -> None:
+    d = diagnose.check(f"https://127.0.0.1:{refused_port}/<script>alert(1)</script>")
+    html = d._repr_html_()
+    assert d.kind == "refused" and "refused" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    failed = diagnose.check(lab.url("expired"))._repr_html_()
+    assert "expired" in failed and "expired.lab.localhost" in failed
+    good = diagnose.check(lab.url("valid"))
+    assert "OK" in good._repr_html_() and good.version in good._repr_html_()
+    assert good.headline.startswith("OK") and "via ssl" in str(good)
+
+
+# --------------------------------------------------------------------------- the tables
+
+
+def test_every_kind_has_advice_and_none_says_switch_verification_off() -> None:
+    kinds = (
+        set(diagnose._VERIFY_MESSAGES.values())
+        | set(diagnose._VERIFY_CODES.values())
+        | set(diagnose._REASONS.values())
+        | {k for _, k in diagnose._PHRASES}
+        | set(KINDS.values())
+    )
+    assert kinds <= set(diagnose.ADVICE)
+    off = re.compile(r"verify\s*=\s*" + "False|CERT_NONE|check_hostname", re.I)
+    for kind, advice in diagnose.ADVICE.items():
+        assert advice.explanation.strip() and advice.fix.strip(), kind
+        assert not off.search(advice.explanation + advice.fix), kind
+
+
+# --------------------------------------------------------------------------- mistakes
+
+
+def test_mistakes_in_the_call_raise_usage_errors(tmp_path) -> None:
+    with pytest.raises(UsageError):
+        diagnose.check("https://valid.lab.localhost/", via="curl")
+    with pytest.raises(UsageError):
+        diagnose.check("http://valid.lab.localhost/")
+    with pytest.raises(UsageError):
+        diagnose.check("https://valid.lab.localhost/", cafile=tmp_path / "missing.pem")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(UsageError):
+        diagnose.check("https://valid.lab.localhost/", cafile=garbage)
+    with pytest.raises(UsageError):
+        diagnose.check("https://valid.lab.localhost/", min_version="TLSv9")
+    with pytest.raises(UsageError):
+        diagnose.explain("not an exception")  # type: ignore[arg-type]

@@ -1,0 +1,485 @@
+"""helpers.handshake: the sans-IO parser, fed with real TLS bytes made in memory.
+
+The TLS 1.2 and 1.3 connections are real OpenSSL handshakes between two SSLObjects
+(helpers.capture.capture_memory). Fragmentation and coalescing are built by hand from
+those real message bytes. Hypothesis feeds random and mutated bytes to every public
+parse function: the only exception allowed is ParseError.
+"""
+
+from __future__ import annotations
+
+import ssl
+import struct
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import handshake as hs
+from helpers.capture import Capture, Chunk, capture_memory
+from helpers.errors import ParseError
+from helpers.pki import CA
+
+# --- fixtures: one CA, real captures --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki() -> dict:
+    root = CA(common_name="Handshake Test Root")
+    inter = root.create_intermediate(common_name="Handshake Test Intermediate")
+    return {"root": root, "leaf": inter.issue("localhost")}
+
+
+def _contexts(pki: dict, version: ssl.TLSVersion) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki["leaf"].configure_server(server)
+    server.set_alpn_protocols(["h2", "http/1.1"])
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    pki["root"].configure_trust(client)
+    client.set_alpn_protocols(["http/1.1"])
+    client.maximum_version = version
+    return client, server
+
+
+@pytest.fixture(scope="module")
+def tls12(pki: dict) -> Capture:
+    client, server = _contexts(pki, ssl.TLSVersion.TLSv1_2)
+    return capture_memory(client, server, server_hostname="localhost")
+
+
+@pytest.fixture(scope="module")
+def tls13(pki: dict) -> Capture:
+    client, server = _contexts(pki, ssl.TLSVersion.TLSv1_3)
+    return capture_memory(client, server, server_hostname="localhost")
+
+
+def _messages(capture: Capture, direction: str) -> list[hs.HandshakeMessage]:
+    return [m for e in capture.events() if e.direction == direction for m in e.messages]
+
+
+# --- whole handshakes -----------------------------------------------------------------
+
+
+def test_tls12_decodes_to_the_rfc_5246_sequence(tls12: Capture) -> None:
+    events = tls12.events()
+    labels = [(e.direction, e.label) for e in events]
+    assert labels[:8] == [
+        ("c2s", "ClientHello"),
+        ("s2c", "ServerHello"),
+        ("s2c", "Certificate"),
+        ("s2c", "ServerKeyExchange"),
+        ("s2c", "ServerHelloDone"),
+        ("c2s", "ClientKeyExchange"),
+        ("c2s", "ChangeCipherSpec"),
+        ("c2s", "Finished (encrypted)"),
+    ]
+    # The server answers with (a ticket,) its own CCS and an encrypted Finished.
+    server_tail = [e.label for e in events[8:] if e.direction == "s2c"][:3]
+    assert server_tail == ["NewSessionTicket", "ChangeCipherSpec", "Finished (encrypted)"]
+    # Exactly the records after each side's ChangeCipherSpec are encrypted.
+    for direction in ("c2s", "s2c"):
+        mine = [e for e in events if e.direction == direction]
+        ccs = next(i for i, e in enumerate(mine) if e.record.content_type == 20)
+        assert not any(e.encrypted for e in mine[: ccs + 1])
+        assert all(e.encrypted for e in mine[ccs + 1 :])
+    assert tls12.version == "TLSv1.2" == tls12.info["version"]
+    assert events[-1].label == "Alert (encrypted)"  # close_notify, after the CCS
+
+
+def test_tls13_encrypts_everything_after_server_hello(tls13: Capture) -> None:
+    events = tls13.events()
+    assert [e.label for e in events[:2]] == ["ClientHello", "ServerHello"]
+    rest = events[2:]
+    for e in rest:
+        if e.record.content_type == 20:  # the middlebox-compatibility CCS (RFC 8446 D.4)
+            assert not e.encrypted and e.label == "ChangeCipherSpec"
+        else:
+            assert e.encrypted and e.record.content_type == 23 and e.messages == []
+    server_flight = [e.label for e in rest if e.direction == "s2c" and e.record.content_type == 23]
+    assert server_flight[0].startswith("EncryptedExtensions") and "(encrypted)" in server_flight[0]
+    assert tls13.version == "TLSv1.3" == tls13.info["version"]
+    assert tls13.server_hello is not None
+    assert tls13.server_hello.cipher_suite_name == tls13.info["cipher"][0]
+
+
+def test_sni_and_alpn_in_the_hellos(tls12: Capture, tls13: Capture) -> None:
+    for capture in (tls12, tls13):
+        hello = capture.client_hello
+        assert hello is not None
+        assert hello.server_name == "localhost"
+        assert hello.alpn == ["http/1.1"]
+        assert "x25519" in hello.supported_groups
+        assert "ecdsa_secp256r1_sha256" in hello.signature_algorithms
+        assert len(hello.random) == 32
+    # TLS 1.2: the chosen protocol is in ServerHello, in clear.
+    assert tls12.server_hello is not None and tls12.server_hello.alpn == "http/1.1"
+    # TLS 1.3: it moved into EncryptedExtensions, so the clear ServerHello has none.
+    assert tls13.server_hello is not None and tls13.server_hello.alpn is None
+    assert tls13.info["alpn"] == "http/1.1"
+
+
+def test_tls13_client_hello_offers_what_openssl_offers(tls13: Capture) -> None:
+    hello = tls13.client_hello
+    assert hello is not None
+    assert hello.supported_versions[0] == "TLSv1.3" and "TLSv1.2" in hello.supported_versions
+    assert hello.highest_version == "TLSv1.3"
+    assert hello.legacy_version == 0x0303
+    assert {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"} <= set(hello.cipher_suite_names)
+    assert "TLS_CHACHA20_POLY1305_SHA256" in hello.cipher_suite_names
+    assert not any(name.startswith("unknown") for name in hello.cipher_suite_names)
+    assert [(k.group_name, k.key_length) for k in hello.key_shares] == [("x25519", 32)]
+    assert hello.psk_modes == ["psk_dhe_ke"]
+    assert len(hello.session_id) == 32  # the middlebox-compatibility fake session id
+    server = tls13.server_hello
+    assert server is not None and server.key_share is not None
+    assert server.key_share.group_name == "x25519" and server.key_share.key_length == 32
+    assert server.session_id == hello.session_id  # echoed
+    assert not server.is_hello_retry_request and server.downgrade_sentinel is None
+
+
+def test_tls12_certificate_message_is_the_servers_der(tls12: Capture, pki: dict) -> None:
+    certificate = next(m for m in _messages(tls12, "s2c") if m.type_name == "Certificate")
+    decoded = certificate.decode()
+    assert isinstance(decoded, hs.Certificate)
+    leaf_der = pki["leaf"].cert.public_bytes(serialization.Encoding.DER)
+    assert decoded.certificates[0] == leaf_der == tls12.info["server_certificate"]
+    chain = decoded.x509()
+    assert len(chain) == 2  # leaf + intermediate, never the root
+    assert chain[1] == pki["leaf"].issuer.cert
+
+
+def test_tls12_key_exchange_messages(tls12: Capture) -> None:
+    server = {m.type_name: m for m in _messages(tls12, "s2c")}
+    ske = server["ServerKeyExchange"].decode()
+    assert isinstance(ske, hs.ServerKeyExchange)
+    assert ske.key_exchange == "ECDHE" and ske.group_name == "x25519" and len(ske.public) == 32
+    assert ske.signature_algorithm_name == "ecdsa_secp256r1_sha256"  # the leaf is P-256
+    assert isinstance(server["ServerHelloDone"].decode(), hs.ServerHelloDone)
+    assert server["ServerHelloDone"].body == b""
+    client = {m.type_name: m for m in _messages(tls12, "c2s")}
+    cke = client["ClientKeyExchange"].decode()
+    assert isinstance(cke, hs.ClientKeyExchange)
+    assert cke.key_exchange == "ECDHE" and len(cke.exchange_keys) == 32
+    suite = tls12.server_hello.cipher_suite  # type: ignore[union-attr]
+    assert hs.key_exchange_of(suite) == "ECDHE"
+    assert tls12.server_hello.cipher_suite_name.startswith("TLS_ECDHE_ECDSA_WITH_")  # type: ignore[union-attr]
+
+
+def test_static_rsa_key_exchange_has_no_server_key_exchange() -> None:
+    root = CA(common_name="RSA Test Root", key_type="rsa")
+    leaf = root.issue("localhost", key_type="rsa")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    leaf.configure_server(server)
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    root.configure_trust(client)
+    client.maximum_version = ssl.TLSVersion.TLSv1_2
+    for ctx in (client, server):
+        ctx.set_ciphers("AES128-GCM-SHA256")  # RSA key transport: no forward secrecy
+    capture = capture_memory(client, server)
+    names = [m.type_name for e in capture.events() for m in e.messages]
+    assert names[:5] == [
+        "ClientHello",
+        "ServerHello",
+        "Certificate",
+        "ServerHelloDone",
+        "ClientKeyExchange",
+    ]
+    cke = next(m for m in _messages(capture, "c2s") if m.msg_type == 16)
+    decoded = hs.parse_client_key_exchange(cke.body, key_exchange="RSA")
+    assert len(decoded.exchange_keys) == 256  # RSA-2048 ciphertext of the premaster secret
+    assert capture.cipher_suite == "TLS_RSA_WITH_AES_128_GCM_SHA256"
+
+
+def test_hello_retry_request_is_recognised(pki: dict) -> None:
+    client, server = _contexts(pki, ssl.TLSVersion.TLSv1_3)
+    server.set_ecdh_curve("secp384r1")  # the client guesses x25519: the server asks again
+    capture = capture_memory(client, server)
+    hrr = capture.hello_retry_request
+    assert hrr is not None and hrr.random == hs.HRR_RANDOM
+    assert hrr.selected_group == "secp384r1"
+    labels = [e.label for e in capture.events()]
+    assert labels[:2] == ["ClientHello", "HelloRetryRequest"]
+    assert labels.count("ClientHello") == 2 and "ServerHello" in labels
+    second = capture.client_hellos[1]
+    assert [k.group_name for k in second.key_shares] == ["secp384r1"]
+    assert capture.version == "TLSv1.3"
+
+
+def test_failed_tls12_handshake_shows_the_plaintext_alert(pki: dict) -> None:
+    client, server = _contexts(pki, ssl.TLSVersion.TLSv1_2)
+    untrusting = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    untrusting.maximum_version = ssl.TLSVersion.TLSv1_2
+    capture = capture_memory(untrusting, server, check=False)
+    last = capture.events()[-1]
+    assert (last.direction, last.label, last.encrypted) == (
+        "c2s",
+        "Alert (fatal, unknown_ca)",
+        False,
+    )
+    assert "CERTIFICATE_VERIFY_FAILED" in capture.info["client_error"]
+    alert = hs.parse_alert(last.record.payload)
+    assert (alert.level_name, alert.description_name) == ("fatal", "unknown_ca")
+
+
+# --- framing: fragmentation, coalescing, one byte at a time ------------------------------
+
+
+def _record(content_type: int, payload: bytes, version: int = 0x0303) -> bytes:
+    return struct.pack("!BHH", content_type, version, len(payload)) + payload
+
+
+def test_coalesced_and_fragmented_records_reassemble(tls12: Capture) -> None:
+    messages = _messages(tls12, "s2c")[:4]  # ServerHello, Certificate, SKE, ServerHelloDone
+    flight = b"".join(m.raw for m in messages)
+    # Coalescing: all four messages in one record.
+    one = hs.parse_records(_record(22, flight))
+    assert len(one) == 1
+    assert hs.HandshakeParser().feed(one[0].payload) == messages
+    # Fragmentation: the same bytes cut into records of 1, 7, 100, ... bytes.
+    cuts, pieces, pos = [1, 7, 100, 3, 500], [], 0
+    for size in cuts:
+        pieces.append(flight[pos : pos + size])
+        pos += size
+    pieces.append(flight[pos:])
+    stream = b"".join(_record(22, p) for p in pieces)
+    parser = hs.HandshakeParser()
+    got = []
+    for record in hs.parse_records(stream):
+        got += parser.feed(record.payload)
+    assert got == messages and parser.buffered == 0
+    # The message that spans records comes out with the record that completes it.
+    capture = Capture([Chunk("s2c", stream, 0.0)])
+    events = capture.events()
+    assert events[0].label == "ServerHello (fragment)" and events[0].messages == []
+    assert [m.type_name for e in events for m in e.messages] == [m.type_name for m in messages]
+
+
+def test_one_byte_at_a_time_gives_the_same_events(tls12: Capture, tls13: Capture) -> None:
+    for capture in (tls12, tls13):
+        trickle = Capture(
+            [
+                Chunk(c.direction, c.data[i : i + 1], c.t)
+                for c in capture.chunks
+                for i in range(len(c.data))
+            ]
+        )
+        slow, fast = trickle.events(), capture.events()
+        assert [(e.direction, e.label, e.record, e.encrypted) for e in slow] == [
+            (e.direction, e.label, e.record, e.encrypted) for e in fast
+        ]
+        parser = hs.RecordParser()
+        records = []
+        for i in range(len(capture.server_bytes)):
+            records += parser.feed(capture.server_bytes[i : i + 1])
+        assert records == hs.parse_records(capture.server_bytes)
+
+
+def test_record_offsets_and_raw_roundtrip(tls13: Capture) -> None:
+    records = hs.parse_records(tls13.server_bytes)
+    assert b"".join(r.raw for r in records) == tls13.server_bytes
+    assert [r.offset for r in records] == [
+        sum(5 + r.length for r in records[:i]) for i in range(len(records))
+    ]
+    hello = hs.parse_handshake_messages(records[0].payload)[0]
+    assert hello.raw == records[0].payload and hello.type_name == "ServerHello"
+
+
+# --- errors: one exception type, with an offset -------------------------------------------
+
+
+def test_plain_http_is_refused_at_byte_zero() -> None:
+    parser = hs.RecordParser()
+    with pytest.raises(ParseError) as info:
+        parser.feed(b"GET / HTTP/1.1\r\n")
+    assert info.value.offset == 0 and "plain HTTP" in str(info.value)
+    with pytest.raises(ParseError):  # a parser that lost its framing stays broken
+        parser.feed(_record(22, b"\x01"))
+
+
+def test_bad_record_headers() -> None:
+    with pytest.raises(ParseError, match="record version") as info:
+        hs.parse_records(b"\x16\x05\x01\x00\x01\x00")
+    assert info.value.offset == 1
+    with pytest.raises(ParseError, match="at most") as info:
+        hs.parse_records(b"\x17\x03\x03\xff\xff")
+    assert info.value.offset == 3
+    with pytest.raises(ParseError, match="ended inside"):
+        hs.parse_records(_record(22, b"abcdef")[:-1])
+    assert hs.parse_records(_record(22, b"abcdef")[:-1], allow_partial=True) == []
+
+
+def test_truncated_client_hello_names_the_offset(tls13: Capture) -> None:
+    body = _messages(tls13, "c2s")[0].body
+    with pytest.raises(ParseError) as info:
+        hs.parse_client_hello(body[:40])
+    assert info.value.offset == 35  # 2 (version) + 32 (random) + 1 (session id length)
+    assert "legacy_session_id" in str(info.value)
+    with pytest.raises(ParseError, match="end of the ClientHello"):
+        hs.parse_client_hello(body + b"\x00")
+    bad = bytearray(body)
+    bad[34] = 33  # legacy_session_id<0..32>
+    with pytest.raises(ParseError, match=r"0\.\.32"):
+        hs.parse_client_hello(bytes(bad))
+
+
+def test_hand_built_messages() -> None:
+    # DHE ServerKeyExchange (RFC 5246 §7.4.3): p, g, Ys, then a digitally-signed element.
+    p, g, ys = b"\xff" * 256, b"\x02", b"\x11" * 256
+    body = (
+        b"".join(len(x).to_bytes(2, "big") + x for x in (p, g, ys)) + b"\x08\x04" + b"\x00\x03sig"
+    )
+    ske = hs.parse_server_key_exchange(body)
+    assert ske.key_exchange == "DHE" and ske.group_name == "2048-bit finite-field group"
+    assert ske.public == ys and ske.signature_algorithm_name == "rsa_pss_rsae_sha256"
+    # Alerts, CCS, Finished.
+    assert repr(hs.parse_alert(b"\x02\x14")) == "Alert(fatal, bad_record_mac)"
+    assert hs.parse_change_cipher_spec(b"\x01").value == 1
+    with pytest.raises(ParseError):
+        hs.parse_change_cipher_spec(b"\x02")
+    assert hs.parse_finished(b"\xaa" * 12).verify_data == b"\xaa" * 12
+    # A server's empty SNI acknowledgement and an unknown extension kept raw.
+    exts = hs.parse_extensions(
+        b"\x00\x08" + b"\x00\x00\x00\x00" + b"\xab\xcd\x00\x00", "server_hello"
+    )
+    assert exts[0].name == "server_name" and exts[0].value is True
+    assert exts[1].type == 0xABCD and exts[1].value is None and exts[1].name == "unknown (0xabcd)"
+    # TLS 1.3 Certificate with a request context and per-entry extensions.
+    cert = b"\x30\x03\x02\x01\x00"
+    entry = len(cert).to_bytes(3, "big") + cert + b"\x00\x00"
+    body13 = b"\x00" + len(entry).to_bytes(3, "big") + entry
+    decoded = hs.parse_certificate(body13, tls13=True)
+    assert decoded.certificates == [cert] and decoded.request_context == b""
+    with pytest.raises(ParseError, match="DER"):
+        decoded.x509()
+
+
+def test_names_and_grease() -> None:
+    assert hs.cipher_suite_name(0x1301) == "TLS_AES_128_GCM_SHA256"
+    assert hs.cipher_suite_name(0xC02F) == "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    assert hs.cipher_suite_name(0x009E) == "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"
+    assert hs.cipher_suite_name(0x002F) == "TLS_RSA_WITH_AES_128_CBC_SHA"
+    assert hs.cipher_suite_name(0x2A2A) == "GREASE (0x2a2a)"
+    assert hs.is_grease(0xFAFA) and not hs.is_grease(0x0A1A)
+    assert hs.key_exchange_of(0x1301) is None and hs.key_exchange_of(0x009C) == "RSA"
+    assert hs.group_name(0x11EC) == "X25519MLKEM768"
+    assert hs.version_name(0x0304) == "TLSv1.3"
+    assert hs.alert_name(116) == "certificate_required"
+
+
+def test_displays(tls12: Capture, tls13: Capture) -> None:
+    objects: list = []
+    for capture in (tls12, tls13):
+        for e in capture.events():
+            objects.append(e.record)
+            for m in e.messages:
+                objects += [m, m.decode()]
+                if m.msg_type in (1, 2):
+                    objects += m.decode().extensions
+    objects += [hs.parse_alert(b"\x01\x00"), hs.parse_change_cipher_spec(b"\x01")]
+    for obj in objects:
+        assert "<table" in obj._repr_html_()
+        assert type(obj).__name__ in repr(obj) or repr(obj).startswith(("Extension", "HelloRetry"))
+    hello_html = tls13.client_hello._repr_html_()  # type: ignore[union-attr]
+    assert "localhost" in hello_html and "TLS_AES_128_GCM_SHA256" in hello_html
+
+
+# --- robustness: random and mutated bytes ---------------------------------------------------
+
+
+def _parsers() -> list:
+    return [
+        hs.parse_client_hello,
+        hs.parse_server_hello,
+        hs.parse_certificate,
+        lambda b: hs.parse_certificate(b, tls13=True),
+        hs.parse_server_key_exchange,
+        lambda b: hs.parse_server_key_exchange(b, key_exchange="DHE"),
+        hs.parse_server_hello_done,
+        hs.parse_client_key_exchange,
+        lambda b: hs.parse_client_key_exchange(b, key_exchange="ECDHE"),
+        hs.parse_finished,
+        hs.parse_encrypted_extensions,
+        hs.parse_certificate_verify,
+        hs.parse_certificate_request,
+        lambda b: hs.parse_certificate_request(b, tls13=True),
+        hs.parse_new_session_ticket,
+        lambda b: hs.parse_new_session_ticket(b, tls13=False),
+        hs.parse_change_cipher_spec,
+        hs.parse_alert,
+        hs.parse_extensions,
+        lambda b: hs.parse_extensions(b, "server_hello"),
+        lambda b: hs.parse_extensions(b, "hello_retry_request"),
+        hs.parse_records,
+        hs.parse_handshake_messages,
+        lambda b: hs.RecordParser().feed(b),
+        lambda b: hs.HandshakeParser().feed(b),
+        lambda b: [m.decode() for m in hs.parse_handshake_messages(b, allow_partial=True)],
+        _capture_views,
+    ]
+
+
+def _capture_views(data: bytes) -> list:
+    capture = Capture([Chunk("c2s", data, 0.0), Chunk("s2c", data, 0.001)])
+    capture._repr_html_()  # never raises, even for garbage
+    views = [capture.client_hello, capture.server_hello, capture.version]
+    return views + capture.events()
+
+
+def _exercise(data: bytes) -> None:
+    for parse in _parsers():
+        try:
+            result = parse(data)
+        except ParseError as exc:
+            assert exc.offset is None or 0 <= exc.offset <= len(data) + 5
+            continue
+        for obj in result if isinstance(result, list) else [result]:
+            if obj is not None:
+                repr(obj)
+                if hasattr(obj, "_repr_html_"):
+                    obj._repr_html_()
+
+
+@pytest.fixture(scope="module")
+def seeds(tls12: Capture, tls13: Capture) -> list[bytes]:
+    return [m.body for m in _messages(tls13, "c2s")[:1] + _messages(tls13, "s2c")[:1]] + [
+        m.body for m in _messages(tls12, "s2c")[:4]
+    ]
+
+
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_random_bytes_raise_only_parse_error(data: bytes) -> None:
+    _exercise(data)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_mutated_real_messages_raise_only_parse_error(
+    seeds: list[bytes], data: st.DataObject
+) -> None:
+    body = bytearray(data.draw(st.sampled_from(seeds)))
+    for _ in range(data.draw(st.integers(1, 4))):
+        action = data.draw(st.sampled_from(["flip", "cut", "insert", "set"]))
+        pos = data.draw(st.integers(0, max(0, len(body) - 1)))
+        if action == "flip" and body:
+            body[pos] ^= 1 << data.draw(st.integers(0, 7))
+        elif action == "cut":
+            del body[pos:]
+        elif action == "insert":
+            body[pos:pos] = data.draw(st.binary(min_size=1, max_size=4))
+        elif body:
+            body[pos] = data.draw(st.sampled_from([0x00, 0x01, 0x20, 0x7F, 0xFF]))
+    _exercise(bytes(body))
+    # The same bytes as a whole record stream and as a capture.
+    message = (
+        bytes([data.draw(st.sampled_from([1, 2, 11, 12, 16]))])
+        + len(body).to_bytes(3, "big")
+        + bytes(body)
+    )
+    _exercise(_record(22, message[: 2**14]))
