@@ -1,0 +1,403 @@
+"""Certificates and server contexts for the lab, with a cache (introduced in notebook 02).
+
+Theory of operation
+-------------------
+:func:`ensure` returns a :class:`LabFiles`: paths to the lab root CA, the CRL, the
+client certificate and one chain + key per scenario. It builds them with
+:mod:`helpers.pki`, or reuses the ones it built before:
+
+* **Where**: ``$TLS_COURSE_CACHE`` if set (the tests set it), else
+  ``$XDG_CACHE_HOME/tls-course`` or ``~/.cache/tls-course``. Never inside the repository:
+  generated keys do not belong in version control.
+* **What**: one *generation* directory per build, ``lab-<recipe hash>-<time>-<random>``,
+  with ``manifest.json`` written last. A generation is complete or it is ignored, so two
+  processes building at once each get a consistent set (the newest wins next time).
+* **When it is rebuilt**: when the recipes change (the hash in the directory name), when
+  a file is missing, or when anything that must stay valid (a leaf, the CRL's
+  ``nextUpdate``, a "not yet valid" leaf's ``notBefore``) would change within 7 days.
+* **The CA keys are never written**: the cache holds only what the servers need (leaf
+  keys, mode 0600). A CA key on disk would be a CA anyone who reads the file could use
+  to impersonate any site to a browser that trusts the lab root. When the lab needs new
+  certificates it simply builds a new CA, so trust the new ``ca.pem`` after a rebuild.
+
+:func:`server_context` turns a scenario and its files into an :class:`ssl.SSLContext`.
+Each scenario listens on its own port because an ``sni_callback`` that swaps contexts
+swaps only the certificate: not ``verify_mode`` (mTLS) and not the protocol versions.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+import secrets
+import shutil
+import ssl
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from .. import pki
+from ..errors import PKIError
+from .scenarios import SCENARIOS, CertRecipe, Scenario, recipes_fingerprint
+
+__all__ = ["LabFiles", "cache_dir", "ensure", "server_context", "sha1_resign"]
+
+FORMAT = 1  # bump when the layout of a generation directory changes
+CACHE_ENV = "TLS_COURSE_CACHE"
+RENEW_BEFORE = _dt.timedelta(days=7)
+CRL_DAYS = 100  # longer than a leaf lives (90 days): the CRL never expires before a rebuild
+
+# RFC 2409 §6.2, "Second Oakley Group": the 1024-bit MODP safe prime, generator 2.
+# A fixed, well-known group is exactly what made Logjam's precomputation pay off.
+OAKLEY_GROUP_2 = int(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74"
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437"
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF",
+    16,
+)
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)  # noqa: UP017 - Python 3.10 has no datetime.UTC
+
+
+def cache_dir() -> Path:
+    """Where the lab keeps its certificates (outside the repository)."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "tls-course"
+
+
+@dataclass(frozen=True)
+class LabFiles:
+    """Paths of one complete generation of lab certificates."""
+
+    directory: Path
+    ca_bundle: Path
+    crl: Path
+    client_chain: Path
+    client_key: Path
+    dh_params: Path
+    chains: Mapping[str, Path]
+    keys: Mapping[str, Path]
+    rebuild_after: _dt.datetime
+    built: bool  # True if this call built it, False if it came from the cache
+
+
+# --------------------------------------------------------------------------- SHA-1
+
+
+def _der_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the DER TLV at ``pos`` (X.690 §8.1)."""
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first & 0x80:  # long form: the low bits say how many length bytes follow
+        n = first & 0x7F
+        length = int.from_bytes(data[pos : pos + n], "big")
+        pos += n
+    else:
+        length = first
+    return tag, pos, pos + length
+
+
+def _der(tag: int, value: bytes) -> bytes:
+    n = len(value)
+    if n < 0x80:
+        return bytes([tag, n]) + value
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + value
+
+
+# AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY OPTIONAL }
+# ecdsa-with-SHA1 (1.2.840.10045.4.1, RFC 3279 §2.2.3): parameters absent.
+_ECDSA_SHA1 = bytes.fromhex("300906072a8648ce3d0401")
+# sha1WithRSAEncryption (1.2.840.113549.1.1.5, RFC 3279 §2.2.1): parameters NULL.
+_RSA_SHA1 = bytes.fromhex("300d06092a864886f70d0101050500")
+
+
+def sha1_resign(cert: x509.Certificate, issuer_key: pki.PrivateKey) -> x509.Certificate:
+    """Return ``cert`` re-signed by ``issuer_key`` with SHA-1 (for the ``sha1`` scenario).
+
+    ``cryptography`` refuses to *build* a SHA-1 certificate, rightly. The lab needs one
+    to show that clients refuse it, so it does by hand what a CA does (RFC 5280 §4.1)::
+
+        Certificate ::= SEQUENCE {
+            tbsCertificate       TBSCertificate,   -- contains signature AlgorithmIdentifier
+            signatureAlgorithm   AlgorithmIdentifier,
+            signatureValue       BIT STRING }
+
+    1. take the TBSCertificate ``cryptography`` built (signed with SHA-256);
+    2. replace its ``signature`` field (the third element, §4.1.2.3) with the SHA-1
+       AlgorithmIdentifier: the algorithm is part of what gets signed;
+    3. sign the new TBS bytes with the issuer's key and SHA-1 (the low-level key API
+       still allows it) and wrap everything in the outer SEQUENCE.
+    """
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        algorithm = _ECDSA_SHA1
+    elif isinstance(issuer_key, rsa.RSAPrivateKey):
+        algorithm = _RSA_SHA1
+    else:
+        raise PKIError(
+            "Only EC and RSA issuers can make a SHA-1 signature.", "Use an EC or RSA CA."
+        )
+    tbs = cert.tbs_certificate_bytes
+    tag, start, end = _der_header(tbs, 0)
+    fields: list[bytes] = []
+    pos = start
+    while pos < end:
+        _t, value_start, value_end = _der_header(tbs, pos)
+        fields.append(tbs[pos:value_end])
+        pos = value_end
+    # fields: [0] version, serialNumber, signature, issuer, validity, subject, spki, ...
+    fields[2] = algorithm
+    new_tbs = _der(tag, b"".join(fields))
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        signature = issuer_key.sign(new_tbs, ec.ECDSA(hashes.SHA1()))  # noqa: S303
+    else:
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        signature = issuer_key.sign(new_tbs, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    bit_string = _der(0x03, b"\x00" + signature)  # 0 unused bits
+    return x509.load_der_x509_certificate(_der(0x30, new_tbs + algorithm + bit_string))
+
+
+def _der_integer(value: int) -> bytes:
+    # X.690 §8.3: two's complement, so a leading 0x00 keeps a high-bit number positive.
+    return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+
+def dh_params_pem(prime: int, generator: int) -> bytes:
+    """PEM ``DH PARAMETERS``, the file ``SSLContext.load_dh_params`` reads.
+
+    PKCS #3: ``DHParameter ::= SEQUENCE { prime INTEGER, base INTEGER }``. Written by hand
+    because ``cryptography`` has deprecated finite-field DH altogether.
+    """
+    der = _der(0x30, _der_integer(prime) + _der_integer(generator))
+    b64 = base64.encodebytes(der).decode("ascii").replace("\n", "")
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return (
+        "-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines) + "\n-----END DH PARAMETERS-----\n"
+    ).encode()
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _leaf_for(
+    recipe: CertRecipe, inter: pki.CA, extra: dict[str, pki.CA], now: _dt.datetime
+) -> pki.Leaf:
+    """Build one scenario certificate from its recipe."""
+    times: dict[str, _dt.datetime | None] = {"not_before": None, "not_after": None}
+    if recipe.validity == "expired":
+        times = {
+            "not_before": now - _dt.timedelta(days=120),
+            "not_after": now - _dt.timedelta(days=30),
+        }
+    elif recipe.validity == "future":
+        # Far enough ahead that it stays "not yet valid" for the whole life of the cache.
+        times = {
+            "not_before": now + _dt.timedelta(days=730),
+            "not_after": now + _dt.timedelta(days=820),
+        }
+    kwargs = dict(
+        san=recipe.san,
+        key_type=recipe.key_type,
+        key_size=recipe.key_size,
+        usages=recipe.usages,
+        **times,
+    )
+    if recipe.issuer == "self":
+        return pki.self_signed(*recipe.names, **kwargs)  # type: ignore[arg-type]
+    if recipe.issuer == "untrusted":
+        issuer = extra.setdefault(
+            "untrusted", pki.CA("Untrusted Root CA (in no trust store)", organization="Nobody")
+        )
+    elif recipe.issuer == "not-a-ca":
+        if "not-a-ca" not in extra:
+            # A perfectly ordinary server certificate (CA:FALSE) ...
+            impostor = inter.issue(f"impostor.{'lab.localhost'}", common_name="Not a CA")
+            # ... misused as an issuer: pki.CA.from_parts wraps any cert + key as a signer.
+            extra["not-a-ca"] = pki.CA.from_parts(impostor.cert, impostor.key, parent=inter)
+        issuer = extra["not-a-ca"]
+    else:
+        issuer = inter
+    leaf = issuer.issue(*recipe.names, **kwargs)  # type: ignore[arg-type]
+    if recipe.signature_hash == "sha1":
+        leaf = pki.Leaf(sha1_resign(leaf.cert, issuer.key), leaf.key, issuer, None)
+        leaf.chain = [leaf.cert, *issuer.chain[:-1]]
+    if recipe.chain == "leaf":
+        leaf.chain = [leaf.cert]
+    elif recipe.chain == "with-root":
+        leaf.chain = [leaf.cert, *issuer.chain]
+    return leaf
+
+
+def _write_pem(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+def _build(parent: Path, scenarios: Mapping[str, Scenario], fingerprint: str) -> Path:
+    now = _utcnow().replace(microsecond=0)
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    final = parent / f"lab-{fingerprint}-{stamp}-{secrets.token_hex(3)}"
+    tmp = parent / f".building-{final.name}"
+    tmp.mkdir(parents=True, mode=0o700)
+    try:
+        root = pki.CA("TLS Course Lab Root CA")
+        inter = root.create_intermediate("TLS Course Lab Intermediate CA")
+        extra: dict[str, pki.CA] = {}
+        deadlines = [root.cert.not_valid_after_utc, inter.cert.not_valid_after_utc]
+        files: dict[str, dict[str, str]] = {}
+        for name, scenario in scenarios.items():
+            leaf = _leaf_for(scenario.cert, inter, extra, now)
+            written = leaf.write(tmp, name)
+            files[name] = {"chain": written.chain.name, "key": written.key.name}
+            if scenario.cert.validity == "future":
+                deadlines.append(leaf.cert.not_valid_before_utc)
+            elif scenario.cert.validity == "current":
+                deadlines.append(leaf.cert.not_valid_after_utc)
+            if scenario.strict is not None and "CRL" in " ".join(scenario.check_flags):
+                inter.revoke(leaf, reason="key_compromise")
+        client = inter.issue(
+            f"student.{'lab.localhost'}", common_name="TLS Course Student", usages=("client",)
+        )
+        client.write(tmp, "client")
+        deadlines.append(client.cert.not_valid_after_utc)
+        _write_pem(tmp / "ca.pem", root.cert_pem)
+        crl = inter.crl(days=CRL_DAYS)
+        _write_pem(tmp / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
+        deadlines.append(crl.next_update_utc or now)
+        _write_pem(tmp / "dh1024.pem", dh_params_pem(OAKLEY_GROUP_2, 2))
+        manifest = {
+            "format": FORMAT,
+            "fingerprint": fingerprint,
+            "created": now.isoformat(),
+            "rebuild_after": (min(deadlines) - RENEW_BEFORE).isoformat(),
+            "scenarios": files,
+        }
+        # The manifest goes in last: a directory without one is an unfinished build.
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _load(directory: Path, scenarios: Mapping[str, Scenario], built: bool) -> LabFiles | None:
+    """A :class:`LabFiles` for ``directory``, or None if it is incomplete or stale."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text())
+        if manifest.get("format") != FORMAT:
+            return None
+        rebuild_after = _dt.datetime.fromisoformat(manifest["rebuild_after"])
+        entries = manifest["scenarios"]
+        chains = {n: directory / entries[n]["chain"] for n in scenarios}
+        keys = {n: directory / entries[n]["key"] for n in scenarios}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not built and _utcnow() >= rebuild_after:
+        return None
+    files = LabFiles(
+        directory=directory,
+        ca_bundle=directory / "ca.pem",
+        crl=directory / "crl.pem",
+        client_chain=directory / "client-chain.pem",
+        client_key=directory / "client-key.pem",
+        dh_params=directory / "dh1024.pem",
+        chains=chains,
+        keys=keys,
+        rebuild_after=rebuild_after,
+        built=built,
+    )
+    needed = [files.ca_bundle, files.crl, files.client_chain, files.client_key, files.dh_params]
+    if not all(p.is_file() for p in [*needed, *chains.values(), *keys.values()]):
+        return None
+    return files
+
+
+def _cleanup(parent: Path, keep: Path) -> None:
+    """Remove older generations (best effort: a lab elsewhere may still be reading one)."""
+    for old in parent.glob("lab-*"):
+        if old != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in parent.glob(".building-lab-*"):
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def ensure(
+    directory: str | os.PathLike[str] | None = None,
+    scenarios: Mapping[str, Scenario] = SCENARIOS,
+) -> LabFiles:
+    """The lab's certificate files: from the cache when current, else freshly built."""
+    parent = Path(directory) if directory is not None else cache_dir()
+    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fingerprint = f"{recipes_fingerprint(scenarios)}{FORMAT}"
+    for candidate in sorted(parent.glob(f"lab-{fingerprint}-*"), reverse=True):
+        files = _load(candidate, scenarios, built=False)
+        if files is not None:
+            return files
+    built = _build(parent, scenarios, fingerprint)
+    _cleanup(parent, built)
+    files = _load(built, scenarios, built=True)
+    assert files is not None, "a freshly built lab generation is incomplete"
+    return files
+
+
+# --------------------------------------------------------------------------- contexts
+
+_VERSIONS = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1_1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1_2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1_3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def server_context(scenario: Scenario, files: LabFiles) -> ssl.SSLContext:
+    """The :class:`ssl.SSLContext` a scenario's server uses.
+
+    ``PROTOCOL_TLS_SERVER`` starts from Python's secure server defaults: TLS 1.2 as the
+    minimum (RFC 8996 retired 1.0 and 1.1: BEAST, weak MAC/PRF constructions), no
+    compression (CRIME), no SSLv2/3, fresh (EC)DH keys per handshake (OP_SINGLE_*_USE:
+    forward secrecy even if a server key leaks later). Scenarios that are *about* a
+    weakness switch exactly one of those off, and say so.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if scenario.weak:
+        # Security level 0 lets OpenSSL *load* a 1024-bit key or a SHA-1 signed chain
+        # and speak TLS 1.0/1.1. Must come before load_cert_chain, which checks the level.
+        # Never do this in a real server: it re-enables everything the levels forbid.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if scenario.tls_version is not None:
+        version = _VERSIONS[scenario.tls_version]
+        with warnings.catch_warnings():
+            # Python warns that TLS 1.0/1.1 are deprecated: that is the lesson here.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = version
+            ctx.maximum_version = version
+    if scenario.dh_bits is not None:
+        # Finite-field DHE only (RFC 5246 §7.4.3 ServerDHParams), with the 1024-bit group.
+        # Real servers: ECDHE (RFC 8422) or RFC 7919 groups >= 2048 bits (Logjam, 2015).
+        ctx.set_ciphers("DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:@SECLEVEL=0")
+        ctx.load_dh_params(str(files.dh_params))
+    ctx.load_cert_chain(files.chains[scenario.name], files.keys[scenario.name])
+    if scenario.needs_client_cert:
+        # Mutual TLS (RFC 8446 §4.3.2 CertificateRequest): clients must prove a key
+        # certified by the lab CA, so a stolen password alone does not get in.
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=str(files.ca_bundle))
+    return ctx

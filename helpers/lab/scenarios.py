@@ -1,0 +1,549 @@
+"""The lab's failure scenarios, as data (introduced in notebook 02).
+
+Theory of operation
+-------------------
+Each :class:`Scenario` is one thing that can go wrong (or deliberately go right) when a
+client opens a TLS connection, in the spirit of badssl.com. A scenario is pure data in
+three parts:
+
+* **what the learner reads**: ``title``, ``problem`` (what is wrong), ``browser`` (what a
+  browser shows), ``badssl`` (the twin on badssl.com, for live mode) and ``fix``;
+* **what a default client decides**: ``expect``, an :class:`Expect` measured with
+  ``ssl.create_default_context()`` on Python 3.11 + OpenSSL 3.0. ``strict`` is the verdict
+  with extra checks switched on (``check_flags``, e.g. revocation), and ``tools`` holds the
+  verdicts of ``curl`` and ``openssl s_client`` where they differ from Python's;
+* **how the lab builds it**: ``cert`` (a :class:`CertRecipe`: who signs, for which names,
+  key type, validity, which chain the server sends) and the server settings
+  (``tls_version``, ``dh_bits``, ``needs_client_cert``, ``weak``).
+
+Nothing here touches the network or the disk. :mod:`helpers.lab.build` turns recipes into
+certificates, :mod:`helpers.lab.server` turns scenarios into listening sockets.
+
+Verify codes are OpenSSL's ``X509_V_ERR_*`` numbers (``ssl.SSLCertVerificationError
+.verify_code``); their meaning comes from RFC 5280 §6 (path validation) plus the policy
+checks OpenSSL layers on top (key sizes, digest algorithms, host names per RFC 6125).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+#: The DNS suffix of every lab name (RFC 6761 §6.3: ``localhost`` and its subdomains are
+#: loopback by definition, so these names can never belong to anybody else).
+DOMAIN = "lab.localhost"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The verdict a client reaches.
+
+    ``ok``
+        True when the request succeeds.
+    ``verify_code``
+        OpenSSL's ``X509_V_ERR_*`` number for certificate-verification failures
+        (``SSLCertVerificationError.verify_code``), else ``None``.
+    ``error``
+        A short text that appears in ``str(exception)``: the verify message
+        (``"certificate has expired"``) or the OpenSSL reason (``"DH_KEY_TOO_SMALL"``).
+    ``exception``
+        The class name of the :mod:`ssl` exception (``"SSLCertVerificationError"``,
+        ``"SSLError"``); ``None`` when ``ok``.
+    ``when``
+        ``"handshake"`` or ``"read"``: when the failure shows up. Under TLS 1.3 the client
+        finishes its handshake first, so a refused client certificate is only reported
+        by the first read (RFC 8446 §4.4.2.4).
+    """
+
+    ok: bool
+    verify_code: int | None = None
+    error: str | None = None
+    exception: str | None = None
+    when: str = "handshake"
+
+    def matches(self, exc: BaseException | None) -> bool:
+        """Does ``exc`` (``None`` for success) fit this verdict?
+
+        Follows ``__cause__``/``__context__`` and ``args`` so that a ``requests`` or
+        ``urllib3`` exception wrapping the :mod:`ssl` one matches too.
+        """
+        if exc is None:
+            return self.ok
+        if self.ok:
+            return False
+        for inner in _exception_chain(exc):
+            code = getattr(inner, "verify_code", None)
+            if self.verify_code is not None and code != self.verify_code:
+                continue
+            if self.error is not None and self.error.lower() not in str(inner).lower():
+                continue
+            if self.exception is not None and type(inner).__name__ != self.exception:
+                continue
+            return True
+        return False
+
+    def describe(self) -> str:
+        """One line: ``OK`` or ``SSLCertVerificationError 10: certificate has expired``."""
+        if self.ok:
+            return "OK"
+        parts = [self.exception or "error"]
+        if self.verify_code is not None:
+            parts.append(f"{self.verify_code}:")
+        if self.error:
+            parts.append(self.error)
+        if self.when != "handshake":
+            parts.append(f"(on first {self.when})")
+        return " ".join(parts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "verify_code": self.verify_code, "error": self.error}
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it wraps: causes, contexts and exceptions in ``args``."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 20:
+        item = todo.pop(0)
+        if any(item is s for s in seen):
+            continue
+        seen.append(item)
+        for nxt in (item.__cause__, item.__context__, *getattr(item, "args", ())):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+        reason = getattr(item, "reason", None)  # urllib3.MaxRetryError.reason
+        if isinstance(reason, BaseException):
+            todo.append(reason)
+    return seen
+
+
+OK = Expect(ok=True)
+
+
+def _verify(code: int, message: str) -> Expect:
+    return Expect(False, code, message, "SSLCertVerificationError")
+
+
+def _ssl_error(reason: str, when: str = "handshake") -> Expect:
+    return Expect(False, None, reason, "SSLError", when)
+
+
+@dataclass(frozen=True)
+class CertRecipe:
+    """How to build a scenario's certificate (read by :mod:`helpers.lab.build`).
+
+    ``issuer``: ``"intermediate"`` (the lab's issuing CA), ``"self"`` (self-signed),
+    ``"untrusted"`` (a second root nobody trusts), ``"not-a-ca"`` (a leaf with
+    ``CA:FALSE`` that signs anyway). ``validity``: ``"current"``, ``"expired"``,
+    ``"future"``. ``chain``: what the server sends: ``"full"`` (leaf + intermediates),
+    ``"leaf"`` (leaf only), ``"with-root"`` (leaf + its root).
+    ``signature_hash``: ``"sha256"`` or ``"sha1"``.
+    """
+
+    names: tuple[str, ...]
+    issuer: str = "intermediate"
+    key_type: str = "ec"
+    key_size: int | None = None
+    validity: str = "current"
+    san: bool = True
+    usages: tuple[str, ...] = ("server",)
+    signature_hash: str = "sha256"
+    chain: str = "full"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One badssl.com-style case: what is wrong, what clients decide, how it is built."""
+
+    name: str
+    title: str
+    problem: str
+    expect: Expect
+    browser: str
+    badssl: str | None
+    cert: CertRecipe
+    host: str = ""
+    fix: str = ""
+    #: Pin the protocol: ``"TLSv1"``, ``"TLSv1_1"``, ``"TLSv1_2"`` (min = max), else ``None``.
+    tls_version: str | None = None
+    #: The server demands a client certificate (mutual TLS, RFC 8446 §4.3.2).
+    needs_client_cert: bool = False
+    #: Finite-field Diffie-Hellman group size for a DHE-only TLS 1.2 server (RFC 5246 §8.1.2).
+    dh_bits: int | None = None
+    #: The server must accept weak material (``@SECLEVEL=0``) to serve this at all.
+    weak: bool = False
+    #: Extra verification flags (names in :class:`ssl.VerifyFlags`) for ``strict``.
+    check_flags: tuple[str, ...] = ()
+    #: The verdict with ``check_flags`` set and the lab CRL loaded, if it differs.
+    strict: Expect | None = None
+    #: Verdicts of other clients where they differ from ``ssl.create_default_context()``:
+    #: keys ``"requests"``, ``"curl"``, ``"openssl"`` (``openssl s_client``).
+    tools: Mapping[str, Expect] = field(default_factory=dict, hash=False)
+    #: Why a browser and Python disagree, or other notes for the teacher.
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.host:
+            object.__setattr__(self, "host", f"{self.name}.{DOMAIN}")
+        object.__setattr__(self, "tools", MappingProxyType(dict(self.tools)))
+
+    def verdict(self, tool: str = "python") -> Expect:
+        """The expected verdict of ``"python"`` (the :mod:`ssl` default context),
+        ``"requests"``, ``"curl"`` or ``"openssl"``."""
+        return self.tools.get(tool, self.expect) if tool != "python" else self.expect
+
+    @property
+    def recipe_fingerprint(self) -> str:
+        """A short hash of what goes into the certificate (the cache key)."""
+        blob = json.dumps(asdict(self.cert), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = [
+            ("host", f"<code>{e(self.host)}</code>"),
+            ("what is wrong", e(self.problem)),
+            ("Python (default context)", f"<code>{e(self.expect.describe())}</code>"),
+        ]
+        if self.strict is not None:
+            flags = ", ".join(self.check_flags)
+            rows.append((f"with {e(flags)}", f"<code>{e(self.strict.describe())}</code>"))
+        for tool, verdict in self.tools.items():
+            rows.append((e(tool), f"<code>{e(verdict.describe())}</code>"))
+        rows.append(("a browser shows", e(self.browser)))
+        if self.badssl:
+            rows.append(("badssl.com twin", f"<code>{e(self.badssl)}</code>"))
+        if self.fix:
+            rows.append(("the fix", e(self.fix)))
+        if self.note:
+            rows.append(("note", e(self.note)))
+        body = "".join(
+            f"<tr><th style='text-align:left;vertical-align:top'>{k}</th>"
+            f"<td style='text-align:left'>{v}</td></tr>"
+            for k, v in rows
+        )
+        return f"<h4>{e(self.name)}: {e(self.title)}</h4><table>{body}</table>"
+
+
+def _h(name: str) -> str:
+    return f"{name}.{DOMAIN}"
+
+
+_BROWSER_OK = "The padlock and the page (once the lab CA is trusted)."
+# Python sets minimum_version = TLS 1.2, so the TLS 1.0/1.1 server answers its hello with
+# a protocol_version alert. curl and openssl s_client here still offer TLS 1.0 (OpenSSL's
+# own minimum), get further, and fail on the ServerKeyExchange signature instead.
+_LEGACY_SIGALG = Expect(False, None, "legacy sigalg disallowed or unsupported", "SSLError")
+_LEGACY_NOTE = (
+    "Python refuses at once (its minimum is TLS 1.2). curl and openssl s_client still "
+    "offer TLS 1.0/1.1, then reject the server's SHA-1/MD5 handshake signature at "
+    "security level 2: 'legacy sigalg disallowed or unsupported'."
+)
+
+_LIST: tuple[Scenario, ...] = (
+    Scenario(
+        name="valid",
+        title="A correct certificate",
+        problem="Nothing: a P-256 leaf for this name, signed by the lab intermediate, full chain sent.",
+        expect=OK,
+        browser=_BROWSER_OK,
+        badssl="badssl.com",
+        cert=CertRecipe(names=(_h("valid"),)),
+        fix="Nothing to fix. Compare every other scenario with this one.",
+    ),
+    Scenario(
+        name="wildcard",
+        title="A wildcard certificate",
+        problem=(
+            "Nothing: the certificate names *.wildcard.lab.localhost, which covers exactly "
+            "one extra label (RFC 6125 §6.4.3), so www.wildcard.lab.localhost matches."
+        ),
+        expect=OK,
+        browser=_BROWSER_OK,
+        badssl="badssl.com",
+        host=f"www.wildcard.{DOMAIN}",
+        cert=CertRecipe(names=(f"*.wildcard.{DOMAIN}",)),
+        note="wildcard.lab.localhost itself and a.b.wildcard.lab.localhost would NOT match.",
+    ),
+    Scenario(
+        name="ip-san",
+        title="A certificate for an IP address",
+        problem=(
+            "Nothing: the certificate carries an iPAddress subjectAltName 127.0.0.1 "
+            "(RFC 5280 §4.2.1.6), so https://127.0.0.1 verifies without any name."
+        ),
+        expect=OK,
+        browser=_BROWSER_OK,
+        badssl=None,
+        host="127.0.0.1",
+        cert=CertRecipe(names=("127.0.0.1",)),
+        note="No SNI is sent for an IP address (RFC 6066 §3 allows host names only).",
+    ),
+    Scenario(
+        name="no-san",
+        title="Common Name only, no subjectAltName",
+        problem=(
+            "The name is only in the subject's Common Name. RFC 6125 §6.4.4 deprecated the "
+            "CN fallback and the CA/Browser Forum requires subjectAltName."
+        ),
+        expect=OK,
+        browser=(
+            "Rejected: Chrome 58+ NET::ERR_CERT_COMMON_NAME_INVALID, Firefox "
+            "SSL_ERROR_BAD_CERT_DOMAIN. Python (OpenSSL) still falls back to the CN."
+        ),
+        badssl=None,
+        cert=CertRecipe(names=(_h("no-san"),), san=False),
+        tools={"requests": _verify(62, "Hostname mismatch")},
+        fix="Put every name in subjectAltName.",
+        note=(
+            "ssl.create_default_context() says OK (hostname_checks_common_name is True), "
+            "and so do curl and openssl s_client. requests refuses: urllib3 2 sets "
+            "hostname_checks_common_name = False, like the browsers. The client's policy, "
+            "not the certificate, decides."
+        ),
+    ),
+    Scenario(
+        name="expired",
+        title="Expired certificate",
+        problem="notAfter is in the past (RFC 5280 §4.1.2.5, checked in §6.1.3).",
+        expect=_verify(10, "certificate has expired"),
+        browser="NET::ERR_CERT_DATE_INVALID (Firefox: SEC_ERROR_EXPIRED_CERTIFICATE).",
+        badssl="expired.badssl.com",
+        cert=CertRecipe(names=(_h("expired"),), validity="expired"),
+        fix="Renew the certificate, and automate renewal (ACME, RFC 8555).",
+    ),
+    Scenario(
+        name="not-yet-valid",
+        title="Certificate not valid yet",
+        problem="notBefore is in the future: usually a client or server clock that is wrong.",
+        expect=_verify(9, "certificate is not yet valid"),
+        browser="NET::ERR_CERT_DATE_INVALID (Firefox: SEC_ERROR_EXPIRED_CERTIFICATE too).",
+        badssl=None,
+        cert=CertRecipe(names=(_h("not-yet-valid"),), validity="future"),
+        fix="Check the clocks (NTP) on both sides before anything else.",
+    ),
+    Scenario(
+        name="self-signed",
+        title="Self-signed certificate",
+        problem="The certificate signs itself; no trusted CA vouches for it.",
+        expect=_verify(18, "self-signed certificate"),
+        browser="NET::ERR_CERT_AUTHORITY_INVALID (Firefox: MOZILLA_PKIX_ERROR_SELF_SIGNED_CERT).",
+        badssl="self-signed.badssl.com",
+        cert=CertRecipe(names=(_h("self-signed"),), issuer="self"),
+        fix="Get it signed by a CA the clients trust, or pin it deliberately (cafile=).",
+    ),
+    Scenario(
+        name="untrusted-root",
+        title="Chain to a root nobody trusts",
+        problem=(
+            "The server sends its leaf and its own root CA. Sending a root proves nothing: "
+            "trust anchors come from the client's store (RFC 5280 §6.1.1 (d))."
+        ),
+        expect=_verify(19, "self-signed certificate in certificate chain"),
+        browser="NET::ERR_CERT_AUTHORITY_INVALID (Firefox: SEC_ERROR_UNKNOWN_ISSUER).",
+        badssl="untrusted-root.badssl.com",
+        cert=CertRecipe(names=(_h("untrusted-root"),), issuer="untrusted", chain="with-root"),
+        fix="Use a CA the clients trust, or add this root to the clients that should trust it.",
+    ),
+    Scenario(
+        name="incomplete-chain",
+        title="Missing intermediate certificate",
+        problem=(
+            "The server sends only its leaf, not the intermediate that signed it. TLS says "
+            "the server sends the chain (RFC 8446 §4.4.2); the client cannot finish the path."
+        ),
+        expect=_verify(20, "unable to get local issuer certificate"),
+        browser=(
+            "Often works in browsers, which fetch the intermediate (AIA) or remember it from "
+            "other sites; NET::ERR_CERT_AUTHORITY_INVALID otherwise. Lab certificates have no "
+            "AIA URL, so a browser fails too."
+        ),
+        badssl="incomplete-chain.badssl.com",
+        cert=CertRecipe(names=(_h("incomplete-chain"),), chain="leaf"),
+        fix="Configure the server with the full chain file (leaf + intermediates).",
+    ),
+    Scenario(
+        name="wrong-host",
+        title="Certificate for another name",
+        problem=(
+            "The chain is fine but the certificate names someone-else.lab.localhost, not "
+            "this host (RFC 6125 §6; RFC 2818 §3.1)."
+        ),
+        expect=_verify(62, "Hostname mismatch"),
+        browser="NET::ERR_CERT_COMMON_NAME_INVALID (Firefox: SSL_ERROR_BAD_CERT_DOMAIN).",
+        badssl="wrong.host.badssl.com",
+        cert=CertRecipe(names=(_h("someone-else"),)),
+        tools={"curl": Expect(False, None, "no alternative certificate subject name matches")},
+        note="curl checks the name itself and words it differently; openssl s_client says 62.",
+        fix="Issue the certificate for every name clients use (all of them in subjectAltName).",
+    ),
+    Scenario(
+        name="revoked",
+        title="Revoked certificate",
+        problem=(
+            "The issuing CA has revoked this certificate and lists its serial in its CRL "
+            "(RFC 5280 §5). Nothing in the handshake says so: a client must go and look."
+        ),
+        expect=OK,
+        check_flags=("VERIFY_CRL_CHECK_LEAF",),
+        strict=_verify(23, "certificate revoked"),
+        browser=(
+            "Usually the page: browsers do not download CRLs or ask OCSP for each site; "
+            "Chrome (CRLSets) and Firefox (CRLite) push lists for public CAs only."
+        ),
+        badssl="revoked.badssl.com",
+        cert=CertRecipe(names=(_h("revoked"),)),
+        fix="Clients: load the CRL and set VERIFY_CRL_CHECK_LEAF. Servers: get a new certificate.",
+        note="Python passes by default: revocation is only checked when you ask for it.",
+    ),
+    Scenario(
+        name="weak-key",
+        title="1024-bit RSA key",
+        problem=(
+            "The leaf's RSA key has 1024 bits (about 80-bit security, factorable by a "
+            "well-funded attacker). OpenSSL security level 2 wants 2048."
+        ),
+        expect=_verify(66, "EE certificate key too weak"),
+        browser="NET::ERR_CERT_WEAK_KEY (Firefox: SSL_ERROR_WEAK_SERVER_CERT_KEY).",
+        badssl=None,
+        cert=CertRecipe(names=(_h("weak-key"),), key_type="rsa", key_size=1024),
+        weak=True,
+        fix="Use P-256 or RSA-2048 or larger.",
+    ),
+    Scenario(
+        name="sha1",
+        title="Signed with SHA-1",
+        problem=(
+            "The CA signed the leaf with ecdsa-with-SHA1. SHA-1 collisions are practical "
+            "(SHAttered 2017, chosen-prefix 2020), so a signature over SHA-1 can be forged."
+        ),
+        expect=_verify(68, "CA signature digest algorithm too weak"),
+        browser="NET::ERR_CERT_WEAK_SIGNATURE_ALGORITHM (Firefox: SEC_ERROR_CERT_SIGNATURE_ALGORITHM_DISABLED).",
+        badssl="sha1-intermediate.badssl.com",
+        cert=CertRecipe(names=(_h("sha1"),), signature_hash="sha1"),
+        weak=True,
+        fix="Re-issue with SHA-256.",
+        note=(
+            "cryptography refuses to build SHA-1 certificates, so the lab builds the "
+            "TBSCertificate with SHA-256, rewrites its signature AlgorithmIdentifier to "
+            "ecdsa-with-SHA1 and signs those bytes with the CA key (RFC 5280 §4.1.1.2)."
+        ),
+    ),
+    Scenario(
+        name="bad-issuer",
+        title="Signed by a certificate that is not a CA",
+        problem=(
+            "The leaf was signed by another leaf whose basicConstraints say CA:FALSE. "
+            "Only CA certificates may sign (RFC 5280 §4.2.1.9, §6.1.4 (k))."
+        ),
+        expect=_verify(79, "invalid CA certificate"),
+        browser="NET::ERR_CERT_INVALID (Firefox: SEC_ERROR_CA_CERT_INVALID).",
+        badssl=None,
+        cert=CertRecipe(names=(_h("bad-issuer"),), issuer="not-a-ca"),
+        fix="Only ever sign with a CA certificate; never hand a server certificate's key to a CA tool.",
+    ),
+    Scenario(
+        name="wrong-eku",
+        title="Certificate for clients, not servers",
+        problem=(
+            "extendedKeyUsage lists clientAuth only, so the certificate may not identify a "
+            "TLS server (RFC 5280 §4.2.1.12)."
+        ),
+        expect=_verify(26, "unsuitable certificate purpose"),
+        browser="NET::ERR_CERT_INVALID (Firefox: SEC_ERROR_INADEQUATE_CERT_TYPE).",
+        badssl=None,
+        cert=CertRecipe(names=(_h("wrong-eku"),), usages=("client",)),
+        fix="Issue server certificates with extendedKeyUsage serverAuth.",
+    ),
+    Scenario(
+        name="client-cert-required",
+        title="The server wants a client certificate (mTLS)",
+        problem=(
+            "The server sends CertificateRequest (RFC 8446 §4.3.2) and refuses clients that "
+            "answer with no certificate. Nothing is wrong with the server's certificate."
+        ),
+        expect=_ssl_error("tlsv13 alert certificate required", when="read"),
+        browser=(
+            "A certificate picker; with nothing chosen, ERR_BAD_SSL_CLIENT_AUTH_CERT "
+            "(Firefox: SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT)."
+        ),
+        badssl="client-cert-missing.badssl.com",
+        cert=CertRecipe(names=(_h("client-cert-required"),)),
+        needs_client_cert=True,
+        fix="Present the lab's client certificate: ctx.load_cert_chain(*lab.client_cert), "
+        "requests.get(url, cert=lab.client_cert).",
+        note=(
+            "In TLS 1.3 the client's handshake completes before the server has checked the "
+            "client, so the failure arrives as an alert on the first read (RFC 8446 §4.4.2.4)."
+        ),
+    ),
+    Scenario(
+        name="tls-1.0-only",
+        title="TLS 1.0 only",
+        problem="The server speaks TLS 1.0 only, deprecated by RFC 8996 (2021).",
+        expect=_ssl_error("tlsv1 alert protocol version"),
+        browser="ERR_SSL_VERSION_OR_CIPHER_MISMATCH (Firefox: SSL_ERROR_UNSUPPORTED_VERSION).",
+        badssl="tls-v1-0.badssl.com:1010",
+        cert=CertRecipe(names=(_h("tls-1.0-only"),)),
+        tls_version="TLSv1",
+        weak=True,
+        tools={"curl": _LEGACY_SIGALG, "openssl": _LEGACY_SIGALG},
+        note=_LEGACY_NOTE,
+        fix="Enable TLS 1.2 and 1.3 on the server (RFC 8996 §2).",
+    ),
+    Scenario(
+        name="tls-1.1-only",
+        title="TLS 1.1 only",
+        problem="The server speaks TLS 1.1 only, deprecated by RFC 8996 (2021).",
+        expect=_ssl_error("tlsv1 alert protocol version"),
+        browser="ERR_SSL_VERSION_OR_CIPHER_MISMATCH (Firefox: SSL_ERROR_UNSUPPORTED_VERSION).",
+        badssl="tls-v1-1.badssl.com:1011",
+        cert=CertRecipe(names=(_h("tls-1.1-only"),)),
+        tls_version="TLSv1_1",
+        weak=True,
+        tools={"curl": _LEGACY_SIGALG, "openssl": _LEGACY_SIGALG},
+        note=_LEGACY_NOTE,
+        fix="Enable TLS 1.2 and 1.3 on the server (RFC 8996 §3).",
+    ),
+    Scenario(
+        name="tls-1.2-only",
+        title="TLS 1.2 only",
+        problem="Nothing wrong: TLS 1.2 (RFC 5246) is still fine, but TLS 1.3 is not offered.",
+        expect=OK,
+        browser=_BROWSER_OK,
+        badssl="tls-v1-2.badssl.com:1012",
+        cert=CertRecipe(names=(_h("tls-1.2-only"),)),
+        tls_version="TLSv1_2",
+        note="ssl_socket.version() returns 'TLSv1.2'.",
+    ),
+    Scenario(
+        name="dh-1024",
+        title="1024-bit Diffie-Hellman (TLS 1.2, DHE only)",
+        problem=(
+            "The server offers only DHE key exchange with a 1024-bit group (RFC 2409 Oakley "
+            "group 2), within reach of precomputation (Logjam, 2015)."
+        ),
+        expect=_ssl_error("dh key too small"),
+        browser="ERR_SSL_VERSION_OR_CIPHER_MISMATCH: Chrome and Firefox no longer offer DHE at all.",
+        badssl="dh1024.badssl.com",
+        cert=CertRecipe(names=(_h("dh-1024"),), key_type="rsa", key_size=2048),
+        tls_version="TLSv1_2",
+        dh_bits=1024,
+        weak=True,
+        fix="Use ECDHE (or TLS 1.3, RFC 8446 §4.2.7); if DHE must stay, use RFC 7919 groups of 2048+ bits.",
+    ),
+)
+
+#: Every scenario by name, in teaching order (read-only).
+SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in _LIST})
+
+
+def recipes_fingerprint(scenarios: Mapping[str, Scenario] = SCENARIOS) -> str:
+    """Hash of every certificate recipe: when it changes, the cache is rebuilt."""
+    blob = json.dumps({n: asdict(s.cert) for n, s in scenarios.items()}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

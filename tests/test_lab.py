@@ -1,0 +1,408 @@
+"""The lab (helpers.lab): every scenario's verdict over real TLS, HTTP, lifecycle, cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import ssl
+import stat
+import warnings
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from helpers import names
+from helpers.errors import LabError
+from helpers.lab import SCENARIOS, Expect, Lab, get_lab
+from helpers.lab.build import cache_dir, ensure
+from helpers.lab.scenarios import CertRecipe, Scenario
+
+NAMES = list(SCENARIOS)
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with Lab() as running:
+        yield running
+
+
+def _get(lab: Lab, name: str, ctx: ssl.SSLContext, request: bytes | None = None) -> bytes:
+    """Connect *by name* (helpers.names resolves it), handshake, send one request, read all."""
+    host = lab.host(name)
+    request = request or f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    with socket.create_connection((host, lab.port(name)), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            tls.sendall(request)
+            data = b""
+            while chunk := tls.recv(65536):
+                data += chunk
+            return data
+
+
+def _verdict(fn) -> tuple[BaseException | None, object]:
+    try:
+        return None, fn()
+    except Exception as exc:  # the verdict *is* the exception
+        return exc, None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_default_ssl_client_verdict(lab: Lab, name: str) -> None:
+    scenario = lab.scenarios[name]
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    exc, body = _verdict(lambda: _get(lab, name, ctx))
+    assert scenario.expect.matches(exc), (
+        f"{name}: expected {scenario.expect.describe()}, got {exc!r}"
+    )
+    if scenario.expect.ok:
+        assert isinstance(body, bytes)
+        assert body.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert f"scenario <code>{name}</code>".encode() in body
+    else:
+        assert isinstance(exc, ssl.SSLError)
+        assert type(exc).__name__ == scenario.expect.exception
+        assert getattr(exc, "verify_code", None) == scenario.expect.verify_code
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_requests_verdict(lab: Lab, name: str) -> None:
+    expect = lab.scenarios[name].verdict("requests")
+    exc, response = _verdict(lambda: requests.get(lab.url(name), verify=lab.ca_bundle, timeout=5))
+    assert expect.matches(exc), f"{name}: expected {expect.describe()}, got {exc!r}"
+    if expect.ok:
+        assert response.status_code == 200
+        assert f"scenario <code>{name}</code>" in response.text
+    else:
+        assert isinstance(exc, requests.exceptions.SSLError)
+
+
+def test_failures_surface_when_the_metadata_says(lab: Lab) -> None:
+    """Handshake failures raise in wrap_socket; the TLS 1.3 client-cert refusal on read."""
+    for name, scenario in lab.scenarios.items():
+        if scenario.expect.ok:
+            continue
+        ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+        host = lab.host(name)
+        with socket.create_connection((host, lab.port(name)), timeout=5) as raw:
+            if scenario.expect.when == "handshake":
+                with pytest.raises(ssl.SSLError):
+                    ctx.wrap_socket(raw, server_hostname=host)
+            else:
+                with ctx.wrap_socket(raw, server_hostname=host) as tls:  # completes
+                    tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    with pytest.raises(ssl.SSLError) as info:
+                        tls.recv(1024)
+                    assert scenario.expect.matches(info.value)
+
+
+def test_revocation_needs_crl_checking(lab: Lab) -> None:
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    ctx.load_verify_locations(cafile=lab.crl)
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    revoked = lab.scenarios["revoked"]
+    assert revoked.strict is not None and revoked.check_flags == ("VERIFY_CRL_CHECK_LEAF",)
+    exc, _ = _verdict(lambda: _get(lab, "revoked", ctx))
+    assert revoked.strict.matches(exc), repr(exc)
+    assert exc.verify_code == 23
+    # The same CRL-checking context accepts a certificate that is not on the list.
+    assert _get(lab, "valid", ctx).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_client_certificate_opens_mtls(lab: Lab) -> None:
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    ctx.load_cert_chain(*lab.client_cert)
+    body = _get(lab, "client-cert-required", ctx)
+    assert body.startswith(b"HTTP/1.1 200 OK")
+    assert b"TLS Course Student" in body  # the server saw and verified our certificate
+    response = requests.get(
+        lab.url("client-cert-required"), verify=lab.ca_bundle, cert=lab.client_cert, timeout=5
+    )
+    assert response.status_code == 200
+
+
+def test_protocol_versions(lab: Lab) -> None:
+    def version(name: str, ctx: ssl.SSLContext) -> str | None:
+        host = lab.host(name)
+        with socket.create_connection((host, lab.port(name)), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host) as tls:
+                return tls.version()
+
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    assert version("valid", ctx) == "TLSv1.3"
+    assert version("tls-1.2-only", ctx) == "TLSv1.2"
+    # The TLS 1.0 server really speaks TLS 1.0: a client that lowers its own guard gets in.
+    legacy = ssl.create_default_context(cafile=lab.ca_bundle)
+    legacy.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        legacy.minimum_version = ssl.TLSVersion.TLSv1
+    assert version("tls-1.0-only", legacy) == "TLSv1"
+    assert version("tls-1.1-only", legacy) == "TLSv1.1"
+
+
+def test_dh_1024_really_is_dhe(lab: Lab) -> None:
+    """With a lenient client the handshake succeeds and uses finite-field DHE."""
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    ctx.set_ciphers("DHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0")
+    host = lab.host("dh-1024")
+    with socket.create_connection((host, lab.port("dh-1024")), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            assert tls.version() == "TLSv1.2"
+            assert tls.cipher()[0].startswith("DHE-RSA-")
+
+
+def _served_chain(lab: Lab, name: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(lab.files.chains[name].read_bytes())
+
+
+def test_certificates_are_what_the_scenarios_say(lab: Lab) -> None:
+    root = x509.load_pem_x509_certificate(lab.ca_bundle.read_bytes())
+    valid = _served_chain(lab, "valid")
+    assert len(valid) == 2  # leaf + intermediate, never the root
+    assert isinstance(valid[0].public_key(), ec.EllipticCurvePublicKey)
+    assert valid[1].issuer == root.subject
+    assert len(_served_chain(lab, "incomplete-chain")) == 1
+    untrusted = _served_chain(lab, "untrusted-root")
+    assert untrusted[-1].issuer == untrusted[-1].subject != root.subject
+    weak = _served_chain(lab, "weak-key")[0].public_key()
+    assert isinstance(weak, rsa.RSAPublicKey) and weak.key_size == 1024
+    no_san = _served_chain(lab, "no-san")[0]
+    with pytest.raises(x509.ExtensionNotFound):
+        no_san.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    bad = _served_chain(lab, "bad-issuer")
+    constraints = bad[1].extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert constraints.ca is False and bad[0].issuer == bad[1].subject
+
+
+def test_sha1_certificate_is_really_signed_with_sha1(lab: Lab) -> None:
+    leaf, inter = _served_chain(lab, "sha1")
+    assert leaf.signature_hash_algorithm is not None
+    assert leaf.signature_hash_algorithm.name == "sha1"
+    assert leaf.signature_algorithm_oid.dotted_string == "1.2.840.10045.4.1"
+    # The signature is genuine: the intermediate's key signed these TBS bytes with SHA-1.
+    inter.public_key().verify(leaf.signature, leaf.tbs_certificate_bytes, ec.ECDSA(hashes.SHA1()))
+    # ... and the inner signature field agrees with the outer one (RFC 5280 §4.1.1.2).
+    assert _tbs_signature_oid(leaf.tbs_certificate_bytes) == bytes.fromhex("2a8648ce3d0401")
+
+
+def _tbs_signature_oid(tbs: bytes) -> bytes:
+    from helpers.lab.build import _der_header
+
+    _, pos, end = _der_header(tbs, 0)
+    for _ in range(2):  # skip [0] version and serialNumber
+        _, _, pos = _der_header(tbs, pos)
+    _, alg_start, _ = _der_header(tbs, pos)
+    _, oid_start, oid_end = _der_header(tbs, alg_start)
+    return tbs[oid_start:oid_end]
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def _raw_exchange(lab: Lab, data: bytes, name: str = "valid") -> bytes:
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    return _get(lab, name, ctx, request=data)
+
+
+def test_keep_alive_and_pipelining(lab: Lab) -> None:
+    two = (
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"GET /scenario.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    )
+    data = _raw_exchange(lab, two)
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 3
+    assert data.count(b"Connection: keep-alive") == 2
+    body = data.rsplit(b"\r\n\r\n", 1)[1]
+    assert json.loads(body)["name"] == "valid"
+    assert json.loads(body)["connection"]["protocol"] == "TLSv1.3"
+    # One HTML body only: HEAD has the headers of GET and no body.
+    assert data.count(b"<!doctype html>") == 1
+
+
+def test_session_reuses_one_connection(lab: Lab) -> None:
+    with requests.Session() as session:
+        for _ in range(3):
+            response = session.get(lab.url("valid"), verify=lab.ca_bundle, timeout=5)
+            assert response.status_code == 200
+        assert response.headers["Connection"] == "keep-alive"
+        assert session.head(lab.url("valid"), verify=lab.ca_bundle).text == ""
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", b"405"),
+        (b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", b"404"),
+        (b"\x00\x01garbage\r\n\r\n", b"400"),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", b"505"),
+        (b"GET / HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n", b"431"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"501"),
+    ],
+)
+def test_http_errors(lab: Lab, request_bytes: bytes, status: bytes) -> None:
+    data = _raw_exchange(lab, request_bytes + b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 " + status)
+
+
+def test_http_10_closes(lab: Lab) -> None:
+    data = _raw_exchange(lab, b"GET / HTTP/1.0\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in data
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def _refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_start_stop_twice_and_ports_released() -> None:
+    lab = Lab()
+    for _ in range(2):
+        with lab:
+            port = lab.port("valid")
+            assert requests.get(lab.url("valid"), verify=lab.ca_bundle, timeout=5).ok
+        assert not lab.running
+        assert _refused(port)
+        # The port is free again: we can bind it ourselves.
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+    with pytest.raises(LabError):
+        lab.port("valid")
+    lab.stop()  # idempotent
+
+
+def test_two_labs_at_once() -> None:
+    with Lab() as one, Lab() as two:
+        assert one.port("valid") != two.port("valid")
+        for lab in (one, two):
+            assert requests.get(lab.url("valid"), verify=lab.ca_bundle, timeout=5).ok
+        one.stop()
+        # The names are reference counted: the other lab still resolves by name.
+        assert requests.get(two.url("wildcard"), verify=two.ca_bundle, timeout=5).ok
+        assert names.lookup(two.host("valid")) == "127.0.0.1"
+
+
+def test_bind_elsewhere_on_loopback(lab: Lab) -> None:
+    """--bind: names follow the bound address (127.0.0.2 is loopback too)."""
+    with Lab(bind="127.0.0.2") as other:
+        assert other.address("valid") == ("127.0.0.2", other.port("valid"))
+        assert names.lookup_all(other.host("valid")) == ["127.0.0.2", "127.0.0.1"]
+        assert _refused_on("127.0.0.1", other.port("valid"))
+        # Both labs answer by name: the client tries each address, as with a hosts file
+        # that lists two addresses for one name.
+        for each in (other, lab):
+            assert requests.get(each.url("valid"), verify=each.ca_bundle, timeout=5).ok
+    assert names.lookup_all(lab.host("valid")) == ["127.0.0.1"]
+
+
+def _refused_on(address: str, port: int) -> bool:
+    try:
+        socket.create_connection((address, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_get_lab_is_reused_and_restarts() -> None:
+    first = get_lab()
+    try:
+        assert get_lab() is first
+        port = first.port("valid")
+        assert get_lab().port("valid") == port  # a re-run cell binds nothing new
+        first.stop()
+        second = get_lab()
+        assert second.running and second is not first
+    finally:
+        get_lab().stop()
+
+
+def test_unknown_scenario_and_stopped_lab_errors(lab: Lab) -> None:
+    with pytest.raises(LabError, match="no lab scenario called 'nope'"):
+        lab.url("nope")
+    with pytest.raises(LabError, match="not running"):
+        _ = Lab().ca_bundle
+
+
+def test_repr_html(lab: Lab) -> None:
+    page = lab._repr_html_()
+    for name in NAMES:
+        assert lab.url(name) in page
+    assert "certificate has expired" in page
+    html = SCENARIOS["no-san"]._repr_html_()
+    assert "requests" in html and "Hostname mismatch" in html
+    assert "Lab" in repr(lab) and "stopped" in repr(Lab())
+
+
+def test_metadata_is_complete() -> None:
+    for scenario in SCENARIOS.values():
+        assert scenario.title and scenario.problem and scenario.browser
+        if not scenario.expect.ok:
+            assert scenario.expect.error and scenario.expect.exception
+        assert scenario.host.endswith(".lab.localhost") or scenario.name == "ip-san"
+    assert Expect(ok=True).matches(None) and not Expect(ok=True).matches(ValueError())
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_reuse_rebuild_and_permissions(tmp_path: Path) -> None:
+    first = ensure(tmp_path)
+    assert first.built
+    again = ensure(tmp_path)
+    assert not again.built and again.directory == first.directory
+    # Private keys are 0600; the CA keys are not written at all.
+    for key in [*first.keys.values(), first.client_key]:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    key_files = {p.name for p in first.directory.glob("*-key.pem")}
+    assert key_files == {f"{n}-key.pem" for n in SCENARIOS} | {"client-key.pem"}
+    # A missing file means a rebuild (into a new generation).
+    first.keys["valid"].unlink()
+    rebuilt = ensure(tmp_path)
+    assert rebuilt.built and rebuilt.directory != first.directory
+    assert not first.directory.exists()  # the old generation was cleaned up
+    # Near expiry means a rebuild too.
+    manifest = rebuilt.directory / "manifest.json"
+    data = json.loads(manifest.read_text())
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)  # noqa: UP017
+    data["rebuild_after"] = past.isoformat()
+    manifest.write_text(json.dumps(data))
+    assert ensure(tmp_path).built
+
+
+def test_cache_rebuilds_when_a_recipe_changes(tmp_path: Path) -> None:
+    base = {"valid": SCENARIOS["valid"]}
+    first = ensure(tmp_path, base)
+    changed = {
+        "valid": Scenario(
+            **{**SCENARIOS["valid"].__dict__, "cert": CertRecipe(names=("x.lab.localhost",))}
+        )
+    }
+    second = ensure(tmp_path, changed)
+    assert second.built and second.directory != first.directory
+    leaf = x509.load_pem_x509_certificate(second.chains["valid"].read_bytes())
+    assert leaf.subject.rfc4514_string() == "CN=x.lab.localhost"
+
+
+def test_cache_location_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TLS_COURSE_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("TLS_COURSE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_dir() == tmp_path / "x" / "tls-course"
+    repo = Path(__file__).resolve().parent.parent
+    assert repo not in Path(os.environ.get("TLS_COURSE_CACHE", str(cache_dir()))).parents
