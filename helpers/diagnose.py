@@ -980,12 +980,9 @@ def _is_never_resolvable(host: str) -> str | None:
 
 def _running_lab() -> Lab | None:
     """The lab :func:`helpers.lab.get_lab` started in this process, if any (never starts one)."""
-    try:
-        from . import lab as lab_module
-    except ImportError:
-        return None
-    shared = getattr(lab_module, "_shared", None)
-    return shared if shared is not None and shared.running else None
+    from .lab import running_lab
+
+    return running_lab()
 
 
 def _lab_for(host: str, port: int, lab: Lab | None) -> Lab | None:

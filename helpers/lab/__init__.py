@@ -55,6 +55,7 @@ __all__ = [
     "Scenario",
     "cache_dir",
     "get_lab",
+    "running_lab",
 ]
 
 
@@ -271,6 +272,12 @@ def get_lab() -> Lab:
                 atexit.register(_stop_shared)
             _shared = lab
         return _shared
+
+
+def running_lab() -> Lab | None:
+    """The lab :func:`get_lab` started in this process, if it is still running; never starts one."""
+    lab = _shared
+    return lab if lab is not None and lab.running else None
 
 
 def _stop_shared() -> None:
