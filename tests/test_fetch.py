@@ -1,0 +1,166 @@
+"""helpers.fetch against real TLS servers on loopback (our own pki + the lab's reactor)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from helpers import fetch, live, names, plots
+from helpers.errors import LiveModeOff
+from helpers.lab.server import Reactor, Request, Response
+from helpers.pki import CA
+
+DAY = dt.timedelta(days=1)
+
+
+def _hello(_request: Request) -> Response:
+    return Response(body=b"hello")
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    root = CA("Fetch Test Root")
+    inter = root.create_intermediate("Fetch Test Intermediate")
+    leaves = {
+        "good": inter.issue("127.0.0.1", "good.lab.localhost"),
+        "expired": inter.issue("127.0.0.1", not_after=-3 * DAY),
+        "wrong-host": inter.issue("somewhere-else.test"),
+        "self-signed": CA("Lonely CA").issue("127.0.0.1"),
+    }
+    cafile = tmp_path_factory.mktemp("fetch") / "root.pem"
+    cafile.write_bytes(root.cert_pem)
+    reactor = Reactor(name="fetch-tests")
+    ports = {}
+    for name, leaf in leaves.items():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        leaf.configure_server(ctx)
+        ports[name] = reactor.add_site(ctx, _hello, name=name).getsockname()[1]
+    # A server that accepts TCP (the kernel does, from the backlog) and never speaks TLS.
+    silent = socket.create_server(("127.0.0.1", 0))
+    ports["silent"] = silent.getsockname()[1]
+    # A port where nothing listens: bind, note the number, close.
+    with socket.create_server(("127.0.0.1", 0)) as gone:
+        ports["refused"] = gone.getsockname()[1]
+    reactor.start()
+    try:
+        yield SimpleNamespace(ports=ports, cafile=str(cafile), leaves=leaves, inter=inter)
+    finally:
+        reactor.stop()
+        silent.close()
+
+
+def _t(servers: SimpleNamespace, name: str) -> str:
+    return f"127.0.0.1:{servers.ports[name]}"
+
+
+def test_good_and_broken_hosts_in_order(servers: SimpleNamespace) -> None:
+    order = ["expired", "good", "refused", "wrong-host", "self-signed"]
+    results = fetch.fetch_certificates(
+        [_t(servers, n) for n in order], cafile=servers.cafile, progress=False, timeout=3
+    )
+    assert [r.port for r in results] == [servers.ports[n] for n in order]
+    by = dict(zip(order, results, strict=True))
+
+    good = by["good"]
+    assert good.ok and good.verified and good.error == ""
+    assert good.cert == servers.leaves["good"].cert
+    assert good.tls_version == "TLSv1.3"
+    # The chain as sent: leaf + intermediate (never the root).
+    assert good.chain[:2] == [servers.leaves["good"].cert, servers.inter.cert]
+
+    # Broken hosts still hand over their certificate (read by the non-verifying probe).
+    for name, words in [
+        ("expired", "certificate has expired"),
+        ("wrong-host", "mismatch"),
+        ("self-signed", "unable to get local issuer certificate"),
+    ]:
+        r = by[name]
+        assert r.ok and not r.verified, name
+        assert r.cert == servers.leaves[name].cert
+        assert words in r.error and r.error.endswith("."), r.error
+        assert r.error.startswith("The certificate of 127.0.0.1:"), r.error
+
+    refused = by["refused"]
+    assert not refused.ok and refused.cert is None and not refused.verified
+    assert refused.error == f"Connection refused: nothing is listening on {_t(servers, 'refused')}."
+
+
+def test_silent_server_times_out_on_time(servers: SimpleNamespace) -> None:
+    start = time.monotonic()
+    (r,) = fetch.fetch_certificates([_t(servers, "silent")], timeout=0.5, progress=False)
+    took = time.monotonic() - start
+    assert 0.45 <= r.elapsed < 1.0 and took < 1.0
+    assert not r.ok and "timed out" in r.error
+
+
+def test_without_cafile_the_private_root_is_not_trusted(servers: SimpleNamespace) -> None:
+    r = fetch.fetch_certificate(_t(servers, "good"), timeout=3)
+    assert r.ok and not r.verified
+    assert "unable to get local issuer certificate" in r.error
+
+
+def test_lab_names_urls_and_tuples(servers: SimpleNamespace) -> None:
+    port = servers.ports["good"]
+    with names.resolving({"good.lab.localhost": "127.0.0.1"}):
+        results = fetch.fetch_certificates(
+            [f"https://good.lab.localhost:{port}/x", ("127.0.0.1", port)],
+            cafile=servers.cafile,
+            progress=False,
+        )
+    assert [r.host for r in results] == ["good.lab.localhost", "127.0.0.1"]
+    assert all(r.verified for r in results)
+    html = results._repr_html_()
+    assert "good.lab.localhost:" in html and "verified" in html
+    assert results.summary() == "2 hosts: 2 verified, 0 not verified, 0 without a certificate"
+
+
+def test_parse_target_forms() -> None:
+    assert fetch.parse_target("example.org") == fetch.Target("example.org", 443)
+    assert fetch.parse_target("example.org:8443") == fetch.Target("example.org", 8443)
+    assert fetch.parse_target("[::1]:8443") == fetch.Target("::1", 8443)
+    assert fetch.parse_target("https://a.test/path?q") == fetch.Target("a.test", 443)
+    assert fetch.parse_target(("127.0.0.1", "99")) == fetch.Target("127.0.0.1", 99)
+    assert fetch.Target("::1", 8443).label == "[::1]:8443"
+    with pytest.raises(ValueError):
+        fetch.parse_target("host:notaport")
+
+
+def test_internet_hosts_need_live_mode() -> None:
+    assert not live.enabled()
+    with pytest.raises(LiveModeOff, match=r"example\.com:443"):
+        fetch.fetch_certificates(["example.com", "127.0.0.1:1"], progress=False)
+    with pytest.raises(LiveModeOff):
+        fetch.fetch_certificate("https://example.org/")
+
+
+def test_results_feed_expiry_gantt(servers: SimpleNamespace) -> None:
+    import matplotlib.pyplot as plt
+
+    results = fetch.fetch_certificates(
+        [_t(servers, n) for n in ("good", "expired", "refused")],
+        cafile=servers.cafile,
+        progress=False,
+    )
+    fig = plots.expiry_gantt(results, show_policy=False)
+    try:
+        gids = sorted(p.get_gid() for p in fig.axes[0].patches if p.get_gid())
+        assert gids == ["status:error", "status:expired", "status:valid"]
+    finally:
+        plt.close(fig)
+
+
+def test_empty_input() -> None:
+    assert fetch.fetch_certificates([], progress=False) == []
+
+
+def test_repr_and_progress_bar(servers: SimpleNamespace, capsys: pytest.CaptureFixture) -> None:
+    r = fetch.fetch_certificate(_t(servers, "refused"), timeout=1)
+    assert repr(r).startswith(f"<FetchResult {_t(servers, 'refused')} failed: Connection refused")
+    fetch.fetch_certificates([_t(servers, "refused")], timeout=1)  # progress=True by default
+    assert "certificates: 100%" in capsys.readouterr().err

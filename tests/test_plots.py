@@ -1,0 +1,349 @@
+"""helpers.plots: assert what each figure *contains* (labels, bars, colours, lines), not pixels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import matplotlib
+import pytest
+from matplotlib import colors as mcolors
+from matplotlib import dates as mdates
+from matplotlib.figure import Figure
+
+from helpers import plots
+from helpers.errors import PlotDataError
+from helpers.pki import CA
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def _no_figures_left_open() -> Iterator[None]:
+    """Plots must not leave figures registered with pyplot (no global state)."""
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
+    yield
+    assert set(plt.get_fignums()) == before
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+@pytest.fixture(scope="module")
+def pki() -> SimpleNamespace:
+    root = CA("Plots Root CA", not_before=NOW - 3000 * DAY, not_after=NOW + 3000 * DAY)
+    inter = root.create_intermediate(
+        "Plots Intermediate CA", not_before=NOW - 400 * DAY, not_after=NOW + 1000 * DAY
+    )
+
+    def leaf(name: str, start: int, end: int):  # days relative to NOW
+        return inter.issue(name, not_before=NOW + start * DAY, not_after=NOW + end * DAY).cert
+
+    return SimpleNamespace(
+        root=root,
+        inter=inter,
+        valid=leaf("valid.test", -30, 60),
+        expiring=leaf("expiring.test", -80, 10),
+        expired=leaf("expired.test", -100, -3),
+        future=leaf("future.test", 5, 95),
+    )
+
+
+def _bars(ax) -> list:
+    return [p for p in ax.patches if str(p.get_gid() or "").startswith("status:")]
+
+
+def _now_lines(ax) -> list:
+    return [line for line in ax.get_lines() if line.get_gid() == "now"]
+
+
+def _same_colour(a, b) -> bool:
+    return mcolors.to_hex(a) == mcolors.to_hex(b)
+
+
+def _texts(ax) -> str:
+    return "\n".join(t.get_text() for t in ax.texts)
+
+
+# ----------------------------------------------------------------------------- status_of
+
+
+def test_status_of_each_status(pki: SimpleNamespace) -> None:
+    assert plots.status_of(pki.valid, NOW) == plots.VALID
+    assert plots.status_of(pki.expiring, NOW) == plots.EXPIRING
+    assert plots.status_of(pki.expired, NOW) == plots.EXPIRED
+    assert plots.status_of(pki.future, NOW) == plots.NOT_YET_VALID
+    assert plots.status_of(None, NOW) == plots.ERROR
+    assert set(plots.STATUS_COLORS) == {
+        plots.EXPIRED,
+        plots.EXPIRING,
+        plots.VALID,
+        plots.NOT_YET_VALID,
+        plots.ERROR,
+    }
+    assert len(set(plots.STATUS_COLORS.values())) == 5  # five distinct colours
+
+
+def test_status_boundaries_are_inclusive(pki: SimpleNamespace) -> None:
+    # RFC 5280 §4.1.2.5: valid *through* notAfter.
+    end = pki.valid.not_valid_after_utc
+    assert plots.status_of(pki.valid, end) == plots.EXPIRING
+    assert plots.status_of(pki.valid, end + dt.timedelta(seconds=1)) == plots.EXPIRED
+    assert plots.status_of(pki.valid, end - 30 * DAY) == plots.EXPIRING
+    assert plots.status_of(pki.valid, end - 31 * DAY) == plots.VALID
+    naive = NOW.replace(tzinfo=None)  # naive datetimes are UTC
+    assert plots.status_of(pki.valid, naive) == plots.VALID
+
+
+def test_policy_steps_sc081() -> None:
+    assert plots.max_lifetime_days(dt.date(2025, 1, 1)) == 398
+    assert plots.max_lifetime_days(dt.date(2026, 3, 14)) == 398
+    assert plots.max_lifetime_days(dt.date(2026, 3, 15)) == 200
+    assert plots.max_lifetime_days(dt.datetime(2027, 3, 15, tzinfo=dt.UTC)) == 100
+    assert plots.max_lifetime_days(dt.date(2029, 3, 15)) == 47
+    assert plots.max_lifetime_days(dt.date(2019, 1, 1)) is None
+
+
+# ------------------------------------------------------------------------- chain_timeline
+
+
+def test_chain_timeline_root_on_top_now_line_days_left(pki: SimpleNamespace) -> None:
+    leaf = pki.inter.issue(
+        "leaf.test", not_before=NOW - 30 * DAY, not_after=NOW + 60 * DAY
+    )  # a pki Leaf: has .cert
+    fig = plots.chain_timeline([leaf, pki.inter, pki.root], now=NOW)  # leaf-first, as sent
+    assert isinstance(fig, Figure)
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    # y is inverted: tick 0 (root) is drawn on top.
+    assert ax.yaxis_inverted()
+    assert labels[0].startswith("root") and "Plots Root CA" in labels[0]
+    assert labels[1].startswith("intermediate")
+    assert labels[2].startswith("leaf") and "leaf.test" in labels[2]
+
+    bars = _bars(ax)
+    assert len(bars) == 3
+    leaf_bar = bars[2]
+    assert leaf_bar.get_x() == pytest.approx(mdates.date2num(NOW - 30 * DAY))
+    assert leaf_bar.get_width() == pytest.approx(90)
+    assert all(_same_colour(b.get_facecolor(), plots.STATUS_COLORS["valid"]) for b in bars)
+
+    (line,) = _now_lines(ax)
+    assert line.get_xdata()[0] == pytest.approx(mdates.date2num(NOW))
+    text = _texts(ax)
+    assert "60 d left" in text and "90-day certificate" in text
+    assert "now · 2026-06-01" in text
+
+
+def test_chain_timeline_colours_an_expired_intermediate(pki: SimpleNamespace) -> None:
+    old = pki.root.create_intermediate(
+        "Old Intermediate", not_before=NOW - 900 * DAY, not_after=NOW - 2 * DAY
+    )
+    fig = plots.chain_timeline([old.cert, pki.root.cert], now=NOW)
+    ax = fig.axes[0]
+    colours = [mcolors.to_hex(b.get_facecolor()) for b in _bars(ax)]
+    assert colours == [plots.STATUS_COLORS["valid"].lower(), plots.STATUS_COLORS["expired"].lower()]
+    assert "expired 2 d ago" in _texts(ax)
+
+
+def test_chain_timeline_rejects_non_certificates() -> None:
+    with pytest.raises(PlotDataError, match="not a certificate"):
+        plots.chain_timeline(["not a cert"])
+    with pytest.raises(PlotDataError):
+        plots.chain_timeline([])
+
+
+# --------------------------------------------------------------------------- expiry_gantt
+
+
+def test_gantt_sorted_by_expiry_coloured_by_status(pki: SimpleNamespace) -> None:
+    failed = SimpleNamespace(
+        host="refused.test", port=1, cert=None, verified=False, error="Connection refused."
+    )
+    untrusted = SimpleNamespace(
+        host="self-signed.test", port=8443, cert=pki.valid, verified=False, error="self-signed"
+    )
+    items = [
+        ("valid", pki.valid),
+        failed,
+        ("future", pki.future),
+        ("expired", pki.expired),
+        untrusted,
+        ("expiring", pki.expiring),
+    ]
+    fig = plots.expiry_gantt(items, now=NOW)
+    main, policy = fig.axes[0], fig.axes[1]
+    labels = [t.get_text() for t in main.get_yticklabels()]
+    # Soonest notAfter first; rows without a certificate last.
+    assert labels == [
+        "expired",
+        "expiring",
+        "valid",
+        "self-signed.test:8443",
+        "future",
+        "refused.test:1",
+    ]
+    bars = _bars(main)
+    assert len(bars) == 6
+    expected = ["expired", "expiring", "valid", "valid", "not yet valid", "error"]
+    for bar, status in zip(bars, expected, strict=True):
+        assert bar.get_gid() == f"status:{status}"
+        assert _same_colour(bar.get_facecolor()[:3], plots.STATUS_COLORS[status])
+    assert bars[3].get_hatch() == "///" and not bars[2].get_hatch()  # did not verify
+    assert "Connection refused." in _texts(main)
+
+    (line,) = _now_lines(main)
+    assert line.get_xdata()[0] == pytest.approx(mdates.date2num(NOW))
+    legend = [t.get_text() for t in main.get_legend().get_texts()]
+    assert [plots.STATUS_LABELS[s] for s in plots.STATUS_COLORS] == legend[:5]
+    assert "did not verify" in legend
+    assert policy.get_gid() == "policy"
+    assert "47 days\nfrom 2029-03-15" in _texts(policy)
+
+
+def test_gantt_without_policy_and_from_a_mapping(pki: SimpleNamespace) -> None:
+    fig = plots.expiry_gantt({"a": pki.valid, "b": pki.expired}, now=NOW, show_policy=False)
+    assert len(fig.axes) == 1
+    assert len(_bars(fig.axes[0])) == 2
+
+
+def test_gantt_accepts_bare_certificates_and_rejects_junk(pki: SimpleNamespace) -> None:
+    fig = plots.expiry_gantt([pki.valid], now=NOW, show_policy=False)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["valid.test"]
+    with pytest.raises(PlotDataError, match="cannot draw"):
+        plots.expiry_gantt([42])
+    with pytest.raises(PlotDataError):
+        plots.expiry_gantt([])
+
+
+def test_gantt_flags_lifetimes_over_the_policy(pki: SimpleNamespace) -> None:
+    issued = dt.datetime(2027, 4, 1, tzinfo=dt.UTC)  # 100-day rule in force
+    long = pki.root.issue("long.test", not_before=issued, not_after=issued + 200 * DAY).cert
+    fig = plots.expiry_gantt([long], now=issued + DAY)
+    assert "over the 100 d max" in _texts(fig.axes[0])
+
+
+# ------------------------------------------------------------------------ handshake diagrams
+
+
+@pytest.fixture(scope="module")
+def captures() -> SimpleNamespace:
+    from helpers.capture import capture_memory
+    from helpers.tls13 import decrypt_capture
+
+    root = CA("Diagram Root")
+    leaf = root.issue("localhost")
+
+    def contexts(version):
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        leaf.configure_server(server)
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        root.configure_trust(client)
+        client.minimum_version = client.maximum_version = version
+        return client, server
+
+    c12, s12 = contexts(ssl.TLSVersion.TLSv1_2)
+    tls12 = capture_memory(c12, s12, label="tls12")
+    resumed12 = capture_memory(c12, s12, session=tls12.info["session"], label="resumed")
+    tls13 = capture_memory(*contexts(ssl.TLSVersion.TLSv1_3), label="tls13")
+    return SimpleNamespace(
+        tls12=tls12,
+        resumed12=resumed12,
+        tls13=tls13,
+        decrypted13=decrypt_capture(tls13, tls13.info["keylog"]),
+    )
+
+
+def _arrows(ax) -> list:
+    return [p for p in ax.patches if str(p.get_gid() or "").startswith("arrow:")]
+
+
+def _arrow_labels(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_gid() == "arrow-label"]
+
+
+def test_count_flights(captures: SimpleNamespace) -> None:
+    assert plots.count_flights(captures.tls12) == plots.FlightCount("TLSv1.2", 4, 2, True)
+    assert plots.count_flights(captures.tls13) == plots.FlightCount("TLSv1.3", 3, 1, True)
+    # An abbreviated TLS 1.2 handshake (session resumption, RFC 5246 §7.3): 1 round trip.
+    assert captures.resumed12.info["session_reused"]
+    assert plots.count_flights(captures.resumed12) == plots.FlightCount("TLSv1.2", 3, 1, True)
+    assert str(plots.count_flights(captures.tls12)) == "TLS 1.2: 2 round trips (4 flights)"
+
+
+def test_diagram_lanes_arrows_sizes_colours(captures: SimpleNamespace) -> None:
+    cap = captures.tls12
+    events = cap.events()
+    fig = plots.handshake_diagram(cap)
+    (ax,) = fig.axes
+    lanes = {t.get_text() for t in ax.texts if str(t.get_gid()).startswith("lane:")}
+    assert lanes == {"Client", "Server"}
+    assert len([line for line in ax.get_lines() if line.get_gid() == "lane"]) == 2
+
+    arrows, labels = _arrows(ax), _arrow_labels(ax)
+    assert len(arrows) == len(labels) == len(events)  # OpenSSL: one message per record
+    assert labels[0] == f"ClientHello ({events[0].size} B)"
+    assert labels[:5] == [f"{e.label} ({e.size} B)" for e in events[:5]]
+    for arrow, event in zip(arrows, events, strict=True):
+        want = plots.ENCRYPTED_COLOR if event.encrypted else plots.PLAINTEXT_COLOR
+        assert _same_colour(arrow.get_edgecolor(), want)
+        # Client → server arrows go right, server → client arrows go left.
+        (x0, _), (x1, _) = arrow._posA_posB
+        assert (x1 > x0) == (event.direction == "c2s")
+    assert "Finished (45 B)" in labels  # TLS 1.2: Finished is the record after CCS
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["plaintext", "encrypted"]
+    assert "TLS 1.2 handshake" in ax.get_title()
+    assert any("handshake complete: 2 round trips" in t.get_text() for t in ax.texts)
+
+
+def test_diagram_tls13_guesses_unless_decrypted(captures: SimpleNamespace) -> None:
+    guessed = _arrow_labels(plots.handshake_diagram(captures.tls13).axes[0])
+    assert any(label.startswith("Certificate? (") for label in guessed)
+    exact_ax = plots.handshake_diagram(captures.tls13, decrypted=captures.decrypted13).axes[0]
+    exact = _arrow_labels(exact_ax)
+    assert len(exact) == len(guessed)
+    assert not any("?" in label for label in exact)
+    for name in ("EncryptedExtensions", "Certificate", "CertificateVerify", "NewSessionTicket"):
+        assert any(label.startswith(name + " (") for label in exact), name
+    certificate = captures.decrypted13.find("Certificate")
+    record = next(r for r in captures.decrypted13.records if certificate in r.messages)
+    size = 5 + int.from_bytes(record.header[3:5], "big")
+    assert f"Certificate ({size} B)" in exact
+
+
+def test_diagram_timestamps_handshake_only_and_given_axes(captures: SimpleNamespace) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = plots.handshake_diagram(captures.tls13, timestamps=True, handshake_only=True)
+    ax = fig.axes[0]
+    labels = _arrow_labels(ax)
+    assert labels[-1].startswith("Finished")  # stops at the client's Finished
+    stamps = [t for t in ax.texts if t.get_gid() == "timestamp"]
+    assert len(stamps) == len(labels) and all(t.get_text().endswith(" ms") for t in stamps)
+
+    own, given = plt.subplots()
+    try:
+        assert plots.handshake_diagram(captures.tls12, ax=given, title="mine") is own
+        assert given.get_title() == "mine"
+    finally:
+        plt.close(own)
+    with pytest.raises(PlotDataError, match="needs a Capture"):
+        plots.handshake_diagram(b"\x16\x03\x01")
+
+
+def test_compare_handshakes_titles_and_flights(captures: SimpleNamespace) -> None:
+    fig = plots.compare_handshakes(captures.tls12, captures.tls13)
+    left, right = fig.axes[:2]
+    assert left.get_title() == "TLS 1.2: 2 round trips, 4 flights"
+    assert right.get_title() == "TLS 1.3: 1 round trip, 3 flights"
+    flights = [
+        [t.get_text() for t in ax.texts if t.get_gid() == "flight-label"] for ax in (left, right)
+    ]
+    assert flights == [[f"flight {i}" for i in (1, 2, 3, 4)], [f"flight {i}" for i in (1, 2, 3)]]
+    for ax in (left, right):  # handshakes only: no tickets or data after the last Finished
+        assert not any("application data" in label for label in _arrow_labels(ax))
+    assert left.get_ylim() == right.get_ylim()  # same vertical scale
