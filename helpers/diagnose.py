@@ -281,6 +281,16 @@ ADVICE: Mapping[str, Advice] = {
         "requires; such servers are old and vulnerable (CVE-2009-3555).",
         "Admin: upgrade the server's TLS library.",
     ),
+    "bad-record-mac": Advice(
+        "A TLS record failed its integrity check: the AEAD tag (RFC 8446 §5.2; in TLS 1.2 "
+        "the record MAC, RFC 5246 §6.2.3) did not match, so the receiver refused the record "
+        "and ended the connection with a bad_record_mac alert (RFC 8446 §6.2). Bytes were "
+        "changed on the way (an attacker, a broken middlebox or network card) or the two "
+        "sides derived different keys. TLS never delivers data it cannot authenticate.",
+        "If it happens once, retry. If it repeats, look for what sits between the two ends "
+        "(a TLS-inspecting proxy, a load balancer, NIC offloading) and capture the traffic "
+        "on both sides to see where the bytes change.",
+    ),
     "closed": Advice(
         "The server closed the connection in the middle of the handshake without a TLS "
         "alert (an EOF where a record was due). The server may have rejected us before TLS "
@@ -453,6 +463,10 @@ _REASONS: dict[str, str] = {
     "TLSV1_ALERT_UNRECOGNIZED_NAME": "unrecognized-name",
     "UNSAFE_LEGACY_RENEGOTIATION_DISABLED": "legacy-renegotiation",
     "UNEXPECTED_EOF_WHILE_READING": "closed",
+    # record integrity (RFC 8446 §5.2): we refused a record, or the peer told us it did
+    "DECRYPTION_FAILED_OR_BAD_RECORD_MAC": "bad-record-mac",
+    "SSLV3_ALERT_BAD_RECORD_MAC": "bad-record-mac",
+    "BAD_RECORD_MAC": "bad-record-mac",
 }
 
 # Last resort for exceptions that only carry text (a wrapper whose cause was lost).
@@ -465,6 +479,7 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     ("unsupported protocol", "protocol-version"),
     ("no protocols available", "protocol-version"),
     ("dh key too small", "weak-dh"),
+    ("bad record mac", "bad-record-mac"),
     ("certificate required", "client-cert-required"),
     ("alert handshake failure", "handshake-failure"),
     ("doesn't match", "hostname-mismatch"),  # urllib3's own match_hostname

@@ -33,6 +33,7 @@ RUNTIME_PACKAGES = (
     "cryptography",
     "matplotlib",
     "tqdm",
+    "ipywidgets",
 )
 
 

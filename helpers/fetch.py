@@ -414,7 +414,12 @@ def fetch_certificates(
 
     The results draw directly: ``plots.expiry_gantt(fetch_certificates(hosts))``.
     """
-    from tqdm.auto import tqdm
+    if progress:
+        from tqdm.auto import tqdm
+    else:
+        # Plain tqdm, disabled below: importing tqdm.auto in a Jupyter kernel without
+        # ipywidgets writes a TqdmWarning to stderr even when no bar is ever shown.
+        from tqdm import tqdm
 
     parsed = [parse_target(t) for t in targets]
     _check_live(parsed)

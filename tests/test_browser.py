@@ -56,6 +56,10 @@ def jupyterlab(tmp_path_factory):
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={work}",
         "--LabApp.expose_app_in_browser=True",
+        # A workspace of its own: otherwise tabs restored from earlier runs steal the focus.
+        f"--LabApp.workspaces_dir={work / 'workspaces'}",
+        # No "would you like to get news?" pop-up over the screenshots.
+        "--LabApp.news_url=None",
     ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -112,7 +116,8 @@ def test_run_all_in_jupyterlab_shows_no_error(path, jupyterlab, browser):
     code_cells = sum(c.cell_type == "code" for c in nbformat.read(path, as_version=4).cells)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
-        page.goto(f"{base}/lab/tree/notebooks/{path.name}?token={token}")
+        # ?reset: start from an empty workspace, not the tabs the previous test left open.
+        page.goto(f"{base}/lab/tree/notebooks/{path.name}?reset&token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
         # The status bar says "Idle" before the kernel is connected; ask the session itself.
         page.wait_for_function(
@@ -155,3 +160,15 @@ def test_run_all_in_jupyterlab_shows_no_error(path, jupyterlab, browser):
         assert texts == [], f"error output in {path.name}: {texts}"
     finally:
         page.close()
+        _shut_down_kernels(base, token)
+
+
+def _shut_down_kernels(base: str, token: str) -> None:
+    """Stop the kernels this test started, through JupyterLab's REST API."""
+    with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as r:  # noqa: S310
+        sessions = json.load(r)
+    for session in sessions:
+        request = urllib.request.Request(
+            f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE"
+        )
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 (loopback)

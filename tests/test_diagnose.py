@@ -311,6 +311,21 @@ def test_explain_an_ssl_exception(lab: Lab) -> None:
     assert (d.kind, d.verify_code, d.via) == ("hostname-mismatch", 62, "ssl")
 
 
+@pytest.mark.parametrize("direction", ["c2s", "s2c"])
+def test_a_flipped_bit_is_a_bad_record_mac(lab: Lab, direction: str) -> None:
+    """Notebook 01: one bit flipped by a relay; either side's refusal reads as bad-record-mac."""
+    from helpers.capture import Relay, flip_record_byte
+
+    flip = flip_record_byte(direction, content_type=23, occurrence=1)
+    with Relay(lab.address("valid"), tamper=flip) as relay:
+        url = f"https://{lab.host('valid')}:{relay.port}/"
+        with pytest.raises(requests.exceptions.SSLError) as caught:
+            requests.get(url, verify=lab.ca_bundle, timeout=5)
+    d = diagnose.explain(caught.value)
+    assert d.kind == "bad-record-mac", d.message
+    assert "RFC 8446 §5.2" in d.explanation
+
+
 # --------------------------------------------------------------------------- atlas()
 
 

@@ -164,3 +164,19 @@ def test_repr_and_progress_bar(servers: SimpleNamespace, capsys: pytest.CaptureF
     assert repr(r).startswith(f"<FetchResult {_t(servers, 'refused')} failed: Connection refused")
     fetch.fetch_certificates([_t(servers, "refused")], timeout=1)  # progress=True by default
     assert "certificates: 100%" in capsys.readouterr().err
+
+
+def test_no_progress_bar_imports_nothing_that_warns(servers: SimpleNamespace) -> None:
+    """progress=False must not import tqdm.auto: in a kernel without ipywidgets it warns on stderr."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from helpers import fetch\n"
+        f"fetch.fetch_certificates(['{_t(servers, 'refused')}'], timeout=1, progress=False)\n"
+        "print('tqdm.auto' in sys.modules, 'tqdm.autonotebook' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
