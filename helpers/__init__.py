@@ -6,22 +6,30 @@ nothing is written, nothing is patched until you call something.
 
 Modules, in the order the series meets them:
 
-==================  ==========================================================  ========
-module              what it holds                                               notebook
-==================  ==========================================================  ========
-``errors``          the course's exceptions: one readable sentence each          00
-``live``            the one switch for cells that talk to real internet hosts   00
-``netguard``        the offline guard used by the tests (loopback only)         00
-``exercises``       ``check()`` / ``hint()`` for every exercise                  01
-``pki``             a private certificate authority built on ``cryptography``   02, 04
-``cards``           HTML cards that display certificates like a browser does    03
-``names``           ``*.lab.localhost`` names resolved to loopback (like hosts) 02
-``lab``             badssl.com-style broken servers on 127.0.0.1                 02
-``diagnose``        ``check(url)``: what went wrong, in plain English             02
-``handshake``       capture and decode TLS records and handshake messages       06
-``tls13``           decrypt a TLS 1.3 handshake from a key log                  06
-``plots``           handshake diagrams and certificate-expiry timelines         01, 03
-==================  ==========================================================  ========
+=================  ==============================================================  ========
+module             what it holds                                                   notebook
+=================  ==============================================================  ========
+``errors``         the course's exceptions: one readable sentence each              00
+``live``           the one switch for cells that talk to real internet hosts       00
+``environment``    which Python, which OpenSSL (two of them), which packages       00
+``netguard``       the offline guard used by the tests (loopback only)             00
+``exercises``      ``check()`` / ``hint()`` for every exercise                      00
+``servers``        a tiny login site over HTTP or HTTPS                            01
+``capture``        record a connection's bytes: in memory, or through a relay      01
+``timing``         handshake round trips measured through a delaying relay         01
+``names``          ``*.lab.localhost`` names answered like /etc/hosts would        02
+``lab``            badssl.com-style broken servers on 127.0.0.1 (and for a room)   02
+``diagnose``       ``check(url)`` and ``explain(error)``: what went wrong           02
+``cards``          certificates and tables as HTML cards                           03
+``fetch``          the certificates of many hosts at once                          03
+``plots``          handshake diagrams and certificate-expiry timelines             01, 03
+``pki``            a private certificate authority built on ``cryptography``       04
+``handshake``      sans-IO decoding of TLS records and handshake messages          06
+``tls13``          decrypt a TLS 1.3 connection from a key log                     06
+``mitm``           a man in the middle on loopback, and certificate pinning        07
+``probe``          which versions and ciphers a server accepts, and a grade        08
+``ocsp``           an OCSP responder on loopback and a client that asks it         08
+=================  ==============================================================  ========
 """
 
 __version__ = "0.1.0"
