@@ -18,7 +18,8 @@ module             what it holds                                                
 ``capture``        record a connection's bytes: in memory, or through a relay      01
 ``timing``         handshake round trips measured through a delaying relay         01
 ``names``          ``*.lab.localhost`` names answered like /etc/hosts would        02
-``lab``            badssl.com-style broken servers on 127.0.0.1 (and for a room)   02
+``lab``            badssl.com-style broken servers on 127.0.0.1; ``lab.remote``:    02
+                   a teacher's lab shared with a room
 ``diagnose``       ``check(url)`` and ``explain(error)``: what went wrong           02
 ``cards``          certificates and tables as HTML cards                           03
 ``fetch``          the certificates of many hosts at once                          03

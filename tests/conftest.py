@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def pytest_configure(config: pytest.Config) -> None:
     # Live mode is never on in tests, whatever the caller's shell says.
     os.environ.pop("TLS_COURSE_LIVE", None)
+    # Nor does a teacher's shared lab (TLS_COURSE_LAB) leak in: each test starts its own.
+    os.environ.pop("TLS_COURSE_LAB", None)
     # Generated CA material goes to a throw-away cache, never to ~/.cache or the repo.
     if "TLS_COURSE_CACHE" not in os.environ:
         os.environ["TLS_COURSE_CACHE"] = tempfile.mkdtemp(prefix="tls-course-cache-")

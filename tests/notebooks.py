@@ -60,6 +60,7 @@ def guarded_ipython_dir() -> Path:
 def kernel_env(ipython_dir: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("TLS_COURSE_LIVE", None)  # live mode is never on under test
+    env.pop("TLS_COURSE_LAB", None)  # nor a teacher's shared lab: each kernel starts its own
     env.pop("MPLBACKEND", None)  # let the kernel use the inline backend
     if ipython_dir is not None:
         env["IPYTHONDIR"] = str(ipython_dir)

@@ -88,3 +88,23 @@ def test_hints_are_revealed_one_at_a_time():
     assert (first.number, second.number) == (1, 2)
     assert first.text != second.text
     assert "Hint 1/" in first._repr_html_()
+
+
+def test_a_crash_in_the_learners_code_points_at_their_line():
+    ex = exercises.get("nb00.openssl_version_tuple")
+    namespace: dict = {}
+    exec("def broken(text):\n    return 1 / 0\n", namespace)  # noqa: S102
+    result = ex.check(namespace["broken"])
+    assert result.attempted and not result.passed
+    assert result.message.startswith("your code raised ZeroDivisionError") and "line 2" in result.message
+
+
+def test_a_crash_inside_the_check_is_not_blamed_on_the_learner():
+    def checker(answer):
+        answer()
+        raise OSError("the lab is not running")
+
+    ex = exercises.Exercise("nbXX", "demo", checker)
+    result = ex.check(lambda: 42)
+    assert not result.passed
+    assert result.message == "the check could not run: OSError: the lab is not running"

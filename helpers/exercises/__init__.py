@@ -37,9 +37,11 @@ sentence for the learner when the answer is wrong. Register it with
 from __future__ import annotations
 
 import html
+import sysconfig
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 Checker = Callable[[Any], None]
@@ -126,13 +128,20 @@ class Exercise:
             )
         except AssertionError as exc:
             return CheckResult(self.key, False, True, str(exc) or "not quite, try again.")
-        except Exception as exc:  # the learner's code crashed: say where, briefly
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            return CheckResult(
+        except Exception as exc:
+            mine = _learner_frames(exc, checker_file=self.checker.__code__.co_filename)
+            if mine:  # the learner's code crashed: say where, briefly
+                return CheckResult(
+                    self.key,
+                    False,
+                    True,
+                    f"your code raised {type(exc).__name__}: {exc} (line {mine[-1].lineno}).",
+                )
+            return CheckResult(  # the check itself could not run (a lab down, a missing tool)
                 self.key,
                 False,
                 True,
-                f"your code raised {type(exc).__name__}: {exc} (line {last.lineno}).",
+                f"the check could not run: {type(exc).__name__}: {exc}",
             )
         return CheckResult(self.key, True, True, "correct, well done!")
 
@@ -148,6 +157,27 @@ class Exercise:
 
     def __call__(self, answer: Any) -> CheckResult:
         return self.check(answer)
+
+
+_LIBRARY_DIRS = tuple(
+    str(Path(p).resolve())
+    for p in {
+        Path(__file__).resolve().parent.parent,  # the helpers package
+        sysconfig.get_paths()["stdlib"],
+        sysconfig.get_paths()["purelib"],
+        sysconfig.get_paths()["platlib"],
+    }
+)
+
+
+def _learner_frames(exc: BaseException, checker_file: str) -> list[traceback.FrameSummary]:
+    """The frames of ``exc``'s traceback that run the learner's code, not ours or a library's."""
+    return [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename != checker_file
+        and not str(Path(frame.filename).resolve()).startswith(_LIBRARY_DIRS)
+    ]
 
 
 def exercise(notebook: str, *, hints: list[str] | None = None) -> Callable[[Checker], Exercise]:

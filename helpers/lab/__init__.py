@@ -27,6 +27,12 @@ Python client decides (:class:`Expect`), and the tests hold the lab to it.
 >>> lab = get_lab()                        # doctest: +SKIP
 >>> requests.get(lab.url("valid"), verify=lab.ca_bundle).status_code
 200
+
+**In a classroom** (:mod:`helpers.lab.remote`) the teacher runs
+``python -m helpers.lab --share`` and students call :func:`join` with the URL it
+prints, or set ``TLS_COURSE_LAB=http://TEACHER:8446/`` before starting JupyterLab:
+then :func:`get_lab` returns the teacher's lab (a :class:`RemoteLab`) in every
+notebook, unchanged.
 """
 
 from __future__ import annotations
@@ -43,18 +49,24 @@ from .. import names
 from ..errors import LabError
 from .build import LabFiles, cache_dir, ensure, server_context
 from .pages import app_for
+from .remote import LAB_ENV, SHARE_PORT, RemoteLab, ShareServer
 from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
 from .server import Reactor
 
 __all__ = [
     "DOMAIN",
+    "LAB_ENV",
     "SCENARIOS",
+    "SHARE_PORT",
     "CertRecipe",
     "Expect",
     "Lab",
+    "RemoteLab",
     "Scenario",
+    "ShareServer",
     "cache_dir",
     "get_lab",
+    "join",
     "running_lab",
 ]
 
@@ -75,6 +87,8 @@ class Lab:
 
     ``directory`` is where certificates are cached (default: :func:`cache_dir`).
     ``bind`` is the listening address: loopback unless you are serving a classroom.
+    ``ports_from``: listen on ``ports_from``, ``ports_from + 1``, ... in scenario order
+    instead of ports the OS picks (so a classroom firewall can open one fixed range).
     """
 
     def __init__(
@@ -83,10 +97,17 @@ class Lab:
         bind: str = "127.0.0.1",
         *,
         scenarios: Mapping[str, Scenario] | None = None,
+        ports_from: int | None = None,
     ) -> None:
         self.directory = Path(directory) if directory is not None else None
         self.bind = bind
         self._scenarios: Mapping[str, Scenario] = dict(scenarios or SCENARIOS)
+        if ports_from is not None and not 0 < ports_from <= 65536 - len(self._scenarios):
+            raise LabError(
+                f"ports_from={ports_from} leaves no room for {len(self._scenarios)} ports.",
+                f"Pick a start between 1024 and {65536 - len(self._scenarios)}.",
+            )
+        self.ports_from = ports_from
         self._files: LabFiles | None = None
         self._reactor: Reactor | None = None
         self._ports: dict[str, int] = {}
@@ -102,21 +123,27 @@ class Lab:
             files = ensure(self.directory, self._scenarios)
             reactor = Reactor(name=f"tls-lab-{id(self):x}")
             ports: dict[str, int] = {}
+            port = 0
             try:
-                for name, scenario in self._scenarios.items():
+                for i, (name, scenario) in enumerate(self._scenarios.items()):
+                    port = 0 if self.ports_from is None else self.ports_from + i
                     listener = reactor.add_site(
                         server_context(scenario, files),
                         app_for(scenario),
                         host=self.bind,
+                        port=port,
                         name=name,
                     )
                     ports[name] = listener.getsockname()[1]
                 reactor.start()
             except OSError as exc:
                 reactor.stop()
+                where = f"{self.bind!r}" + (f" port {port}" if port else "")
                 raise LabError(
-                    f"The lab could not listen on {self.bind!r}: {exc.strerror or exc}.",
-                    "Use the default bind='127.0.0.1', or an address of this machine.",
+                    f"The lab could not listen on {where}: {exc.strerror or exc}.",
+                    "Pick another ports_from (--ports-from) range."
+                    if port
+                    else "Use the default bind='127.0.0.1', or an address of this machine.",
                 ) from exc
             address = _connect_address(self.bind)
             registered: list[tuple[str, str]] = []
@@ -236,46 +263,91 @@ class Lab:
             return (
                 f"<p>{e(repr(self))}: call <code>start()</code> or use <code>get_lab()</code>.</p>"
             )
-        rows = []
-        for name, scenario in self._scenarios.items():
-            verdict = scenario.expect.describe()
-            if scenario.strict is not None:
-                verdict += f"; with {', '.join(scenario.check_flags)}: {scenario.strict.describe()}"
-            rows.append(
-                f"<tr><td><code>{e(name)}</code></td><td>{e(scenario.title)}</td>"
-                f"<td><a href='{e(self.url(name))}'>{e(self.url(name))}</a></td>"
-                f"<td><code>{e(verdict)}</code></td></tr>"
-            )
-        head = "<tr><th>scenario</th><th>title</th><th>URL</th><th>default Python client</th></tr>"
         return (
-            f"<p>TLS course lab: {len(rows)} servers on <code>{e(self.bind)}</code>; "
+            f"<p>TLS course lab: {len(self._ports)} servers on <code>{e(self.bind)}</code>; "
             f"trust <code>{e(str(self.ca_bundle))}</code> to verify them.</p>"
-            f"<table>{head}{''.join(rows)}</table>"
+            + _scenario_rows_html(self)
         )
 
 
-_shared: Lab | None = None
+def _scenario_rows_html(lab: Lab | RemoteLab) -> str:
+    """The scenario table shown by both kinds of lab."""
+    e = html.escape
+    rows = []
+    for name, scenario in lab.scenarios.items():
+        verdict = scenario.expect.describe()
+        if scenario.strict is not None:
+            verdict += f"; with {', '.join(scenario.check_flags)}: {scenario.strict.describe()}"
+        rows.append(
+            f"<tr><td><code>{e(name)}</code></td><td>{e(scenario.title)}</td>"
+            f"<td><a href='{e(lab.url(name))}'>{e(lab.url(name))}</a></td>"
+            f"<td><code>{e(verdict)}</code></td></tr>"
+        )
+    head = "<tr><th>scenario</th><th>title</th><th>URL</th><th>default Python client</th></tr>"
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+_shared: Lab | RemoteLab | None = None
 _shared_lock = threading.Lock()
+_atexit_registered = False
 
 
-def get_lab() -> Lab:
+def _adopt(lab: Lab | RemoteLab) -> Lab | RemoteLab | None:
+    """Make ``lab`` this process's lab (lock held); return the one it replaces."""
+    global _shared, _atexit_registered
+    previous, _shared = _shared, lab
+    if not _atexit_registered:
+        atexit.register(_stop_shared)
+        _atexit_registered = True
+    return previous if previous is not lab else None
+
+
+def get_lab() -> Lab | RemoteLab:
     """The lab of this process (kernel): started on the first call, reused afterwards.
 
     Re-running a notebook cell calls this again and gets the same running lab, so it
     never fails with "address already in use". The lab stops when the process exits.
+
+    If the environment variable ``TLS_COURSE_LAB`` holds a teacher's join URL
+    (``http://10.0.0.5:8446/``, optionally ``#`` and the CA fingerprint), the kernel
+    joins that lab instead of starting its own (see :func:`join`): every notebook then
+    works against the teacher's servers without a change. Set it before starting
+    JupyterLab; kernels inherit it.
     """
-    global _shared
     with _shared_lock:
         if _shared is None or not _shared.running:
-            lab = Lab().start()
-            if _shared is None:
-                atexit.register(_stop_shared)
-            _shared = lab
+            source = os.environ.get(LAB_ENV, "").strip()
+            lab: Lab | RemoteLab = RemoteLab(source).start() if source else Lab().start()
+            _adopt(lab)
+            return lab
         return _shared
 
 
-def running_lab() -> Lab | None:
-    """The lab :func:`get_lab` started in this process, if it is still running; never starts one."""
+def join(url: str, fingerprint: str | None = None, *, timeout: float = 5.0) -> RemoteLab:
+    """Join the teacher's lab at ``url`` and make it this kernel's lab.
+
+    ``url`` is what the teacher's ``python -m helpers.lab --share`` prints,
+    ``http://10.0.0.5:8446/`` (``10.0.0.5`` alone means port 8446). ``fingerprint`` is the
+    lab CA's SHA-256 fingerprint, or at least its first 16 hex digits, as the teacher
+    reads it out; it may also follow ``#`` in the URL. Give it: the join endpoint is plain
+    HTTP, so without it you trust whoever answers first (see
+    :mod:`helpers.lab.remote` for why that is acceptable and what is left).
+
+    From now on :func:`get_lab` and :func:`running_lab` return this lab, and
+    :mod:`helpers.diagnose` trusts its CA for lab names. A lab :func:`get_lab` had
+    started in this kernel is stopped. ``lab.stop()`` leaves the teacher's lab.
+    """
+    remote = RemoteLab(url, fingerprint, timeout=timeout).start()
+    with _shared_lock:
+        previous = _adopt(remote)
+    if previous is not None:
+        previous.stop()
+    return remote
+
+
+def running_lab() -> Lab | RemoteLab | None:
+    """The lab :func:`get_lab` started (or :func:`join` joined) in this process, if it is
+    still running; never starts one."""
     lab = _shared
     return lab if lab is not None and lab.running else None
 

@@ -6,27 +6,50 @@ the first line of standard output instead (for scripts and tests), then serves::
 
     {"ca_bundle": PATH, "crl": PATH, "client_cert": PATH, "client_key": PATH,
      "scenarios": {NAME: {"url": URL, "host": HOST, "port": PORT,
-                          "expect": {"ok": BOOL, "verify_code": INT|null, "error": TEXT|null}}}}
+                          "expect": {"ok": BOOL, "verify_code": INT|null, "error": TEXT|null}}},
+     "share": {"port": PORT, "urls": [URL...], "join": [URL#FINGERPRINT...],
+               "fingerprint": "AB:CD:...", "client_key": BOOL}}     (with --share only)
 
-``--bind ADDRESS`` listens elsewhere than 127.0.0.1 (a teacher serving a room; the
-students then need the CA file and the names); ``--dir`` chooses where the CA lives.
+Serving a classroom (see docs/teaching.md and :mod:`helpers.lab.remote`)::
+
+    python -m helpers.lab --share                  # = --bind 0.0.0.0, join endpoint on 8446
+    python -m helpers.lab --share --ports-from 9000 --advertise 10.0.0.5
+
+``--share`` also answers a plain-HTTP join endpoint (``--share-port``, default 8446;
+0 lets the OS pick) that gives students the CA certificate, the CRL, the names and the
+ports; without ``--bind`` it listens on every interface. ``--advertise`` is the address
+students type (default: the bound address, or this machine's addresses).
+``--share-client-key`` also hands out the lab's client key, for mutual TLS.
+``--ports-from N`` puts the scenarios on N, N+1, ... so a firewall can open one range.
+``--dir`` chooses where the lab CA lives (default: the per-user cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import signal
 import sys
 import threading
 from typing import Any
 
+from ..errors import CourseError
 from . import Lab
+from .remote import (
+    LAB_ENV,
+    SHARE_PORT,
+    ShareServer,
+    local_addresses,
+    short_fingerprint,
+)
+
+_WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 - names for "every interface", not a bind
 
 
-def _summary(lab: Lab) -> dict[str, Any]:
+def _summary(lab: Lab, share: ShareServer | None, advertise: list[str]) -> dict[str, Any]:
     chain, key = lab.client_cert
-    return {
+    out: dict[str, Any] = {
         "ca_bundle": str(lab.ca_bundle),
         "crl": str(lab.crl),
         "client_cert": str(chain),
@@ -41,6 +64,15 @@ def _summary(lab: Lab) -> dict[str, Any]:
             for name, scenario in lab.scenarios.items()
         },
     }
+    if share is not None:
+        out["share"] = {
+            "port": share.port,
+            "urls": [share.url(a) for a in advertise],
+            "join": [share.join_url(a) for a in advertise],
+            "fingerprint": share.fingerprint,
+            "client_key": share.share_client_key,
+        }
+    return out
 
 
 def _table(lab: Lab) -> str:
@@ -70,23 +102,123 @@ def _table(lab: Lab) -> str:
         " resolve *.localhost to loopback themselves (RFC 6761 §6.3).",
         f"  mTLS:     client certificate {lab.client_cert[0]}, key {lab.client_cert[1]}",
         f"  CRL:      {lab.crl}",
-        "",
-        "Serving until Ctrl-C.",
     ]
     return "\n".join(lines)
+
+
+def _share_table(lab: Lab, share: ShareServer, advertise: list[str]) -> str:
+    """What the teacher reads out and writes on the board."""
+    short = short_fingerprint(share.fingerprint)
+    lines = [
+        "",
+        "=" * 78,
+        "SHARED WITH THE ROOM (join endpoint: plain HTTP, public material only)",
+        f"  Lab CA SHA-256 fingerprint: {share.fingerprint}",
+        f"  Read out / write on the board: {short}",
+    ]
+    if not advertise:
+        lines += [
+            "  Could not find this machine's address. Look it up (ip addr / ipconfig) and",
+            "  restart with --advertise ADDRESS, or tell students http://ADDRESS:"
+            f"{share.port}/#{short.replace(' ', '')}",
+        ]
+    for address in advertise:
+        join = share.join_url(address)
+        lines += [
+            "",
+            f"  Students on the network that reaches {address} type, in a notebook:",
+            f"      import helpers.lab; lab = helpers.lab.join({join!r})",
+            "  or, to make every notebook use this lab unchanged, before starting JupyterLab:",
+            f"      {LAB_ENV}={join} make lab                  (macOS, Linux)",
+            f'      $env:{LAB_ENV}="{join}"; jupyter lab       (Windows PowerShell)',
+            f"  Browser page (CA file, fingerprint, curl lines): {share.url(address)}",
+        ]
+    if advertise and all(ipaddress.ip_address(a).is_loopback for a in advertise if _is_ip(a)):
+        lines.append("  (Loopback only: no other machine can join. Use --bind 0.0.0.0 for a room.)")
+    ports = sorted(lab.port(name) for name in lab.scenarios)
+    if lab.ports_from is not None:
+        scenario_ports = f"TCP {ports[0]}-{ports[-1]} (the scenarios)"
+    else:
+        scenario_ports = (
+            "the scenario ports, which are random: allow this Python, or restart with "
+            "--ports-from 9000 for a fixed range"
+        )
+    lines += [
+        "",
+        f"  Firewall: allow incoming TCP {share.port} (join) and {scenario_ports}.",
+        "  Mutual TLS: the client key IS shared (--share-client-key)."
+        if share.share_client_key
+        else "  Mutual TLS: the client key is NOT shared; client-cert-required works on this "
+        "machine only (--share-client-key to share it).",
+        "=" * 78,
+    ]
+    return "\n".join(lines)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _advertised(bind: str, given: list[str] | None) -> list[str]:
+    if given:
+        return list(dict.fromkeys(given))
+    if bind in _WILDCARDS:
+        return local_addresses()
+    return [bind]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m helpers.lab",
-        description="Serve the TLS course lab (an offline badssl.com).",
+        description="Serve the TLS course lab (an offline badssl.com), to this machine or a room.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line, then serve")
     parser.add_argument(
-        "--bind", default="127.0.0.1", help="listening address (default 127.0.0.1, loopback only)"
+        "--bind",
+        default=None,
+        help="listening address (default 127.0.0.1, loopback only; with --share, 0.0.0.0)",
     )
     parser.add_argument("--dir", default=None, help="where the lab CA and certificates are cached")
+    parser.add_argument(
+        "--ports-from",
+        type=int,
+        default=None,
+        metavar="N",
+        help="put the scenarios on ports N, N+1, ... instead of random ports (for a firewall "
+        "rule; pick N below 32768, where the OS does not hand out ports of its own)",
+    )
+    room = parser.add_argument_group("serving a classroom")
+    room.add_argument(
+        "--share",
+        action="store_true",
+        help="also serve the join endpoint students use (helpers.lab.join / TLS_COURSE_LAB)",
+    )
+    room.add_argument(
+        "--share-port",
+        type=int,
+        default=SHARE_PORT,
+        metavar="PORT",
+        help=f"port of the join endpoint (default {SHARE_PORT}; 0: any free port)",
+    )
+    room.add_argument(
+        "--share-client-key",
+        action="store_true",
+        help="also hand out the lab's client certificate AND private key (for mutual TLS)",
+    )
+    room.add_argument(
+        "--advertise",
+        action="append",
+        metavar="ADDRESS",
+        help="the address students use to reach this machine (repeatable; default: detected)",
+    )
     args = parser.parse_args(argv)
+    if (args.share_client_key or args.advertise) and not args.share:
+        parser.error("--share-client-key and --advertise only make sense with --share")
+    bind = args.bind if args.bind is not None else ("0.0.0.0" if args.share else "127.0.0.1")  # noqa: S104 - --share asks for the room
 
     done = threading.Event()
 
@@ -96,16 +228,49 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
 
-    with Lab(directory=args.dir, bind=args.bind) as lab:
-        if args.json:
-            print(json.dumps(_summary(lab)), flush=True)
-        else:
-            print(_table(lab), flush=True)
-        while not done.wait(0.5):
-            pass
+    advertise = _advertised(bind, args.advertise) if args.share else []
+    try:
+        _serve(args, bind, advertise, done)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not args.json:
         print("Lab stopped.", file=sys.stderr)
     return 0
+
+
+def _serve(
+    args: argparse.Namespace, bind: str, advertise: list[str], done: threading.Event
+) -> None:
+    def _joined(address: str) -> None:
+        if not args.json:
+            print(f"joined: {address}", file=sys.stderr, flush=True)
+
+    lab = Lab(directory=args.dir, bind=bind, ports_from=args.ports_from)
+    with lab:
+        share = (
+            ShareServer(
+                lab,
+                port=args.share_port,
+                share_client_key=args.share_client_key,
+                on_join=_joined,
+            ).start()
+            if args.share
+            else None
+        )
+        try:
+            if args.json:
+                print(json.dumps(_summary(lab, share, advertise)), flush=True)
+            else:
+                text = _table(lab)
+                if share is not None:
+                    text += "\n" + _share_table(lab, share, advertise)
+                print(text + "\n\nServing until Ctrl-C.", flush=True)
+            while not done.wait(0.5):
+                pass
+        finally:
+            if share is not None:
+                share.stop()
 
 
 if __name__ == "__main__":
