@@ -1,0 +1,229 @@
+"""Checks for the exercises of notebook 05 · Wrapping sockets with ``ssl``.
+
+Every check makes real TLS connections on loopback: to the lab's servers
+(:func:`helpers.lab.get_lab`) and, where the lab has no such server, to an in-memory
+server built here (:func:`helpers.capture.capture_memory`). Each one first calls the
+learner's function once against a closed port, so an unfinished answer costs nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from . import exercise
+
+# What each lab server negotiates with a default client (Python 3.11, OpenSSL 3.0);
+# the check asks the server itself, so other versions of either are fine too.
+_NEGOTIATES = ("valid", "tls-1.2-only")
+
+
+def _closed_address() -> tuple[str, int]:
+    """An address on loopback where nothing listens (connecting is refused at once)."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        return sock.getsockname()[:2]
+
+
+def _probe(answer: Callable[..., Any], *args: Any) -> None:
+    """Call the answer once, cheaply: NotImplementedError means "not attempted yet"."""
+    try:
+        answer(*args)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001, S110 - a correct answer fails here (nothing listens)
+        pass
+
+
+def _reference(lab: Any, scenario: str) -> tuple[str, str]:
+    """What a verifying default client negotiates with a lab server."""
+    ctx = ssl.create_default_context(cafile=str(lab.ca_bundle))
+    with (
+        socket.create_connection(lab.address(scenario), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname=lab.host(scenario)) as tls,
+    ):
+        cipher = tls.cipher()
+        assert cipher is not None
+        return str(tls.version()), cipher[0]
+
+
+def _raises(call: Callable[[], Any], kind: type[BaseException]) -> BaseException | None:
+    try:
+        call()
+    except kind as exc:
+        return exc
+    return None
+
+
+@exercise(
+    "nb05",
+    hints=[
+        "ctx = ssl.create_default_context(cafile=cafile) gives verification and host name checks.",
+        "Open the TCP connection with socket.create_connection(address, timeout=5), then "
+        "ctx.wrap_socket(sock, server_hostname=server_hostname): use both in `with` blocks.",
+        "tls.version() is the version; tls.cipher() is a tuple (name, protocol, bits): return its [0].",
+    ],
+)
+def version_and_cipher(answer):
+    _probe(answer, _closed_address(), "localhost", None)
+    from ..lab import get_lab
+
+    lab = get_lab()
+    cafile = str(lab.ca_bundle)
+    for scenario in _NEGOTIATES:
+        want = _reference(lab, scenario)
+        got = answer(lab.address(scenario), lab.host(scenario), cafile)
+        assert isinstance(got, tuple) and len(got) == 2, (
+            f"return a tuple (version, cipher name), not {got!r}"
+        )
+        assert got == want, f"the lab's {scenario!r} server negotiated {want}, you returned {got}"
+    for scenario in ("expired", "wrong-host"):
+        host = lab.host(scenario)
+        error = _raises(
+            lambda s=scenario, h=host: answer(lab.address(s), h, cafile),
+            ssl.SSLCertVerificationError,
+        )
+        assert error is not None, (
+            f"the {scenario!r} server's certificate must be refused with "
+            "ssl.SSLCertVerificationError: is verification on, and did you pass server_hostname?"
+        )
+
+
+def _hardened_server(lab: Any, ciphers: str) -> ssl.SSLContext:
+    """A TLS 1.2-only server with the lab's valid certificate and one cipher string."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    ctx.load_cert_chain(lab.files.chains["valid"], lab.files.keys["valid"])
+    return ctx
+
+
+def _handshake(client: ssl.SSLContext, server: ssl.SSLContext, hostname: str) -> str | None:
+    """An in-memory handshake: the negotiated cipher, or None if it failed."""
+    from ..capture import capture_memory
+
+    try:
+        capture = capture_memory(client, server, hostname, keylog=False)
+    except ssl.SSLError:
+        return None
+    cipher = capture.info.get("cipher")
+    return cipher[0] if cipher else None
+
+
+def _connects(ctx: ssl.SSLContext, lab: Any, scenario: str) -> bool:
+    try:
+        with (
+            socket.create_connection(lab.address(scenario), timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname=lab.host(scenario)),
+        ):
+            return True
+    except ssl.SSLError:
+        return False
+
+
+@exercise(
+    "nb05",
+    hints=[
+        "Start from ssl.create_default_context(cafile=cafile): verification, host names and the "
+        "TLS 1.2 minimum are already there.",
+        "Say the minimum out loud anyway: ctx.minimum_version = ssl.TLSVersion.TLSv1_2.",
+        "ctx.set_ciphers(...) takes an OpenSSL cipher string; 'ECDHE+AESGCM:ECDHE+CHACHA20' keeps "
+        "exactly the ECDHE suites with AES-GCM or ChaCha20-Poly1305. Check with ctx.get_ciphers().",
+    ],
+)
+def hardened_context(answer):
+    _probe(answer, None)
+    from ..lab import get_lab
+
+    lab = get_lab()
+    ctx = answer(str(lab.ca_bundle))
+    assert isinstance(ctx, ssl.SSLContext), f"return an ssl.SSLContext, not {type(ctx).__name__}"
+    assert ctx.verify_mode == ssl.CERT_REQUIRED, "verify_mode must be ssl.CERT_REQUIRED"
+    assert ctx.check_hostname, "check_hostname must be on"
+    assert _connects(ctx, lab, "valid"), (
+        "a handshake with the lab's 'valid' server failed: does the context trust cafile?"
+    )
+    assert _connects(ctx, lab, "tls-1.2-only"), (
+        "the lab's 'tls-1.2-only' server was refused: TLS 1.2 must stay allowed"
+    )
+    for scenario in ("tls-1.0-only", "tls-1.1-only", "expired", "wrong-host"):
+        assert not _connects(ctx, lab, scenario), (
+            f"your context accepted the lab's {scenario!r} server; it must refuse it"
+        )
+    hostname = lab.host("valid")
+    cbc = _handshake(ctx, _hardened_server(lab, "ECDHE-ECDSA-AES128-SHA256"), hostname)
+    assert cbc is None, (
+        f"your context agreed to {cbc} (AES in CBC mode) with a TLS 1.2 server; allow only "
+        "ECDHE with AES-GCM or ChaCha20-Poly1305"
+    )
+    chacha = _handshake(ctx, _hardened_server(lab, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname)
+    assert chacha == "ECDHE-ECDSA-CHACHA20-POLY1305", (
+        "a TLS 1.2 server offering ECDHE-ECDSA-CHACHA20-POLY1305 was refused; that suite is fine"
+    )
+
+
+def _request(host: str) -> bytes:
+    """Two pipelined HTTP requests: the server answers each in its own TLS record, then closes.
+
+    One ``recv()`` returns at most one record, so only a loop that reads until ``b''``
+    gets both answers.
+    """
+    return (
+        f"GET /scenario.json HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+
+@exercise(
+    "nb05",
+    hints=[
+        "It is version_and_cipher plus one line: ctx.load_cert_chain(certfile, keyfile) on the "
+        "client's context, before wrap_socket.",
+        "Send with tls.sendall(request); then call tls.recv(65536) in a loop and stop when it "
+        "returns b'' (the server closed the connection).",
+        "In TLS 1.3 a refused client certificate shows up on the first recv(), not in the "
+        "handshake: let that ssl.SSLError propagate, don't catch it.",
+    ],
+)
+def mtls_request(answer):
+    _probe(answer, _closed_address(), "localhost", None, None, None, b"")
+    from ..lab import get_lab
+    from ..pki import CA
+
+    lab = get_lab()
+    scenario = "client-cert-required"
+    address, host, cafile = lab.address(scenario), lab.host(scenario), str(lab.ca_bundle)
+    certfile, keyfile = (str(p) for p in lab.client_cert)
+    response = answer(address, host, cafile, certfile, keyfile, _request(host))
+    assert isinstance(response, bytes), f"return the bytes the server sent, not {response!r}"
+    assert response.startswith(b"HTTP/1.1 200"), (
+        f"expected an HTTP 200 response, got {response[:60]!r}"
+    )
+    assert response.count(b"HTTP/1.1 200 OK") == 2, (
+        "the server sent two responses but you returned only the first: keep calling recv() "
+        "until it returns b'' (one recv() returns at most one TLS record)"
+    )
+    assert b"your client certificate" in response, "the server did not see a client certificate"
+
+    stranger = CA(common_name="Checker's Untrusted CA").issue(
+        "stranger.clients.localhost", common_name="stranger", usages=("client",)
+    )
+    with tempfile.TemporaryDirectory(prefix="tls-course-nb05-") as tmp:
+        files = stranger.write(tmp, "stranger")  # key written 0600, deleted with the directory
+        refused = _raises(
+            lambda: answer(address, host, cafile, str(files.chain), str(files.key), _request(host)),
+            ssl.SSLError,
+        )
+    assert refused is not None, (
+        "with a certificate from a CA the server does not trust, your function returned instead "
+        "of raising ssl.SSLError: does it present certfile/keyfile, and not catch the error?"
+    )
+    wrong_name = _raises(
+        lambda: answer(address, lab.host("valid"), cafile, certfile, keyfile, _request(host)),
+        ssl.SSLError,
+    )
+    assert wrong_name is not None, (
+        "connecting with the wrong server_hostname must fail: keep certificate and host name checks on"
+    )
