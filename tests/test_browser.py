@@ -37,6 +37,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _quiet_settings(directory: Path) -> Path:
+    notification = directory / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text(json.dumps({"fetchNews": "false"}))
+    return directory
+
+
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     if not CHROMIUM.exists():
@@ -58,8 +65,8 @@ def jupyterlab(tmp_path_factory):
         "--LabApp.expose_app_in_browser=True",
         # A workspace of its own: otherwise tabs restored from earlier runs steal the focus.
         f"--LabApp.workspaces_dir={work / 'workspaces'}",
-        # No "would you like to get news?" pop-up over the screenshots.
-        "--LabApp.news_url=None",
+        # Settings of its own, where the "would you like to get news?" pop-up is switched off.
+        f"--LabApp.user_settings_dir={_quiet_settings(work / 'settings')}",
     ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
