@@ -12,6 +12,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import exercise
@@ -91,12 +92,12 @@ def version_and_cipher(answer):
         )
 
 
-def _hardened_server(lab: Any, ciphers: str) -> ssl.SSLContext:
-    """A TLS 1.2-only server with the lab's valid certificate and one cipher string."""
+def _hardened_server(leaf: Any, ciphers: str) -> ssl.SSLContext:
+    """A TLS 1.2-only server with ``leaf``'s certificate and one cipher string."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(ciphers)
-    ctx.load_cert_chain(lab.files.chains["valid"], lab.files.keys["valid"])
+    leaf.configure_server(ctx)
     return ctx
 
 
@@ -152,13 +153,23 @@ def hardened_context(answer):
         assert not _connects(ctx, lab, scenario), (
             f"your context accepted the lab's {scenario!r} server; it must refuse it"
         )
-    hostname = lab.host("valid")
-    cbc = _handshake(ctx, _hardened_server(lab, "ECDHE-ECDSA-AES128-SHA256"), hostname)
+    # The cipher checks use a CA of the checker's own (so they also work when the lab is a
+    # teacher's, whose keys stay on the teacher's machine): build a second context from it.
+    from ..pki import CA
+
+    own = CA(common_name="nb05 checker CA")
+    leaf = own.issue("hardened.test")
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "ca.pem"
+        bundle.write_bytes(own.cert_pem)
+        ctx = answer(str(bundle))
+    hostname = "hardened.test"
+    cbc = _handshake(ctx, _hardened_server(leaf, "ECDHE-ECDSA-AES128-SHA256"), hostname)
     assert cbc is None, (
         f"your context agreed to {cbc} (AES in CBC mode) with a TLS 1.2 server; allow only "
         "ECDHE with AES-GCM or ChaCha20-Poly1305"
     )
-    chacha = _handshake(ctx, _hardened_server(lab, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname)
+    chacha = _handshake(ctx, _hardened_server(leaf, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname)
     assert chacha == "ECDHE-ECDSA-CHACHA20-POLY1305", (
         "a TLS 1.2 server offering ECDHE-ECDSA-CHACHA20-POLY1305 was refused; that suite is fine"
     )
