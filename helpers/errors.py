@@ -89,3 +89,7 @@ class LabError(CourseError, RuntimeError):
 
 class UsageError(CourseError, ValueError):
     """A helper was called with an argument it cannot use: a malformed URL, an unknown option, a missing file."""
+
+
+class OCSPError(CourseError, ValueError):
+    """An OCSP answer cannot be trusted or used (RFC 6960): unsigned by the issuer, for another certificate, stale, or an error status."""

@@ -1628,6 +1628,8 @@ def parse_certificate(
 #
 # RFC 5246 §4.7: a digitally-signed element is
 #     struct { SignatureAndHashAlgorithm algorithm; opaque signature<0..2^16-1>; }
+# TLS 1.0/1.1 (RFC 2246 §7.4.3, RFC 4346 §7.4.3) have no algorithm field: the hash was
+# fixed (MD5+SHA-1 for RSA, SHA-1 for DSA/ECDSA), so the signature follows the params.
 #
 # RFC 8422 §5.4 adds the ECDHE case:
 #     enum { named_curve(3), (255) } ECCurveType;
@@ -1679,12 +1681,18 @@ class ServerKeyExchange(_Display):
 
 
 def parse_server_key_exchange(
-    body: bytes | bytearray | memoryview, *, key_exchange: str | None = None, offset: int = 0
+    body: bytes | bytearray | memoryview,
+    *,
+    key_exchange: str | None = None,
+    offset: int = 0,
+    legacy: bool = False,
 ) -> ServerKeyExchange:
     """Decode a TLS 1.2 ServerKeyExchange body.
 
     ``key_exchange`` is ``"ECDHE"`` or ``"DHE"`` (see :func:`key_exchange_of`); when
     omitted, a first byte of 3 (named_curve) means ECDHE, anything else DHE.
+    ``legacy=True`` reads the TLS 1.0/1.1 layout, whose signature has no
+    SignatureAndHashAlgorithm in front (``signature_algorithm`` is then None).
     """
     data = _as_bytes(body)
     r = _Reader(data, offset)
@@ -1711,7 +1719,8 @@ def parse_server_key_exchange(
     algorithm = None
     signature = b""
     if r.remaining:  # absent only for anonymous suites
-        algorithm = r.u16("the SignatureAndHashAlgorithm")
+        if not legacy:
+            algorithm = r.u16("the SignatureAndHashAlgorithm")
         signature = r.opaque(2, "the signature")
     r.done("the ServerKeyExchange")
     return ServerKeyExchange(key_exchange, public, group, dh_p, dh_g, algorithm, signature)

@@ -26,6 +26,7 @@ import socket
 import ssl
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,9 @@ class Login:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a client opening more connections at once (a
+    # scanner, notebook 08) gets its extra SYNs dropped and waits a 1 s retransmit.
+    request_queue_size = 64
     tls: ssl.SSLContext | None = None
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -68,6 +72,9 @@ class LoginServer:
 
     >>> with LoginServer(password="hunter2") as site:
     ...     requests.post(site.url + "login", data={"user": "ada", "password": "hunter2"})
+
+    ``headers`` are added to every response, e.g.
+    ``{"Strict-Transport-Security": "max-age=31536000"}``.
     """
 
     def __init__(
@@ -79,8 +86,11 @@ class LoginServer:
         title: str = "Tiny Bank",
         host: str = "127.0.0.1",
         port: int = 0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.tls, self.user, self.password, self.title = tls, user, password, title
+        #: Extra response headers sent with every page (notebook 08: Strict-Transport-Security).
+        self.headers: dict[str, str] = dict(headers or {})
         self.logins: list[Login] = []
         self._address = (host, port)
         self._server: _Server | None = None
@@ -103,6 +113,8 @@ class LoginServer:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in site.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 

@@ -332,6 +332,12 @@ def test_hand_built_messages() -> None:
     ske = hs.parse_server_key_exchange(body)
     assert ske.key_exchange == "DHE" and ske.group_name == "2048-bit finite-field group"
     assert ske.public == ys and ske.signature_algorithm_name == "rsa_pss_rsae_sha256"
+    # TLS 1.0/1.1 (RFC 4346 §7.4.3): the signature follows the params, with no algorithm.
+    legacy = b"".join(len(x).to_bytes(2, "big") + x for x in (p, g, ys)) + b"\x00\x03sig"
+    old = hs.parse_server_key_exchange(legacy, legacy=True)
+    assert old.signature == b"sig" and old.signature_algorithm is None
+    with pytest.raises(ParseError):
+        hs.parse_server_key_exchange(legacy)
     # Alerts, CCS, Finished.
     assert repr(hs.parse_alert(b"\x02\x14")) == "Alert(fatal, bad_record_mac)"
     assert hs.parse_change_cipher_spec(b"\x01").value == 1

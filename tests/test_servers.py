@@ -81,3 +81,14 @@ def test_stop_releases_port_and_thread():
         s.bind(("127.0.0.1", port))  # free again
     with pytest.raises(RuntimeError):
         _ = site.url
+
+
+def test_extra_headers_are_sent_with_every_page(ca, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(ca.cert_pem)
+    hsts = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+    with LoginServer(tls=_server_ctx(ca), headers=hsts) as site:
+        page = requests.get(site.url, verify=str(bundle), timeout=5)
+        login = requests.post(site.url + "login", data={"user": "ada"}, verify=str(bundle), timeout=5)
+    assert page.headers["Strict-Transport-Security"] == hsts["Strict-Transport-Security"]
+    assert login.status_code == 403 and "Strict-Transport-Security" in login.headers

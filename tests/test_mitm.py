@@ -1,0 +1,156 @@
+"""The man in the middle of notebook 07, attacked by real clients over loopback."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import shutil
+import socket
+import ssl
+import subprocess
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+
+from helpers import names, pki
+from helpers.mitm import Interceptor, parse_http, spki_pin
+from helpers.servers import LoginServer
+
+BANK = "bank.lab.localhost"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A bank with a certificate from a public CA, and the CA file clients trust."""
+    tmp = tmp_path_factory.mktemp("mitm")
+    public = pki.CA("Public Web CA")
+    bank_leaf = public.issue(BANK)
+    cafile = tmp / "public.pem"
+    cafile.write_bytes(public.cert_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    bank_leaf.configure_server(ctx)
+    names.add(BANK)
+    with LoginServer(tls=ctx) as bank:
+        yield {"public": public, "leaf": bank_leaf, "cafile": str(cafile), "bank": bank, "tmp": tmp}
+    names.remove(BANK)
+
+
+def _login(port: int, verify, password: str) -> requests.Response:
+    return requests.post(
+        f"https://{BANK}:{port}/login",
+        data={"user": "ada", "password": password},
+        verify=verify,
+        timeout=5,
+    )
+
+
+def test_a_client_that_does_not_verify_hands_over_the_password(world):
+    bank = world["bank"]
+    attacker = pki.self_signed(BANK)
+    careless = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    careless.check_hostname = False
+    careless.verify_mode = ssl.CERT_NONE  # the victim's mistake, on purpose
+    with Interceptor(bank.address, attacker, upstream_cafile=world["cafile"]) as mitm:
+        conn = http.client.HTTPSConnection(BANK, mitm.port, context=careless, timeout=5)
+        body = f"user=ada&password={bank.password.replace(' ', '+')}"
+        conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        page = conn.getresponse().read().decode()
+        conn.close()
+        (record,) = mitm.wait()
+    assert "Welcome, ada" in page  # the victim notices nothing
+    assert mitm.stolen == [{"user": "ada", "password": bank.password}]
+    assert record.accepted and record.sni == BANK
+    assert record.upstream_cert is not None and record.upstream_cert == world["leaf"].cert
+    assert record.responses[0].start_line.startswith("HTTP/1.1 200")
+    assert "Welcome" in record._repr_html_() and bank.password in record._repr_html_()
+
+
+def test_a_verifying_client_refuses_a_self_signed_attacker(world):
+    attacker = pki.self_signed(BANK)
+    with Interceptor(world["bank"].address, attacker, upstream_cafile=world["cafile"]) as mitm:
+        with pytest.raises(requests.exceptions.SSLError) as info:
+            _login(mitm.port, world["cafile"], world["bank"].password)
+        (record,) = mitm.wait()
+    assert "self-signed certificate" in str(info.value)
+    assert not record.accepted and "UNKNOWN_CA" in (record.refused or "")
+    assert record.sni == BANK  # SNI is sent in the clear, before any certificate
+    assert mitm.stolen == [] and record.upstream_cert is None
+
+
+def test_a_trusted_certificate_for_another_name_is_a_hostname_mismatch(world):
+    attacker = world["public"].issue("evil.lab.localhost")  # a real certificate, own domain
+    with Interceptor(world["bank"].address, attacker, upstream_cafile=world["cafile"]) as mitm:
+        ctx = ssl.create_default_context(cafile=world["cafile"])
+        with (
+            socket.create_connection(mitm.address, timeout=5) as raw,
+            pytest.raises(ssl.SSLCertVerificationError) as info,
+        ):
+            ctx.wrap_socket(raw, server_hostname=BANK)
+        mitm.wait()
+    assert info.value.verify_code == 62
+    assert mitm.stolen == []
+
+
+def test_a_trusted_forgery_passes_verification_but_not_the_pin(world, tmp_path):
+    corporate = pki.CA("Corporate Inspection CA")
+    forged = corporate.issue(BANK)
+    both = tmp_path / "both.pem"
+    both.write_bytes(world["public"].cert_pem + corporate.cert_pem)
+    with Interceptor(world["bank"].address, forged, upstream_cafile=world["cafile"]) as mitm:
+        response = _login(mitm.port, str(both), world["bank"].password)
+        mitm.wait()
+        ctx = ssl.create_default_context(cafile=str(both))
+        with (
+            socket.create_connection(mitm.address, timeout=5) as raw,
+            ctx.wrap_socket(raw, server_hostname=BANK) as tls,
+        ):
+            seen = spki_pin(tls.getpeercert(binary_form=True))
+        mitm.wait(2)
+    assert response.status_code == 200 and mitm.stolen[0]["user"] == "ada"
+    assert seen != spki_pin(world["leaf"].cert)
+    assert seen == spki_pin(forged.cert)
+    assert mitm.interceptions[-1].outcome.startswith("handshake accepted, then the victim hung up")
+
+
+def test_spki_pin_is_rfc7469_and_survives_reissuing_the_same_key(world):
+    leaf = world["leaf"]
+    der = leaf.cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    expected = base64.b64encode(hashlib.sha256(der).digest()).decode()
+    assert (
+        spki_pin(leaf.cert)
+        == expected
+        == spki_pin(leaf.cert.public_bytes(serialization.Encoding.DER))
+    )
+    renewed = pki.CA("Another CA").issue(BANK, key=leaf.key)
+    assert spki_pin(renewed.cert) == expected
+    if shutil.which("openssl"):
+        out = subprocess.run(
+            "openssl x509 -pubkey -noout | openssl pkey -pubin -outform der"
+            " | openssl dgst -sha256 -binary | base64",
+            shell=True,  # noqa: S602 - a fixed pipeline, the one RFC 7469 readers use
+            input=leaf.cert_pem,
+            capture_output=True,
+            check=True,
+        )
+        assert out.stdout.decode().strip() == expected
+
+
+def test_stop_joins_threads_and_frees_the_port(world):
+    mitm = Interceptor(world["bank"].address, pki.self_signed(BANK)).start()
+    port = mitm.port
+    mitm.stop()
+    mitm.stop()  # idempotent
+    assert all(not t.is_alive() for t in mitm._threads)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # free again
+
+
+def test_parse_http_stops_at_an_incomplete_body():
+    data = b"POST /login HTTP/1.1\r\nContent-Length: 9\r\n\r\nuser=ada"
+    assert parse_http(data) == []
+    (message,) = parse_http(data + b"x")
+    assert message.body == b"user=adax"

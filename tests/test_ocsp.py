@@ -1,0 +1,134 @@
+"""The OCSP responder and client of notebook 08, over HTTP on loopback."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import urllib.parse
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp as x509_ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+
+from helpers import ocsp, pki
+from helpers.errors import OCSPError
+
+
+@pytest.fixture(scope="module")
+def pkix():
+    root = pki.CA("OCSP Test Root")
+    ca = root.create_intermediate("OCSP Test Issuing CA")
+    good, bad = ca.issue("good.lab.localhost"), ca.issue("bad.lab.localhost")
+    ca.revoke(bad, reason="key_compromise")
+    return root, ca, good, bad
+
+
+def test_good_and_revoked_answers_are_signed_and_checked(pkix):
+    _root, ca, good, bad = pkix
+    with ocsp.Responder(ca) as responder:
+        ok = ocsp.check_ocsp(good.cert, ca.cert, responder.url)
+        revoked = ocsp.check_ocsp(bad.cert, ca.cert, responder.url)
+    assert ok.status == "good" and ok.nonce == "echoed" and ok.signed_by == "OCSP Test Issuing CA"
+    assert ok.this_update <= ok.produced_at < ok.next_update
+    assert revoked.status == "revoked" and revoked.revocation_reason == "key_compromise"
+    assert [s.status for s in responder.served] == ["good", "revoked"]
+    assert "REVOKED" in revoked._repr_html_()
+
+
+def test_the_certid_names_the_issuer_like_cryptography_does(pkix):
+    _root, ca, good, _bad = pkix
+    request = ocsp.build_request(good.cert, ca.cert, nonce=b"n" * 16)
+    assert ocsp._issuer_hashes(ca.cert, hashes.SHA1()) == (
+        request.issuer_name_hash,
+        request.issuer_key_hash,
+    )
+    assert request.serial_number == good.cert.serial_number
+
+
+def test_get_requests_and_the_aia_url_work(pkix):
+    _root, ca, _good, _bad = pkix
+    with ocsp.Responder(ca) as responder:
+        aia = x509.AuthorityInformationAccess(
+            [
+                x509.AccessDescription(
+                    AuthorityInformationAccessOID.OCSP,
+                    x509.UniformResourceIdentifier(responder.url),
+                )
+            ]
+        )
+        leaf = ca.issue("aia.lab.localhost", extensions=[(aia, False)])
+        assert ocsp.ocsp_url(leaf.cert) == responder.url
+        assert ocsp.check_ocsp(leaf.cert, ca.cert).status == "good"  # URL from the certificate
+        der = ocsp.build_request(leaf.cert, ca.cert).public_bytes(serialization.Encoding.DER)
+        path = "/" + urllib.parse.quote(base64.b64encode(der).decode(), safe="")
+        host, port = responder.url.split("//")[1].rstrip("/").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("GET", path)
+        answer = x509_ocsp.load_der_ocsp_response(conn.getresponse().read())
+        conn.close()
+    assert answer.certificate_status == x509_ocsp.OCSPCertStatus.GOOD
+
+
+def test_foreign_issuers_and_unknown_serials(pkix):
+    root, ca, good, _bad = pkix
+    stranger = root.issue("stranger.lab.localhost")
+    with ocsp.Responder(ca, issued=[good.cert]) as responder:
+        with pytest.raises(OCSPError, match="unauthorized"):
+            ocsp.check_ocsp(stranger.cert, root.cert, responder.url)
+        unlisted = ca.issue("unlisted.lab.localhost")
+        assert ocsp.check_ocsp(unlisted.cert, ca.cert, responder.url).status == "unknown"
+
+
+def test_only_the_issuer_or_its_delegate_may_sign(pkix):
+    _root, ca, _good, bad = pkix
+    impostor = pki.self_signed("ocsp.evil.example")
+    with (
+        ocsp.Responder(ca, signer=impostor) as responder,
+        pytest.raises(OCSPError, match="not issued"),
+    ):
+        ocsp.check_ocsp(bad.cert, ca.cert, responder.url)
+    plain = ca.issue("responder.lab.localhost")  # issued by the CA, but not for OCSP
+    with (
+        ocsp.Responder(ca, signer=plain) as responder,
+        pytest.raises(OCSPError, match="OCSPSigning"),
+    ):
+        ocsp.check_ocsp(bad.cert, ca.cert, responder.url)
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING])
+    delegate = ca.issue("ocsp.lab.localhost", usages=(), extensions=[(eku, False)])
+    with ocsp.Responder(ca, signer=delegate) as responder:
+        result = ocsp.check_ocsp(bad.cert, ca.cert, responder.url)
+    assert result.status == "revoked" and "delegated" in result.signed_by
+
+
+class _Tampering(ocsp.Responder):
+    """Flips the last byte of every answer: the signature."""
+
+    def answer(self, der: bytes) -> bytes:
+        data = bytearray(super().answer(der))
+        data[-1] ^= 0x01
+        return bytes(data)
+
+
+def test_a_tampered_answer_is_rejected(pkix):
+    _root, ca, good, _bad = pkix
+    with _Tampering(ca) as responder, pytest.raises(OCSPError, match="signature"):
+        ocsp.check_ocsp(good.cert, ca.cert, responder.url)
+
+
+def test_a_stale_answer_is_rejected(pkix):
+    import datetime as dt
+
+    _root, ca, good, _bad = pkix
+    with ocsp.Responder(ca, validity=dt.timedelta(seconds=-600)) as responder:
+        with pytest.raises(OCSPError, match="stale"):
+            ocsp.check_ocsp(good.cert, ca.cert, responder.url)
+
+
+def test_remote_responders_need_live_mode(pkix):
+    from helpers.errors import LiveModeOff
+
+    _root, ca, good, _bad = pkix
+    with pytest.raises(LiveModeOff):
+        ocsp.check_ocsp(good.cert, ca.cert, "http://ocsp.example.com/")

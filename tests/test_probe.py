@@ -1,0 +1,127 @@
+"""The tiny scanner and grader of notebook 08, against the lab and a local server."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+
+from helpers import names, pki, probe
+from helpers.errors import ConnectionProblem
+from helpers.lab import get_lab
+from helpers.servers import LoginServer
+
+
+@pytest.fixture(scope="module")
+def scans():
+    get_lab()
+    wanted = ["valid", "tls-1.0-only", "dh-1024", "weak-key", "self-signed", "wrong-host", "sha1"]
+    return {name: probe.scan(name) for name in wanted}
+
+
+def test_versions_are_probed_one_at_a_time(scans):
+    assert scans["valid"].accepted_versions == ["TLSv1.2", "TLSv1.3"]
+    assert scans["tls-1.0-only"].accepted_versions == ["TLSv1"]
+    assert scans["dh-1024"].accepted_versions == ["TLSv1.2"]
+    assert "PROTOCOL" in scans["tls-1.0-only"].version_errors["TLSv1.2"]
+    assert scans["valid"].tls13_suite and scans["valid"].tls13_suite.startswith("TLS_")
+
+
+def test_suites_and_key_exchange_are_read_from_real_handshakes(scans):
+    valid = scans["valid"]
+    assert valid.suites and all(s.kex == "ECDHE" and s.auth == "ECDSA" for s in valid.suites)
+    assert {k.kind for k in valid.key_exchanges} == {"ECDHE", "TLS 1.3 (EC)DHE"}
+    dh = scans["dh-1024"]
+    assert {s.kex for s in dh.suites} == {"DHE"}
+    (kex,) = dh.key_exchanges
+    assert kex.kind == "DHE" and kex.bits == 1024  # from ServerKeyExchange's dh_p
+    legacy = scans["tls-1.0-only"]
+    assert legacy.suites_version == "TLSv1" and all(not s.aead for s in legacy.suites)
+    assert legacy.key_exchanges[0].version == "TLSv1"  # decoded with the TLS 1.0 layout
+    assert scans["weak-key"].certificate.key_bits == 1024
+    assert scans["sha1"].certificate.signature_hash == "sha1"
+
+
+@pytest.mark.parametrize(
+    ("name", "letter", "rules"),
+    [
+        ("valid", "A", set()),
+        ("tls-1.0-only", "C", {"no-tls12", "tls-1.0-1.1"}),
+        ("dh-1024", "B", {"weak-dh"}),
+        ("weak-key", "F", {"weak-certificate-key"}),
+        ("self-signed", "T", {"not-trusted"}),
+        ("wrong-host", "M", {"name-mismatch"}),
+        ("sha1", "F", {"sha1-signature"}),
+    ],
+)
+def test_lab_servers_earn_their_grades(scans, name, letter, rules):
+    g = probe.grade(scans[name])
+    assert g.letter == letter
+    assert {r.id for r, _ in g.applied} == rules
+    assert 0 <= g.score <= 100 and g.numeric_letter == probe.letter_for(g.score)
+    assert f">{letter}<" in g._repr_html_()
+
+
+def test_grade_arithmetic_follows_the_tables(scans):
+    g = probe.grade(scans["tls-1.0-only"])
+    assert (g.protocol, g.key_exchange, g.cipher) == (90, 90, 90)
+    assert g.score == pytest.approx(0.3 * 90 + 0.3 * 90 + 0.4 * 90)
+    assert (g.numeric_letter, g.capped_letter, g.caps) == ("A", "C", ["C", "B"])
+    assert probe.letter_for(80) == "A" and probe.letter_for(79.9) == "B"
+    assert probe.letter_for(0) == "F"
+    assert len(probe.rules_table()) == len(probe.RULES)
+
+
+def test_hsts_parsing_follows_rfc_6797():
+    h = probe.parse_hsts('max-age="31536000"; includeSubDomains; preload')
+    assert (h.max_age, h.include_subdomains, h.preload) == (31536000, True, True)
+    assert probe.parse_hsts("includeSubDomains") is None  # max-age is required
+    assert probe.parse_hsts("max-age=1; max-age=2") is None  # directives appear once
+    assert probe.parse_hsts(None) is None
+
+
+def test_hsts_earns_a_plus_and_static_rsa_is_capped(tmp_path):
+    ca = pki.CA("Probe Test CA")
+    cafile = tmp_path / "ca.pem"
+    cafile.write_bytes(ca.cert_pem)
+    modern = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue("bank.lab.localhost").configure_server(modern)
+    legacy = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    legacy.maximum_version = ssl.TLSVersion.TLSv1_2
+    legacy.set_ciphers("AES128-GCM-SHA256")  # static RSA key transport only
+    ca.issue("bank.lab.localhost", key_type="rsa").configure_server(legacy)
+    hsts = {"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}
+    with (
+        names.resolving({"bank.lab.localhost": "127.0.0.1"}),
+        LoginServer(tls=modern, headers=hsts) as good,
+        LoginServer(tls=legacy) as old,
+    ):
+        a_plus = probe.grade(
+            probe.scan(f"https://bank.lab.localhost:{good.port}/", cafile=str(cafile))
+        )
+        capped = probe.scan(
+            ("127.0.0.1", old.port), server_hostname="bank.lab.localhost", cafile=str(cafile)
+        )
+    assert a_plus.letter == "A+"
+    assert not capped.forward_secrecy and [s.kex for s in capped.suites] == ["RSA"]
+    assert probe.grade(capped).letter == "B"
+
+
+def test_a_port_without_tls_cannot_be_graded():
+    with LoginServer() as plain:
+        result = probe.scan(("127.0.0.1", plain.port))
+    assert result.accepted_versions == [] and result.notes
+    with pytest.raises(ConnectionProblem):
+        probe.grade(result)
+
+
+def test_grade_chart_draws_one_bar_per_server(scans):
+    from helpers import plots
+
+    grades = [probe.grade(scans[name]) for name in ("valid", "tls-1.0-only", "self-signed")]
+    fig = plots.grade_chart(grades)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 3 * len(grades)  # three stacked categories per server
+    badges = [t.get_text() for t in ax.texts if (t.get_gid() or "").startswith("grade:")]
+    assert badges == ["A", "C", "T"]
+    assert sum(p.get_width() for p in ax.patches[:3]) == pytest.approx(grades[0].score)
