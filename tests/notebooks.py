@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,16 +72,21 @@ def execute(
     nb: nbformat.NotebookNode, cwd: Path, ipython_dir: Path | None
 ) -> tuple[nbformat.NotebookNode, float]:
     """Run ``nb`` top to bottom in a fresh kernel; return it with outputs, and the seconds taken."""
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        allow_errors=False,
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    start = time.perf_counter()
-    client.execute(env=kernel_env(ipython_dir))
-    return nb, time.perf_counter() - start
+    # The kernel talks to us over Unix sockets (IPC) rather than unencrypted TCP on
+    # loopback, so no other local user can read or drive it. Their files live in a
+    # temporary directory that goes away with the kernel.
+    with tempfile.TemporaryDirectory(prefix="tls-course-kernel-") as sockets:
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "k"))
+        client = NotebookClient(
+            nb,
+            km=km,
+            timeout=CELL_TIMEOUT_S,
+            allow_errors=False,
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        start = time.perf_counter()
+        client.execute(env=kernel_env(ipython_dir))
+        return nb, time.perf_counter() - start
 
 
 def error_outputs(nb: nbformat.NotebookNode) -> list[str]:
