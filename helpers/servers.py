@@ -57,10 +57,15 @@ class _Server(ThreadingHTTPServer):
         if self.tls is not None:
             request.settimeout(10)  # a client that never finishes its handshake frees the thread
             try:
-                request = self.tls.wrap_socket(request, server_side=True)
+                tls = self.tls.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 request.close()  # a refused handshake ends that connection only
                 return
+            # wrap_socket took over the file descriptor: socketserver would close the old,
+            # now empty, socket object, so the TLS one must be closed here.
+            with tls:
+                super().finish_request(tls, client_address)
+            return
         super().finish_request(request, client_address)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
