@@ -67,7 +67,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -80,6 +80,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from . import live
 from .errors import OCSPError, UsageError
+from .servers import HTTPService, QuietHandler
 
 if TYPE_CHECKING:
     from .pki import CA, Leaf
@@ -162,15 +163,7 @@ def _hash_for(key: Any) -> hashes.HashAlgorithm | None:
     return hashes.SHA256()
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64  # the default backlog of 5 drops bursts of connections
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that vanishes mid-request is not worth a traceback on stderr."""
-
-
-class Responder:
+class Responder(HTTPService):
     """An OCSP responder for one CA, over HTTP on 127.0.0.1 (see the module docstring).
 
     ``ca`` is the :class:`helpers.pki.CA` whose certificates it answers for; a serial it
@@ -196,44 +189,28 @@ class Responder:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        super().__init__(host=host, port=port)  # plain HTTP: the answers are signed (A.1)
         self.ca = ca
         self.signer = signer
         self.issued = None if issued is None else {c.serial_number for c in issued}
         self.validity = validity
         self.served: list[Served] = []
-        self._address = (host, port)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    # --- lifecycle
-    def start(self) -> Responder:
-        if self._server is not None:
-            return self
+    # --- serving (the life cycle is helpers.servers.HTTPService's)
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         responder = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the default writes every request to stderr
-
-            def _reply(self, status: HTTPStatus, body: bytes, kind: str = RESPONSE_TYPE) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 if self.headers.get("Content-Type", "").split(";")[0].strip() != REQUEST_TYPE:
-                    self._reply(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, b"", "text/plain")
+                    self.reply(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, b"", "text/plain")
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > 16 * 1024:  # an OCSP request is ~100 bytes: refuse floods
-                    self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"", "text/plain")
+                    self.reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"", "text/plain")
                     return
-                self._reply(HTTPStatus.OK, responder.answer(self.rfile.read(length)))
+                self.reply(HTTPStatus.OK, responder.answer(self.rfile.read(length)), RESPONSE_TYPE)
 
             def do_GET(self) -> None:
                 # RFC 6960 Appendix A.1: GET {url}/{url-encoding of base64 of the DER request}
@@ -245,41 +222,12 @@ class Responder:
                     der = base64.b64decode(encoded, validate=True)
                 except ValueError:
                     der = b""
-                self._reply(HTTPStatus.OK, responder.answer(der))
+                self.reply(HTTPStatus.OK, responder.answer(der), RESPONSE_TYPE)
 
-        server = _QuietServer(self._address, Handler)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the port, join the thread (safe to call twice)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Responder:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the responder is not running: call start() or use `with`")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return Handler
 
     def __repr__(self) -> str:
-        state = self.url if self._server is not None else "stopped"
+        state = self.url if self.running else "stopped"
         return f"<Responder for {_cn(self.ca.cert.subject)!r} {state}, {len(self.served)} answers>"
 
     # --- answering

@@ -17,6 +17,9 @@ would stall everyone else.
 The server binds 127.0.0.1 on a port chosen by the operating system (port 0), so
 re-running a cell never fails with "address already in use". It is a context
 manager; :meth:`LoginServer.stop` closes the socket and joins the thread.
+
+That life cycle lives in :class:`HTTPService`, which the OCSP responder of notebook 08
+(:mod:`helpers.ocsp`) shares: a subclass only says how to answer a request.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
 <body style="font-family:sans-serif"><h1>{title}</h1>{body}</body></html>"""
@@ -72,7 +75,93 @@ class _Server(ThreadingHTTPServer):
         """Quiet: a client that vanishes is not the server's problem (and not stderr noise)."""
 
 
-class LoginServer:
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that speaks HTTP/1.1 and keeps stderr clean."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the default writes every request to stderr
+
+    def reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class HTTPService:
+    """An :mod:`http.server` in a background thread, on 127.0.0.1 and a port the OS picks.
+
+    Subclasses implement :meth:`handler`, returning the request handler class. With
+    ``tls`` set, each connection is wrapped in TLS in its own thread (see the module
+    docstring). Use it as a context manager, or call :meth:`start` and :meth:`stop`.
+    """
+
+    def __init__(
+        self, *, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.tls = tls
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        server = _Server(self._address, self.handler())
+        server.tls = self.tls
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the port and join the thread (safe to call twice)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            raise RuntimeError(
+                f"the {type(self).__name__} is not running: call start() or use `with`"
+            )
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def port(self) -> int:
+        return self.address[1]
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.address[0]}:{self.port}/"
+
+
+class LoginServer(HTTPService):
     """A one-page site with a login form, on 127.0.0.1, over HTTP or (with ``tls=``) HTTPS.
 
     >>> with LoginServer(password="hunter2") as site:
@@ -93,26 +182,16 @@ class LoginServer:
         port: int = 0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.tls, self.user, self.password, self.title = tls, user, password, title
+        super().__init__(tls=tls, host=host, port=port)
+        self.user, self.password, self.title = user, password, title
         #: Extra response headers sent with every page (notebook 08: Strict-Transport-Security).
         self.headers: dict[str, str] = dict(headers or {})
         self.logins: list[Login] = []
-        self._address = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
-    # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> LoginServer:
-        if self._server is not None:
-            return self
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the default writes every request to stderr
-
+        class Handler(QuietHandler):
             def _send(self, status: HTTPStatus, body: str) -> None:
                 data = _PAGE.format(title=html.escape(site.title), body=body).encode()
                 self.send_response(status)
@@ -145,48 +224,8 @@ class LoginServer:
                 else:
                     self._send(HTTPStatus.FORBIDDEN, "<p>Wrong user or password.</p>")
 
-        server = _Server(self._address, Handler)
-        server.tls = self.tls
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close the port and join the thread (safe to call twice)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> LoginServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # -- where it is ---------------------------------------------------------------------
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._server is None:
-            raise RuntimeError("the server is not running: call start() or use `with`")
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
-    def url(self) -> str:
-        scheme = "https" if self.tls is not None else "http"
-        return f"{scheme}://{self.address[0]}:{self.port}/"
+        return Handler
 
     def __repr__(self) -> str:
-        state = self.url if self._server is not None else "stopped"
+        state = self.url if self.running else "stopped"
         return f"<LoginServer {self.title!r} {state}>"
