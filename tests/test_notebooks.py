@@ -53,3 +53,20 @@ def test_offline_guard_trips_inside_a_kernel(ipython_dir, tmp_path):
     assert "OfflineViolation" in str(info.value)
     printed = nb.cells[0].outputs[0]["text"]
     assert printed.strip() == "['blocked', 'blocked', 'blocked']"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", nbs.lessons(), ids=nbs.short_name)
+def test_run_all_twice_in_one_kernel(path, ipython_dir):
+    """Run All, then Run All again without a restart: servers and the lab are reused or
+    restarted cleanly, never "address already in use"."""
+    nb = nbformat.read(path, as_version=4)
+    again = [nbformat.from_dict(dict(cell)) for cell in nb.cells]
+    for index, cell in enumerate(again):
+        cell["id"] = f"second-run-{index}"  # ids must stay unique within one notebook
+    nb.cells = nb.cells + again
+    try:
+        executed, _ = nbs.execute(nb, path.parent, ipython_dir)
+    except CellExecutionError as exc:
+        pytest.fail(f"{path.name} failed on the second Run All: {str(exc)[-2000:]}")
+    assert nbs.error_outputs(executed) == []
