@@ -1,0 +1,220 @@
+"""A Gantt chart of many hosts' certificate lifetimes, soonest expiry on top (notebook 03).
+
+Theory of operation
+-------------------
+Each row is one host: its certificate's ``notBefore`` → ``notAfter`` (RFC 5280
+§4.1.2.5) against today, coloured by :func:`.status.status_of`. The rows come from
+whatever a notebook has at hand: the results of :func:`helpers.fetch.fetch_certificates`
+(host, certificate, whether it verified, the error), bare certificates, or labelled
+pairs; :func:`_rows` turns each into one :class:`_Row`. A host we could not reach still
+gets a row (grey, with the error sentence): a fleet chart that silently drops the broken
+hosts would hide exactly the ones to look at.
+
+Below the chart, :func:`.policy._policy_panel` shows the shrinking maximum lifetime, and
+a bar longer than the limit for its issue date says so.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+
+from ..errors import PlotDataError
+from .policy import _policy_panel, max_lifetime_days
+from .status import (
+    ERROR,
+    STATUS_COLORS,
+    _cert_name,
+    _left_phrase,
+    _lifetime_days,
+    _status_handles,
+    _utc,
+    status_of,
+)
+from .style import _bar_label, _date_axis, _new_figure, _now_line
+
+if TYPE_CHECKING:  # imported lazily at run time: importing pyplot picks a backend
+    from matplotlib.figure import Figure
+
+__all__ = ["expiry_gantt"]
+
+
+@dataclass(frozen=True)
+class _Row:
+    label: str
+    cert: x509.Certificate | None
+    error: str = ""
+    verified: bool | None = None  # None: we were only given a certificate
+
+
+def _row_from(label: str | None, value: Any) -> _Row:
+    if isinstance(value, x509.Certificate):
+        return _Row(label or _cert_name(value), value)
+    if value is None:
+        return _Row(label or "?", None, "no certificate")
+    cert = getattr(value, "cert", None)
+    if cert is not None and not isinstance(cert, x509.Certificate):
+        cert = getattr(cert, "cert", None)  # a helpers.pki Leaf inside something else
+    if cert is None and not hasattr(value, "error") and not hasattr(value, "cert"):
+        raise PlotDataError(
+            f"expiry_gantt() cannot draw a {type(value).__name__}.",
+            "Pass certificates, (label, certificate) pairs, or the results of "
+            "helpers.fetch.fetch_certificates().",
+        )
+    name = label or getattr(value, "label", None)
+    if not name:
+        host, port = getattr(value, "host", None), getattr(value, "port", None)
+        if host:
+            name = f"{host}:{port}" if port not in (None, 443) else str(host)
+        elif cert is not None:
+            name = _cert_name(cert)
+    verified = getattr(value, "verified", None)
+    return _Row(
+        str(name or "?"),
+        cert,
+        str(getattr(value, "error", "") or ""),
+        verified if isinstance(verified, bool) else None,
+    )
+
+
+def _rows(items: Any) -> list[_Row]:
+    if isinstance(items, Mapping):
+        return [_row_from(str(k), v) for k, v in items.items()]
+    rows = []
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            rows.append(_row_from(item[0], item[1]))
+        else:
+            rows.append(_row_from(None, item))
+    return rows
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def expiry_gantt(
+    items: Iterable[Any] | Mapping[str, Any],
+    now: _dt.datetime | None = None,
+    show_policy: bool = True,
+    *,
+    title: str | None = None,
+) -> Figure:
+    """A Gantt chart of certificate lifetimes for many hosts, soonest expiry on top.
+
+    Each row is one host: a bar from ``notBefore`` to ``notAfter`` coloured by
+    :func:`status_of` (see :data:`STATUS_COLORS`), hatched when the certificate did not
+    verify, and a grey band with the error sentence when there was no certificate.
+
+    ``items`` may be:
+
+    * results of :func:`helpers.fetch.fetch_certificates` (they carry host, cert,
+      verified and error), as in ``expiry_gantt(fetch_certificates(hosts))``;
+    * certificates, or ``helpers.pki`` objects with ``.cert``;
+    * ``(label, certificate)`` pairs, or a ``{label: certificate}`` mapping.
+
+    With ``show_policy`` a lower panel shows how the CA/Browser Forum is shortening the
+    maximum lifetime (398 → 200 → 100 → 47 days): the reason automation (ACME) is no
+    longer optional.
+    """
+    from matplotlib import dates as mdates
+
+    rows = _rows(items)
+    if not rows:
+        raise PlotDataError(
+            "expiry_gantt() got nothing to draw.", "Pass at least one certificate or result."
+        )
+    moment = _utc(now)
+    with_cert = [r for r in rows if r.cert is not None]
+    with_cert.sort(key=lambda r: r.cert.not_valid_after_utc)  # type: ignore[union-attr]
+    without = [r for r in rows if r.cert is None]
+    ordered = with_cert + without
+
+    height = 1.4 + 0.36 * len(ordered) + (1.9 if show_policy else 0.0)
+    fig = _new_figure(10.0, height)
+    if show_policy:
+        main, policy = fig.subplots(2, 1, height_ratios=[max(2.0, 0.36 * len(ordered) + 0.6), 1.5])
+    else:
+        main, policy = fig.add_subplot(), None
+
+    if with_cert:
+        lo = min(min(r.cert.not_valid_before_utc for r in with_cert), moment)  # type: ignore[union-attr]
+        hi = max(max(r.cert.not_valid_after_utc for r in with_cert), moment)  # type: ignore[union-attr]
+    else:
+        lo, hi = moment - _dt.timedelta(days=30), moment + _dt.timedelta(days=30)
+    span = max(hi - lo, _dt.timedelta(days=2))
+    x_lo, x_hi = mdates.date2num(lo - span * 0.02), mdates.date2num(hi + span * 0.3)
+
+    statuses: set[str] = set()
+    unverified = False
+    for y, row in enumerate(ordered):
+        status = status_of(row.cert, moment)
+        statuses.add(status)
+        if row.cert is None:
+            main.barh(
+                y,
+                x_hi - x_lo,
+                left=x_lo,
+                height=0.7,
+                color=STATUS_COLORS[ERROR],
+                alpha=0.35,
+                gid=f"status:{ERROR}",
+            )
+            main.text(
+                mdates.date2num(moment) + (x_hi - x_lo) * 0.01,
+                y,
+                _shorten(row.error or "no certificate"),
+                va="center",
+                fontsize=8,
+                color="#333333",
+            )
+            continue
+        start = mdates.date2num(row.cert.not_valid_before_utc)
+        end = mdates.date2num(row.cert.not_valid_after_utc)
+        bad = row.verified is False
+        unverified |= bad
+        main.barh(
+            y,
+            end - start,
+            left=start,
+            height=0.7,
+            color=STATUS_COLORS[status],
+            edgecolor="#333333" if bad else "white",
+            hatch="///" if bad else None,
+            linewidth=0.6,
+            gid=f"status:{status}",
+        )
+        text = f"{_left_phrase(row.cert, moment)} · {_lifetime_days(row.cert)} d cert"
+        allowed = max_lifetime_days(row.cert.not_valid_before_utc)
+        if show_policy and allowed is not None and _lifetime_days(row.cert) > allowed:
+            text += f" (over the {allowed} d max)"
+        _bar_label(main, text, y, start, end, x_lo, x_hi, 7.5)
+    main.set_yticks(range(len(ordered)), [_shorten(r.label, 38) for r in ordered], fontsize=8.5)
+    main.set_ylim(len(ordered) - 0.5, -0.5)  # first row (soonest expiry) on top
+    main.tick_params(axis="y", length=0)
+    main.set_xlim(x_lo, x_hi)
+    _date_axis(main)
+    _now_line(main, moment)
+    main.legend(
+        handles=_status_handles(list(STATUS_COLORS), unverified=unverified),
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        frameon=False,
+        title="status",
+        title_fontsize=8,
+    )
+    main.set_title(
+        title or f"Certificate lifetimes of {len(ordered)} hosts, soonest expiry first",
+        loc="left",
+        fontsize=11,
+        pad=18,
+    )
+    if policy is not None:
+        _policy_panel(policy, moment)
+    return fig
