@@ -1,0 +1,218 @@
+"""From an exception to a kind of failure, and :func:`explain` (introduced in notebook 02).
+
+:func:`explain` turns an exception your own code caught into a
+:class:`~.result.Diagnosis` (notebook 01 already shows its card, for a tampered record
+and a wrong host name). It works in two steps:
+
+1. **Judge every exception in the chain on its own** (:func:`_judge`, using the tables of
+   :mod:`.reasons`). A typed exception whose OpenSSL name is known scores 3; one recognised
+   by the words of its message, or by a ``requests``/``urllib3`` class that names the
+   failure, scores 2; a TLS error nobody recognises scores 1. The
+   offline guard's :class:`~helpers.errors.OfflineViolation` scores 4: a connection that
+   was never made has no other explanation.
+2. **Keep the best** (:func:`_classify`). The chain is walked outermost first and a later,
+   deeper exception wins a tie: the closer to the cause, the more it knows.
+
+Nothing here connects: a test or a notebook can feed :func:`explain` any exception.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Sequence
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from ..errors import OfflineViolation, UsageError
+from .reasons import _PHRASES, _REASONS, _UNREACHABLE_ERRNOS, _VERIFY_CODES, _VERIFY_MESSAGES
+from .result import Diagnosis
+from .unwrap import _qualname, exception_chain
+
+
+def _verify_kind(message: str | None, code: int | None) -> str | None:
+    if message:
+        # OpenSSL 1.1 wrote "self signed"; Python appends ", certificate is not valid for
+        # 'host'." to a hostname mismatch.
+        key = message.strip().lower().replace("self signed", "self-signed")
+        if key in _VERIFY_MESSAGES:
+            return _VERIFY_MESSAGES[key]
+        head = key.split(",", 1)[0]
+        if head in _VERIFY_MESSAGES:
+            return _VERIFY_MESSAGES[head]
+    if code is not None and ssl.OPENSSL_VERSION_INFO >= (3, 0):
+        return _VERIFY_CODES.get(code)
+    return None
+
+
+class _Finding(NamedTuple):
+    score: int  # how specific: 3 typed and recognised, 2 recognised by text, 1 generic
+    kind: str
+    exc: BaseException
+
+
+def _judge(exc: BaseException) -> _Finding | None:
+    """What one exception, on its own, says about the failure."""
+    if isinstance(exc, OfflineViolation):
+        return _Finding(4, "blocked", exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        kind = _verify_kind(getattr(exc, "verify_message", None), getattr(exc, "verify_code", None))
+        if kind:
+            return _Finding(3, kind, exc)
+        phrase = _phrase_kind(str(exc))
+        return _Finding(2 if phrase else 1, phrase or "certificate-invalid", exc)
+    if isinstance(exc, ssl.SSLError):
+        reason = getattr(exc, "reason", None)
+        if reason in _REASONS:
+            return _Finding(3, _REASONS[reason], exc)
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return _Finding(3, "closed", exc)
+        if reason == "CERTIFICATE_VERIFY_FAILED":
+            kind = _message_verify_kind(str(exc))
+            return _Finding(2 if kind else 1, kind or "certificate-invalid", exc)
+        phrase = _phrase_kind(str(exc))
+        return _Finding(2 if phrase else 1, phrase or "tls-error", exc)
+    if isinstance(exc, socket.gaierror):
+        return _Finding(3, "dns", exc)
+    if isinstance(exc, ConnectionRefusedError):
+        return _Finding(3, "refused", exc)
+    if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
+        return _Finding(3, "timeout", exc)
+    if isinstance(exc, ConnectionResetError):
+        return _Finding(3, "reset", exc)
+    if isinstance(exc, (ConnectionAbortedError, BrokenPipeError)):
+        return _Finding(3, "closed", exc)
+    if isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS:
+        return _Finding(3, "unreachable", exc)
+    typed = _library_kind(exc)
+    if typed:
+        return _Finding(2, typed, exc)
+    text = str(exc)
+    kind = _message_verify_kind(text) or _phrase_kind(text)
+    if kind:
+        return _Finding(2, kind, exc)
+    return None
+
+
+def _library_kind(exc: BaseException) -> str | None:
+    """requests/urllib3 classes that name the failure even when their cause is gone."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    if names & {"NameResolutionError"}:
+        return "dns"
+    if names & {"ConnectTimeoutError", "ReadTimeoutError", "Timeout", "ConnectTimeout"}:
+        return "timeout"
+    return None
+
+
+def _message_verify_kind(text: str) -> str | None:
+    """``... certificate verify failed: certificate has expired (_ssl.c:1006)`` -> expired."""
+    marker = "certificate verify failed:"
+    low = text.lower()
+    if marker not in low:
+        return None
+    rest = low.split(marker, 1)[1]
+    rest = rest.split("(_ssl.c", 1)[0].strip().rstrip("')\"")
+    return _verify_kind(rest, None)
+
+
+def _phrase_kind(text: str) -> str | None:
+    low = text.lower()
+    for phrase, kind in _PHRASES:
+        if phrase in low:
+            return kind
+    return None
+
+
+class _Verdict(NamedTuple):
+    kind: str
+    cause: BaseException
+    chain: list[BaseException]
+
+
+def _classify(exc: BaseException) -> _Verdict:
+    chain = exception_chain(exc)
+    best: _Finding | None = None
+    for item in chain:  # outermost first; a deeper exception wins a tie
+        finding = _judge(item)
+        if finding is not None and (best is None or finding.score >= best.score):
+            best = finding
+    if best is None:
+        return _Verdict("error", chain[-1], chain)
+    return _Verdict(best.kind, best.exc, chain)
+
+
+def explain(exc: BaseException, *, target: str | None = None, via: str | None = None) -> Diagnosis:
+    """Turn an exception your own code caught into a :class:`Diagnosis`.
+
+    Works on anything :mod:`ssl`, :mod:`socket`, ``urllib3`` or ``requests`` raises::
+
+        try:
+            requests.get(url, timeout=5)
+        except Exception as e:
+            diagnose.explain(e)       # shows a card: kind, explanation, fix
+
+    The exception chain is unwrapped (see :func:`exception_chain`) and the most specific
+    exception in it decides the kind; ``exception`` is the class you caught, ``cause``
+    the one that decided. ``target`` defaults to the URL of the request, when the
+    exception carries one.
+    """
+    if not isinstance(exc, BaseException):
+        raise UsageError(
+            f"explain() needs an exception, not {type(exc).__name__}.",
+            "Catch it first: try: ... except Exception as e: diagnose.explain(e)",
+        )
+    verdict = _classify(exc)
+    url = target or _url_of(exc)
+    host, port = _host_port_of(url)
+    cause = verdict.cause
+    code = getattr(cause, "verify_code", None)
+    return Diagnosis(
+        target=url or "?",
+        ok=False,
+        kind=verdict.kind,
+        via=via or _via_of(verdict.chain),
+        host=host,
+        port=port,
+        message=_message_of(cause),
+        exception=_qualname(exc),
+        cause=_qualname(cause),
+        exceptions=tuple(_qualname(e) for e in verdict.chain),
+        verify_code=code if isinstance(code, int) else None,
+        verify_message=getattr(cause, "verify_message", None),
+        error=exc,
+    )
+
+
+def _message_of(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.strerror and not text:
+        return exc.strerror
+    return text or type(exc).__name__
+
+
+def _url_of(exc: BaseException) -> str | None:
+    for item in exception_chain(exc):
+        request = getattr(item, "request", None)
+        url = getattr(request, "url", None)
+        if isinstance(url, str):
+            return url
+    return None
+
+
+def _host_port_of(url: str | None) -> tuple[str | None, int | None]:
+    if not url:
+        return None, None
+    try:
+        parts = urlsplit(url if "://" in url else "//" + url)
+        return parts.hostname, parts.port or (443 if parts.scheme in ("https", "") else 80)
+    except ValueError:
+        return None, None
+
+
+def _via_of(chain: Sequence[BaseException]) -> str:
+    modules = {type(e).__module__.split(".")[0] for e in chain}
+    if "requests" in modules:
+        return "requests"
+    if "urllib3" in modules:
+        return "urllib3"
+    return "ssl"

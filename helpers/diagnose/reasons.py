@@ -1,0 +1,156 @@
+"""What OpenSSL and the operating system call each failure, mapped to a kind (notebook 02).
+
+A failed connection reaches Python with names chosen by OpenSSL and the OS: a verify
+message and an ``X509_V_ERR_*`` code for a rejected certificate (RFC 5280 §6.1 path
+validation), a reason code such as ``WRONG_VERSION_NUMBER`` or
+``TLSV1_ALERT_PROTOCOL_VERSION`` for the rest of the handshake (alerts: RFC 8446 §6.2),
+an ``errno`` for the network. The tables below map each name to a kind of
+:data:`~.advice.ADVICE`. :mod:`.classify` tries them from the most specific (the verify
+message) to the least (a phrase in the exception's text). Tables only, no logic: add a
+row here when a new OpenSSL names an old failure differently.
+"""
+
+from __future__ import annotations
+
+import errno
+
+# OpenSSL's verify messages (X509_verify_cert_error_string), lower-cased. Matching on the
+# text rather than the number keeps working across OpenSSL versions: the numbers moved
+# (X509_V_ERR_INVALID_CA was 24 in OpenSSL 1.1 and is 79 in 3.0), the texts did not.
+_VERIFY_MESSAGES: dict[str, str] = {
+    "certificate has expired": "expired",
+    "certificate is not yet valid": "not-yet-valid",
+    "hostname mismatch": "hostname-mismatch",
+    "ip address mismatch": "hostname-mismatch",
+    "self-signed certificate": "self-signed",
+    "self-signed certificate in certificate chain": "untrusted-root",
+    "unable to get local issuer certificate": "unknown-issuer",
+    "unable to get issuer certificate": "unknown-issuer",
+    "unable to verify the first certificate": "unknown-issuer",
+    "certificate revoked": "revoked",
+    "unable to get certificate crl": "crl-problem",
+    "crl has expired": "crl-problem",
+    "crl is not yet valid": "crl-problem",
+    "unable to get certificate crl issuer": "crl-problem",
+    "ee certificate key too weak": "weak-key",
+    "ca certificate key too weak": "weak-key",
+    "ca signature digest algorithm too weak": "weak-signature",
+    "unsupported signature algorithm": "weak-signature",
+    "certificate signature failure": "bad-signature",
+    "unable to decrypt certificate's signature": "bad-signature",
+    "invalid ca certificate": "invalid-ca",
+    "invalid non-ca certificate (has ca markings)": "invalid-ca",
+    "path length constraint exceeded": "invalid-ca",
+    "key usage does not include certificate signing": "invalid-ca",
+    "unsuitable certificate purpose": "wrong-purpose",
+    "unsupported certificate purpose": "wrong-purpose",
+}
+
+# The same verdicts by X509_V_ERR_* number, OpenSSL 3.0 numbering (x509_vfy.h). Only
+# used when the message is missing or unknown.
+_VERIFY_CODES: dict[int, str] = {
+    2: "unknown-issuer",
+    3: "crl-problem",
+    4: "bad-signature",
+    7: "bad-signature",
+    9: "not-yet-valid",
+    10: "expired",
+    11: "crl-problem",
+    12: "crl-problem",
+    18: "self-signed",
+    19: "untrusted-root",
+    20: "unknown-issuer",
+    21: "unknown-issuer",
+    23: "revoked",
+    25: "invalid-ca",
+    26: "wrong-purpose",
+    32: "invalid-ca",
+    37: "invalid-ca",
+    62: "hostname-mismatch",
+    64: "hostname-mismatch",
+    66: "weak-key",
+    67: "weak-key",
+    68: "weak-signature",
+    76: "weak-signature",
+    79: "invalid-ca",
+    **dict.fromkeys(range(83, 95), "nonconforming"),  # VERIFY_X509_STRICT profile checks
+}
+
+# OpenSSL reason codes (``ssl.SSLError.reason``) for failures that are not certificate
+# verification. Alerts the peer sent are named TLSV1_ALERT_* / SSLV3_ALERT_* / TLSV13_ALERT_*.
+_REASONS: dict[str, str] = {
+    # plain text where a TLS record should be (RFC 8446 §5.1)
+    "WRONG_VERSION_NUMBER": "not-tls",
+    "RECORD_LAYER_FAILURE": "not-tls",
+    "PACKET_LENGTH_TOO_LONG": "not-tls",
+    "UNKNOWN_PROTOCOL": "not-tls",
+    "HTTP_REQUEST": "not-tls",
+    "HTTPS_PROXY_REQUEST": "not-tls",
+    # versions (RFC 8996)
+    "TLSV1_ALERT_PROTOCOL_VERSION": "protocol-version",
+    "UNSUPPORTED_PROTOCOL": "protocol-version",
+    "NO_PROTOCOLS_AVAILABLE": "protocol-version",
+    "WRONG_SSL_VERSION": "protocol-version",
+    "VERSION_TOO_LOW": "protocol-version",
+    "VERSION_TOO_HIGH": "protocol-version",
+    "TLSV1_ALERT_INAPPROPRIATE_FALLBACK": "protocol-version",
+    # key exchange
+    "DH_KEY_TOO_SMALL": "weak-dh",
+    "BAD_DH_VALUE": "weak-dh",
+    # client certificates (RFC 8446 §4.3.2, §4.4.2.4)
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "client-cert-required",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "client-cert-required",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "client-cert-rejected",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "client-cert-rejected",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "client-cert-rejected",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "client-cert-rejected",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "client-cert-rejected",
+    "TLSV1_ALERT_UNKNOWN_CA": "client-cert-rejected",
+    "TLSV1_ALERT_ACCESS_DENIED": "client-cert-rejected",
+    # negotiation
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake-failure",
+    "NO_SHARED_CIPHER": "handshake-failure",
+    "NO_CIPHERS_AVAILABLE": "handshake-failure",
+    "NO_SUITABLE_SIGNATURE_ALGORITHM": "handshake-failure",
+    "NO_SUITABLE_KEY_SHARE": "handshake-failure",
+    "TLSV1_ALERT_INSUFFICIENT_SECURITY": "handshake-failure",
+    "SSLV3_ALERT_ILLEGAL_PARAMETER": "handshake-failure",
+    "TLSV1_ALERT_INTERNAL_ERROR": "handshake-failure",
+    "TLSV1_ALERT_DECODE_ERROR": "handshake-failure",
+    "TLSV1_UNRECOGNIZED_NAME": "unrecognized-name",
+    "TLSV1_ALERT_UNRECOGNIZED_NAME": "unrecognized-name",
+    "UNSAFE_LEGACY_RENEGOTIATION_DISABLED": "legacy-renegotiation",
+    "UNEXPECTED_EOF_WHILE_READING": "closed",
+    # record integrity (RFC 8446 §5.2): we refused a record, or the peer told us it did
+    "DECRYPTION_FAILED_OR_BAD_RECORD_MAC": "bad-record-mac",
+    "SSLV3_ALERT_BAD_RECORD_MAC": "bad-record-mac",
+    "BAD_RECORD_MAC": "bad-record-mac",
+}
+
+# Last resort for exceptions that only carry text (a wrapper whose cause was lost).
+_PHRASES: tuple[tuple[str, str], ...] = (
+    ("wrong version number", "not-tls"),
+    ("record layer failure", "not-tls"),
+    ("packet length too long", "not-tls"),
+    ("unknown protocol", "not-tls"),
+    ("alert protocol version", "protocol-version"),
+    ("unsupported protocol", "protocol-version"),
+    ("no protocols available", "protocol-version"),
+    ("dh key too small", "weak-dh"),
+    ("bad record mac", "bad-record-mac"),
+    ("certificate required", "client-cert-required"),
+    ("alert handshake failure", "handshake-failure"),
+    ("doesn't match", "hostname-mismatch"),  # urllib3's own match_hostname
+    ("eof occurred in violation of protocol", "closed"),
+    ("unexpected eof", "closed"),
+    ("name or service not known", "dns"),
+    ("temporary failure in name resolution", "dns"),
+    ("nodename nor servname", "dns"),
+    ("failed to resolve", "dns"),
+    ("getaddrinfo failed", "dns"),
+    ("connection refused", "refused"),
+    ("timed out", "timeout"),
+    ("connection reset", "reset"),
+)
+
+_UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}

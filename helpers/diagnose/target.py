@@ -1,0 +1,121 @@
+"""What :func:`~helpers.diagnose.check` connects to (introduced in notebook 02).
+
+A target is a URL (``https://expired.lab.localhost:8443/``), ``host:port`` (the port
+defaults to 443) or the name of a lab scenario (``"expired"``). Before any packet leaves,
+two questions are settled here:
+
+* **May this name be looked up at all?** Names under ``.invalid`` never resolve
+  (RFC 6761 §6.4), and lab names (``*.lab.localhost``) are answered only by
+  :mod:`helpers.names` while a lab runs: neither is ever sent to DNS.
+* **Does a running lab serve it?** Then its CA is the default trust store for the check,
+  as ``cafile=lab.ca_bundle`` would make it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+
+
+@dataclass(frozen=True)
+class _Target:
+    text: str
+    host: str
+    port: int
+    path: str
+    url: str
+
+
+def _parse_target(target: str) -> _Target:
+    if not isinstance(target, str) or not target.strip():
+        raise UsageError(
+            f"check() needs a URL or host[:port], not {target!r}.",
+            "For example check('https://valid.lab.localhost:8443/') or check('example.com:443').",
+        )
+    text = target.strip()
+    parts = urlsplit(text if "://" in text else "//" + text)
+    if parts.scheme not in ("", "https"):
+        raise UsageError(
+            f"{text!r} is not an https:// URL, so there is no TLS to check.",
+            "Use https://... or host:port.",
+        )
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise UsageError(f"{text!r} has an invalid port ({exc}).", "Ports are 1-65535.") from exc
+    host = parts.hostname
+    if not host:
+        raise UsageError(f"{text!r} has no host name.", "Write it as https://host:port/.")
+    shown = f"[{host}]" if ":" in host else host
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return _Target(text, host, port, path, f"https://{shown}:{port}{path}")
+
+
+def _is_never_resolvable(host: str) -> str | None:
+    """Why ``host`` must not be looked up at all, or ``None`` if it may be.
+
+    RFC 6761 §6.4: names under ``.invalid`` never resolve, and resolvers should answer
+    "no such name" without asking anyone. Lab names (``*.lab.localhost``) are answered
+    only by :mod:`helpers.names` while a lab runs; outside that they must not reach DNS.
+    """
+    name = host.rstrip(".").lower()
+    if name == "invalid" or name.endswith(".invalid"):
+        return (
+            f"{host!r} is under .invalid, which never resolves (RFC 6761 §6.4); no lookup was made."
+        )
+    from .. import names
+
+    if names.is_lab_name(name) and names.lookup(name) is None:
+        return (
+            f"{host!r} is a lab name, but no running lab has it in its hosts table "
+            "(lab names are never sent to DNS)."
+        )
+    return None
+
+
+def _running_lab() -> Lab | None:
+    """The lab :func:`helpers.lab.get_lab` started in this process, if any (never starts one)."""
+    from ..lab import running_lab
+
+    return running_lab()
+
+
+def _lab_for(host: str, port: int, lab: Lab | None) -> Lab | None:
+    """The lab that serves ``host:port``, so its CA can be the default trust store."""
+    from .. import names
+
+    candidate = lab if lab is not None else _running_lab()
+    if candidate is None:
+        return None
+    if names.is_lab_name(host):
+        return candidate
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if ip.is_loopback and port in _lab_ports(candidate):
+        return candidate
+    return None
+
+
+def _lab_ports(lab: Lab) -> set[int]:
+    return {lab.port(name) for name in lab.scenarios} if lab.running else set()
+
+
+def _looks_like_scenario(target: str) -> bool:
+    if not target or any(c in target for c in ".:/[]"):
+        return False
+    try:
+        from ..lab import SCENARIOS
+    except ImportError:
+        return False
+    return target in SCENARIOS
