@@ -1,0 +1,356 @@
+"""What :func:`~helpers.tls13.decrypt` returns (introduced in notebook 06).
+
+A :class:`Decrypted` connection holds the records of both directions (one
+:class:`Record` each), in time order when the capture had a clock. Each record keeps
+its bytes as they travelled, the plaintext, and which traffic secret, keys and sequence
+number opened it. A handshake record carries the messages it holds (one
+:class:`Message` each): the decoded body (the :mod:`helpers.handshake` dataclass) and,
+for a CertificateVerify or a Finished, the verdict of the check an endpoint makes.
+
+In a notebook, a :class:`Decrypted` shows as a table of records (``print()`` gives the
+same as text), and :meth:`Decrypted.explain` returns an :class:`Explanation`: every
+value that goes into decrypting one record, step by step, from the client random to
+the inner content type.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from ..errors import DecryptError
+from ..handshake import (
+    CONTENT_TYPES,
+    Certificate,
+    CertificateVerify,
+    ClientHello,
+    EncryptedExtensions,
+    Finished,
+    HandshakeMessage,
+    NewSessionTicket,
+    ServerHello,
+    parse_alert,
+)
+from .protection import record_nonce
+from .schedule import hkdf_label
+from .suites import CipherSuite
+from .traffic import TrafficKeys
+
+Direction = str  # "c2s" (client to server) or "s2c"
+
+
+@dataclass
+class Message:
+    """One handshake message with its decoded body and the check an endpoint makes.
+
+    ``decoded`` is the :mod:`helpers.handshake` dataclass (EncryptedExtensions,
+    Certificate, CertificateVerify, Finished, NewSessionTicket, ...). ``ok`` says
+    whether a CertificateVerify signature or a Finished MAC verified; ``expected``
+    holds the verify_data this module computed for a Finished.
+    """
+
+    direction: Direction
+    message: HandshakeMessage
+    encrypted: bool
+    decoded: Any = None
+    ok: bool | None = None
+    expected: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return self.message.type_name
+
+    @property
+    def msg_type(self) -> int:
+        return self.message.msg_type
+
+    @property
+    def raw(self) -> bytes:
+        """Header + body: the bytes hashed into the transcript."""
+        return self.message.raw
+
+    @property
+    def body(self) -> bytes:
+        return self.message.body
+
+    def summary(self) -> str:
+        d, name = self.decoded, self.name
+        if isinstance(d, EncryptedExtensions):
+            notes = [f"ALPN {d.alpn}"] if d.alpn else []
+            notes += ["server_name acknowledged"] if d.extension(0) is not None else []
+            return f"{name} ({', '.join(notes) or ', '.join(d.extension_names) or 'empty'})"
+        if isinstance(d, Certificate):
+            count = f"{len(d.certificates)} {'entry' if len(d.certificates) == 1 else 'entries'}"
+            return f"{name} ({count}: {', '.join(d._subjects())})"
+        if isinstance(d, CertificateVerify):
+            return f"{name} ({d.algorithm_name}, signature {_verdict(self.ok)})"
+        if isinstance(d, Finished):
+            return f"{name} (verify_data {_verdict(self.ok)})"
+        if isinstance(d, NewSessionTicket):
+            nonce = d.nonce.hex() if d.nonce else "empty"
+            return f"{name} (lifetime {d.lifetime} s, age_add {d.age_add}, nonce {nonce})"
+        if isinstance(d, ServerHello):
+            return f"{name} ({d.version}, {d.cipher_suite_name})"
+        if isinstance(d, ClientHello):
+            return f"{name} (SNI {d.server_name!r}, random {d.random.hex()[:16]}…)"
+        if isinstance(d, dict):
+            return f"{name} ({', '.join(f'{k}={v}' for k, v in d.items())})"
+        return name
+
+
+def _verdict(ok: bool | None) -> str:
+    return {True: "ok", False: "WRONG", None: "not checked"}[ok]
+
+
+@dataclass
+class Record:
+    """One TLS record of the connection, decrypted if it was protected."""
+
+    direction: Direction
+    index: int  # position among this direction's records
+    offset: int  # first byte of the header in this direction's byte stream
+    wire: bytes  # header + payload, exactly as it travelled
+    outer_type: int
+    encrypted: bool
+    inner_type: int
+    content: bytes  # the plaintext content (handshake bytes, application data, alert)
+    messages: list[Message] = field(default_factory=list)
+    key_label: str | None = None  # which traffic secret protected it
+    keys: TrafficKeys | None = None
+    sequence: int | None = None
+    t: float | None = None  # seconds since capture start, when known
+
+    @property
+    def type_name(self) -> str:
+        return CONTENT_TYPES.get(self.inner_type, f"type {self.inner_type}")
+
+    @property
+    def header(self) -> bytes:
+        """The 5-byte record header: the AEAD's additional data."""
+        return self.wire[:5]
+
+    @property
+    def nonce(self) -> bytes | None:
+        if self.keys is None or self.sequence is None:
+            return None
+        return record_nonce(self.keys.iv, self.sequence)
+
+    def summary(self) -> str:
+        if self.messages:
+            return "; ".join(m.summary() for m in self.messages)
+        if self.keys is None and self.encrypted:
+            return "0-RTT early data (not decrypted by this module)"
+        if self.inner_type == 21 and len(self.content) == 2:
+            alert = parse_alert(self.content)
+            return f"alert {alert.description_name} ({alert.level_name})"
+        if self.inner_type == 23:
+            return f"application data, {len(self.content)} bytes: {_preview(self.content)}"
+        if self.inner_type == 20:
+            return "change_cipher_spec (middlebox compatibility, ignored)"
+        if self.inner_type == 22:
+            return "handshake fragment"
+        return self.type_name
+
+
+def _preview(data: bytes, limit: int = 48) -> str:
+    text = repr(data[:limit])
+    return text + ("…" if len(data) > limit else "")
+
+
+@dataclass
+class AppData:
+    """The application bytes each side sent, decrypted and joined."""
+
+    client: bytes
+    server: bytes
+
+
+@dataclass
+class Explanation:
+    """Step-by-step values of the key schedule and the record decryption, for notebook 06."""
+
+    title: str
+    rows: list[tuple[str, str, str]]  # (step, value, how it was obtained)
+
+    def __repr__(self) -> str:
+        width = max(len(step) for step, _, _ in self.rows)
+        lines = [self.title]
+        for step, value, how in self.rows:
+            lines.append(f"{step:<{width}}  {value}")
+            if how:
+                lines.append(f"{'':<{width}}    ↳ {how}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        cells = "".join(
+            f"<tr><td style='text-align:left'>{html.escape(step)}</td>"
+            f"<td style='text-align:left;font-family:monospace;word-break:break-all'>"
+            f"{html.escape(value)}</td>"
+            f"<td style='text-align:left'>{html.escape(how)}</td></tr>"
+            for step, value, how in self.rows
+        )
+        return (
+            f"<table><caption>{html.escape(self.title)}</caption>"
+            "<tr><th>step</th><th>value</th><th>how</th></tr>"
+            f"{cells}</table>"
+        )
+
+
+@dataclass
+class Decrypted:
+    """A decrypted TLS 1.3 connection: records, messages and the checks that were made."""
+
+    suite: CipherSuite
+    client_random: bytes
+    records: list[Record]  # both directions, in time order when known
+    server_certificates: list[x509.Certificate]
+    keylog_secrets: dict[str, bytes]
+
+    @property
+    def client_records(self) -> list[Record]:
+        return [r for r in self.records if r.direction == "c2s"]
+
+    @property
+    def server_records(self) -> list[Record]:
+        return [r for r in self.records if r.direction == "s2c"]
+
+    @property
+    def messages(self) -> list[Message]:
+        return [m for r in self.records for m in r.messages]
+
+    def find(self, name: str, direction: Direction | None = None) -> Message | None:
+        """The first handshake message called ``name`` (from ``direction``), or None."""
+        for message in self.messages:
+            if message.name == name and direction in (None, message.direction):
+                return message
+        return None
+
+    @property
+    def certificate(self) -> x509.Certificate | None:
+        """The server's certificate: the first entry of its Certificate message."""
+        return self.server_certificates[0] if self.server_certificates else None
+
+    @property
+    def alpn(self) -> str | None:
+        ee = self.find("EncryptedExtensions")
+        return ee.decoded.alpn if ee else None
+
+    @property
+    def certificate_verify_ok(self) -> bool | None:
+        message = self.find("CertificateVerify", "s2c")
+        return message.ok if message else None
+
+    @property
+    def server_finished_ok(self) -> bool | None:
+        message = self.find("Finished", "s2c")
+        return message.ok if message else None
+
+    @property
+    def client_finished_ok(self) -> bool | None:
+        message = self.find("Finished", "c2s")
+        return message.ok if message else None
+
+    @property
+    def application_data(self) -> AppData:
+        def joined(direction: Direction) -> bytes:
+            return b"".join(
+                r.content for r in self.records if r.direction == direction and r.inner_type == 23
+            )
+
+        return AppData(client=joined("c2s"), server=joined("s2c"))
+
+    def explain(self, direction: Direction = "s2c", index: int = 0) -> Explanation:
+        """The values that decrypt the ``index``-th protected record sent in ``direction``.
+
+        With the defaults: the server's first encrypted record, the one that carries
+        EncryptedExtensions (and usually the certificate).
+        """
+        protected = [r for r in self.records if r.direction == direction and r.keys is not None]
+        if not protected:
+            raise DecryptError(
+                f"There is no encrypted record in direction {direction!r}.",
+                "Use 's2c' for the server's records or 'c2s' for the client's.",
+            )
+        record = protected[min(index, len(protected) - 1)]
+        assert record.keys is not None and record.sequence is not None
+        suite, keys = self.suite, record.keys
+        label = record.key_label or "?"
+        padded_seq = record.sequence.to_bytes(suite.iv_length, "big")
+        rows = [
+            ("client_random", self.client_random.hex(), "ClientHello.random, sent in the clear"),
+            ("cipher suite", f"{suite.name} (0x{suite.code:04x})", "ServerHello.cipher_suite"),
+            (label, keys.secret.hex(), "looked up in the key log by client_random"),
+            (
+                "HkdfLabel for the key",
+                hkdf_label("key", b"", suite.key_length).hex(),
+                'uint16 length, "tls13 key", empty context (§7.1)',
+            ),
+            (
+                "write key",
+                keys.key.hex(),
+                f'HKDF-Expand-Label(secret, "key", "", {suite.key_length})',
+            ),
+            (
+                "write iv",
+                keys.iv.hex(),
+                f'HKDF-Expand-Label(secret, "iv", "", {suite.iv_length})',
+            ),
+            ("sequence number", padded_seq.hex(), f"record {record.sequence} under this key"),
+            (
+                "nonce",
+                record_nonce(keys.iv, record.sequence).hex(),
+                "iv XOR padded sequence (§5.3)",
+            ),
+            ("additional data", record.header.hex(), "the 5-byte record header (§5.2)"),
+            (
+                "encrypted_record",
+                _preview(record.wire[5 : -suite.tag_length], 24),
+                f"{len(record.wire) - 5 - suite.tag_length} bytes of ciphertext",
+            ),
+            (
+                "authentication tag",
+                record.wire[-suite.tag_length :].hex(),
+                "last 16 bytes; a wrong key or one changed bit fails this check",
+            ),
+            (
+                "inner content type",
+                f"{record.inner_type} ({record.type_name})",
+                "last non-zero byte of TLSInnerPlaintext",
+            ),
+            ("content", _preview(record.content, 32), f"{len(record.content)} bytes"),
+        ]
+        return Explanation(f"Decrypting record {record.index} ({direction})", rows)
+
+    def __repr__(self) -> str:
+        checks = (
+            f"CertificateVerify {_verdict(self.certificate_verify_ok)}, "
+            f"server Finished {_verdict(self.server_finished_ok)}, "
+            f"client Finished {_verdict(self.client_finished_ok)}"
+        )
+        lines = [f"<Decrypted {self.suite.name}, {len(self.records)} records; {checks}>"]
+        for r in self.records:
+            arrow = "→" if r.direction == "c2s" else "←"
+            lock = "🔒" if r.encrypted else "  "
+            lines.append(f"  {arrow} {lock} {r.type_name:<18} {r.summary()}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for r in self.records:
+            arrow = "client → server" if r.direction == "c2s" else "server → client"
+            rows.append(
+                "<tr>"
+                f"<td>{r.index}</td><td>{arrow}</td>"
+                f"<td>{'🔒 ' + html.escape(r.key_label or '') if r.encrypted else 'clear'}</td>"
+                f"<td>{html.escape(r.type_name)}</td>"
+                f"<td style='text-align:left'>{html.escape(r.summary())}</td>"
+                "</tr>"
+            )
+        return (
+            f"<table><caption>TLS 1.3, {html.escape(self.suite.name)}</caption>"
+            "<tr><th>#</th><th>direction</th><th>protection</th><th>content type</th>"
+            "<th>content</th></tr>" + "".join(rows) + "</table>"
+        )
