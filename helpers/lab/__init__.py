@@ -50,6 +50,7 @@ from ..errors import LabError
 from .build import LabFiles, cache_dir, ensure, server_context
 from .pages import app_for
 from .remote import LAB_ENV, SHARE_PORT, RemoteLab, ShareServer
+from .remote.addresses import _url_host
 from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
 from .server import Reactor
 
@@ -225,11 +226,8 @@ class Lab:
         return (_connect_address(self.bind), self.port(name))
 
     def url(self, name: str) -> str:
-        """``https://expired.lab.localhost:PORT/``."""
-        host = self.host(name)
-        if ":" in host:
-            host = f"[{host}]"
-        return f"https://{host}:{self.port(name)}/"
+        """``https://expired.lab.localhost:PORT/`` (an IPv6 host goes in brackets)."""
+        return f"https://{_url_host(self.host(name))}:{self.port(name)}/"
 
     @property
     def ca_bundle(self) -> Path:
