@@ -48,7 +48,7 @@ def test_suites_and_key_exchange_are_read_from_real_handshakes(scans):
         ("valid", "A", set()),
         ("tls-1.0-only", "C", {"no-tls12", "tls-1.0-1.1"}),
         ("dh-1024", "B", {"weak-dh"}),
-        ("weak-key", "F", {"weak-certificate-key"}),
+        ("weak-key", "B", {"weak-certificate-key"}),  # SSL Labs: RSA 1024-2047 capped at B
         ("self-signed", "T", {"not-trusted"}),
         ("wrong-host", "M", {"name-mismatch"}),
         ("sha1", "F", {"sha1-signature"}),
@@ -60,6 +60,49 @@ def test_lab_servers_earn_their_grades(scans, name, letter, rules):
     assert {r.id for r, _ in g.applied} == rules
     assert 0 <= g.score <= 100 and g.numeric_letter == probe.letter_for(g.score)
     assert f">{letter}<" in g._repr_html_()
+
+
+def test_tls13_group_is_what_this_openssl_negotiates_and_rated_by_its_classical_part(scans):
+    """OpenSSL >= 3.5 sends X25519MLKEM768 first and the lab (same OpenSSL) picks it."""
+    (kex,) = [k for k in scans["valid"].key_exchanges if k.kind == "TLS 1.3 (EC)DHE"]
+    if ssl.OPENSSL_VERSION_INFO >= (3, 5):
+        assert kex.group == "X25519MLKEM768" and kex.post_quantum == "ML-KEM-768"
+        if kex.source == "wire":
+            assert len(kex.public) == 1120  # 32-byte x25519 share + 1088-byte ML-KEM ciphertext
+    else:
+        assert kex.group == "x25519" and kex.post_quantum is None
+        assert len(kex.public) == 32
+    assert (kex.bits, kex.rsa_bits) == (255, 3072)  # x25519 ≈ RSA-3072, hybrid or not
+    g = probe.grade(scans["valid"])
+    assert g.key_exchange == 90 and "≈ RSA 3072" in g.explain["key_exchange"]
+
+
+def test_hybrid_and_post_quantum_groups_have_a_strength():
+    from helpers.probe.keys import _group_strength, _post_quantum_part
+
+    assert _group_strength("X25519MLKEM768") == _group_strength("x25519") == 3072
+    assert _group_strength("SecP384r1MLKEM1024") == _group_strength("secp384r1") == 7680
+    assert _group_strength("MLKEM1024") == 15360  # FIPS 203 category 5 ≈ AES-256
+    assert _post_quantum_part("SecP256r1MLKEM768") == "ML-KEM-768"
+    assert _post_quantum_part("x25519") is None and _group_strength("no-such-group") == 0
+
+
+@pytest.mark.skipif(
+    not hasattr(ssl.SSLSocket, "group"), reason="SSLSocket.group() exists from Python 3.15 on"
+)
+def test_python_315_names_the_group_itself(scans):
+    valid = scans["valid"]
+    (kex,) = [k for k in valid.key_exchanges if k.kind == "TLS 1.3 (EC)DHE"]
+    assert kex.source == "SSLSocket.group()" and valid.tls13_group == kex.group
+    (wire,) = [k for k in probe.server_key_shares("valid", 1)]
+    assert wire.group.lower() == kex.group.lower()  # the wire agrees with Python
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_key_shares_are_fresh_per_handshake(version):
+    first, second = probe.server_key_shares("valid", 2, version=version)
+    assert first.group == second.group and first.public and second.public
+    assert first.public != second.public  # ephemeral: a new key pair per handshake
 
 
 def test_grade_arithmetic_follows_the_tables(scans):

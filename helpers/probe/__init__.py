@@ -8,12 +8,16 @@ handshake at a time. :func:`scan` asks:
 1. **Versions.** One handshake per version with ``minimum_version = maximum_version``
    pinned to it: TLS 1.0, 1.1, 1.2, 1.3. The server either answers with a ServerHello
    for that version or refuses (alert protocol_version, RFC 8446 §6.2). SSL 2 and 3
-   cannot be tried: OpenSSL 3 no longer contains them (RFC 6176, RFC 7568).
+   cannot be tried: SSL 2 left OpenSSL in 1.1.0 and SSL 3 is not built by default
+   (``no-ssl3``); both are prohibited (RFC 6176, RFC 7568).
 2. **Cipher suites (TLS 1.2 and older).** One handshake per suite, offering that suite
-   *alone*, at the highest version below 1.3 the server accepts. TLS 1.3 suites cannot
-   be chosen from Python, so the scan reports the one the server *negotiated*.
-3. **Key exchange.** Python does not say which (EC)DH group a handshake used, so the
-   scan reads it off the wire, from a few recorded handshakes.
+   *alone*, at the highest version below 1.3 the server accepts. Before Python 3.15
+   TLS 1.3 suites cannot be chosen from Python (3.15 adds ``set_ciphersuites``), so the
+   scan reports the one the server *negotiated*.
+3. **Key exchange.** Before Python 3.15, Python does not say which (EC)DH group a
+   handshake used, so the scan reads it off the wire, from a few recorded handshakes
+   (on 3.15+, ``SSLSocket.group()`` names the TLS 1.3 group). On OpenSSL >= 3.5 that
+   group is usually the hybrid X25519MLKEM768, rated by its classical part (``keys``).
 4. **Trust.** One last handshake with a *verifying* context (chain to a trusted root,
    host name), and over that verified connection one ``GET /`` to read the
    ``Strict-Transport-Security`` header.
@@ -42,7 +46,8 @@ Everything below is importable from ``helpers.probe`` itself.
 ``keys.py``          key strength in RSA-equivalent bits (NIST SP 800-57), and
                      ``CertificateFacts``, what the scan reads from the certificate
 ``key_exchange.py``  ``KeyExchange``: the (EC)DH group read from recorded handshake
-                     bytes (ServerKeyExchange, TLS 1.3 key_share)
+                     bytes (ServerKeyExchange, TLS 1.3 key_share);
+                     ``server_key_shares()``, to see a reused "ephemeral" key
 ``hsts.py``          ``HSTS`` and ``parse_hsts`` (RFC 6797 §6.1), the ``GET /``
 ``trust.py``         ``Trust``: the one verifying handshake, chain and host name
 ``result.py``        ``Scan``: everything one scan learned
@@ -60,7 +65,7 @@ from __future__ import annotations
 from .attempts import VERSIONS
 from .grading import Grade, grade
 from .hsts import HSTS, parse_hsts
-from .key_exchange import KeyExchange
+from .key_exchange import KeyExchange, server_key_shares
 from .keys import CertificateFacts
 from .result import Scan
 from .rules import RULES, Rule, rules_table
@@ -101,4 +106,5 @@ __all__ = [
     "parse_hsts",
     "rules_table",
     "scan",
+    "server_key_shares",
 ]

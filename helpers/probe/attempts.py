@@ -63,6 +63,22 @@ class _Hello:
     cipher: tuple[str, str, int] | None = None
     cert: bytes | None = None
     error: str | None = None
+    group: str | None = None  # the (EC)DH group, from SSLSocket.group() (Python >= 3.15)
+
+
+def _negotiated_group(tls: ssl.SSLSocket) -> str | None:
+    """The key-exchange group of a handshake, if this Python can say (3.15 and newer).
+
+    ``SSLSocket.group()`` arrived in Python 3.15 (October 2026). Before that, Python does
+    not say which group was used, and the scan reads it off the wire (``key_exchange``).
+    """
+    method = getattr(tls, "group", None)
+    if method is None:
+        return None
+    try:
+        return method()
+    except (ssl.SSLError, ValueError):  # pragma: no cover - defensive: no group to report
+        return None
 
 
 def _short_error(exc: BaseException) -> str:
@@ -81,6 +97,11 @@ def _handshake(
             socket.create_connection(address, timeout=timeout) as raw,
             ctx.wrap_socket(raw, server_hostname=server_hostname) as tls,
         ):
-            return _Hello(tls.version(), tls.cipher(), tls.getpeercert(binary_form=True))
+            return _Hello(
+                tls.version(),
+                tls.cipher(),
+                tls.getpeercert(binary_form=True),
+                group=_negotiated_group(tls),
+            )
     except (ssl.SSLError, OSError) as exc:
         return _Hello(error=_short_error(exc))

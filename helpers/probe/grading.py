@@ -15,9 +15,11 @@ letter was reached:
 
 Simplified on purpose, compared with SSL Labs: no browser handshake simulations (the
 forward-secrecy rule looks at the accepted suites instead), no vulnerability tests
-(Heartbleed, ROBOT, renegotiation...), suites probed at one version only, and SHA-1 or
-small certificate keys give F here (SSL Labs reports such certificates as not trusted,
-T, because browsers reject them).
+(Heartbleed, ROBOT, renegotiation...), no A- for warnings (e.g. no secure renegotiation),
+suites probed at one version only (SSL Labs caps RC4 at B when only old clients use it,
+C with TLS 1.1+; here any RC4 is C), and SHA-1 certificates give F here (SSL Labs reports
+them as not trusted, T, because browsers reject them). Certificate keys follow SSL Labs:
+below 1024 bits F, below 2048 bits capped at B.
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def grade(result: Scan) -> Grade:
         )
     for k in result.key_exchanges:
         if k.kind != "RSA":
-            strengths.append((k.rsa_bits, f"{k.kind} {k.group} (≈ RSA {k.rsa_bits})"))
+            rated = "≈ RSA" if k.post_quantum is None else "classical part ≈ RSA"
+            strengths.append((k.rsa_bits, f"{k.kind} {k.group} ({rated} {k.rsa_bits})"))
     if any(s.kex == "anon" for s in result.suites):
         key_exchange = 0
         explain["key_exchange"] = "anonymous key exchange accepted: 0"

@@ -114,10 +114,12 @@ def _scan_html(s: Scan) -> str:
                 [
                     [
                         e(k.kind),
-                        e(k.group),
+                        e(k.group)
+                        + (f" <i>(post-quantum part: {e(k.post_quantum)})</i>" if k.post_quantum else ""),
                         f"{k.bits} bits",
                         str(k.rsa_bits),
-                        f"{_PRETTY[k.version]}, {e(k.suite)}",
+                        f"{_PRETTY[k.version]}, {e(k.suite)}"
+                        + ("" if k.source == "wire" else f" ({e(k.source)})"),
                     ]
                     for k in s.key_exchanges
                 ],

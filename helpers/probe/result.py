@@ -37,6 +37,7 @@ class Scan:
     suites_tried: int = 0
     tls13_suite: str | None = None
     tls13_bits: int | None = None
+    tls13_group: str | None = None  # from SSLSocket.group() on Python >= 3.15, else None
     key_exchanges: list[KeyExchange] = field(default_factory=list)
     certificate: CertificateFacts | None = None
     trust: Trust | None = None

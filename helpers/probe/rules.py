@@ -57,14 +57,25 @@ def _mismatch(s: Scan) -> str | None:
     return None
 
 
-def _weak_cert_key(s: Scan) -> str | None:
+def _key_bits(s: Scan) -> tuple[str, int] | None:
     c = s.certificate
-    if c is None:
+    return None if c is None else (c.key_type, c.key_bits)
+
+
+def _tiny_cert_key(s: Scan) -> str | None:
+    key = _key_bits(s)
+    if key is not None and key[0] in ("RSA", "DSA") and key[1] < 1024:
+        return f"the certificate's key is {key[0]} {key[1]} bits"
+    return None
+
+
+def _weak_cert_key(s: Scan) -> str | None:
+    key = _key_bits(s)
+    if key is None:
         return None
-    if (c.key_type in ("RSA", "DSA") and c.key_bits < 2048) or (
-        c.key_type == "EC" and c.key_bits < 224
-    ):
-        return f"the certificate's key is {c.key_type} {c.key_bits} bits"
+    kind, bits = key
+    if (kind in ("RSA", "DSA") and 1024 <= bits < 2048) or (kind == "EC" and bits < 224):
+        return f"the certificate's key is {kind} {bits} bits"
     return None
 
 
@@ -139,24 +150,26 @@ RULES: tuple[Rule, ...] = (
         "name-mismatch",
         "M",
         "the certificate does not name the host",
-        "a certificate for another name proves nothing about this one (RFC 6125 §6)",
+        "a certificate for another name proves nothing about this one (RFC 9525 §6, which replaced RFC 6125)",
         "SSL Server Rating Guide: M grade",
         _mismatch,
     ),
     Rule(
-        "weak-certificate-key",
+        "tiny-certificate-key",
         "F",
-        "the certificate key is RSA/DSA < 2048 bits or EC < 224 bits",
-        "RSA-1024 is within reach of factoring by a well-funded attacker (NIST SP 800-131A)",
-        "this course (SSL Labs treats such certificates as not trusted)",
-        _weak_cert_key,
+        "the certificate key is RSA/DSA < 1024 bits",
+        "RSA-512 and RSA-768 have been factored in public (RSA-768 in 2009); anyone can forge",
+        "SSL Server Rating Guide 2009e (2014): keys below 1024 bits get F",
+        _tiny_cert_key,
     ),
     Rule(
         "sha1-signature",
         "F",
         "the certificate is signed with SHA-1 or MD5",
-        "chosen-prefix collisions let an attacker forge a matching certificate (SHAttered 2017, Shambles 2020)",
-        "this course (SSL Labs: not trusted, since browsers dropped SHA-1 in 2017)",
+        "collisions forge signatures: MD5 rogue CA (2008), SHA-1 identical-prefix collision "
+        "(SHAttered, 2017), SHA-1 chosen-prefix collision (Shambles, 2020)",
+        "this course's choice (SSL Labs reports it as not trusted, T: browsers refuse SHA-1 "
+        "certificates since 2017); F keeps the cause visible",
         _weak_signature,
     ),
     Rule(
@@ -208,10 +221,21 @@ RULES: tuple[Rule, ...] = (
         _old_versions,
     ),
     Rule(
+        "weak-certificate-key",
+        "B",
+        "the certificate key is RSA/DSA 1024-2047 bits, or EC < 224 bits",
+        "RSA-1024 is within reach of factoring by a well-funded attacker (NIST SP 800-131A "
+        "disallowed it for signatures after 2013); browsers reject it in public certificates",
+        "SSL Server Rating Guide 2009e (2014): keys below 2048 bits capped at B "
+        "(the EC bound is this course's, from NIST SP 800-57)",
+        _weak_cert_key,
+    ),
+    Rule(
         "weak-dh",
         "B",
         "DHE with a group smaller than 2048 bits",
-        "Logjam (2015): a 1024-bit group is within reach of nation-state precomputation",
+        "Logjam (2015) broke 512-bit export groups by precomputation and estimated that one "
+        "1024-bit group (e.g. Oakley group 2) is within a nation-state's reach",
         "SSL Labs, after Logjam (2015)",
         _weak_dh,
     ),
@@ -227,7 +251,8 @@ RULES: tuple[Rule, ...] = (
         "hsts",
         "A+",
         "grade A, nothing capped, and HSTS with max-age >= 6 months (15,768,000 s)",
-        "HSTS stops SSL-stripping: the browser never tries http:// again (RFC 6797 §2.3)",
+        "HSTS stops SSL stripping (the browser never tries http:// again) and makes certificate "
+        "errors non-bypassable (RFC 6797 §8.4, §12.1)",
         "SSL Labs A+ criteria",
         _hsts_long,
     ),

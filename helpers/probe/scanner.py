@@ -7,7 +7,7 @@
    flight at once (``suites``);
 3. the certificate, read from any accepted handshake (``keys``);
 4. a few recorded handshakes whose key-exchange group is read off the wire
-   (``key_exchange``);
+   (``key_exchange``; for TLS 1.3 on Python >= 3.15, ``SSLSocket.group()`` says it);
 5. one verifying handshake for the trust verdict and the HSTS header (``trust``,
    ``hsts``), run in the pool while step 4 records.
 
@@ -135,6 +135,7 @@ def scan(
         tls13 = hellos["TLSv1.3"]
         if tls13.cipher is not None:
             result.tls13_suite, result.tls13_bits = tls13.cipher[0], tls13.cipher[2]
+            result.tls13_group = tls13.group  # None before Python 3.15: read off the wire
         legacy = [v for v in VERSIONS[:-1] if result.versions[v]]
         if legacy:
             version = legacy[-1]

@@ -7,9 +7,11 @@ local OpenSSL knows (``ctx.get_ciphers()``) except PSK and SRP suites, which nee
 shared secret the probe does not have. The handshakes run in a small thread pool: they
 are mostly waiting, so 8 at a time cost about as much as one.
 
-TLS 1.3 suites cannot be chosen from Python (``set_ciphers`` only affects TLS 1.2 and
-older, and there is no ``set_ciphersuites``), so for TLS 1.3 the scan reports the suite
-the server *negotiated*.
+Before Python 3.15, TLS 1.3 suites cannot be chosen from Python (``set_ciphers`` only
+affects TLS 1.2 and older; ``SSLContext.set_ciphersuites`` arrived in 3.15), so for TLS
+1.3 the scan reports the suite the server *negotiated*. All five TLS 1.3 suites are AEAD
+(RFC 8446 §B.4), and their key exchange is always ephemeral, since TLS 1.3 has no static
+RSA (§1.2): forward secrecy comes from the key exchange, not from the suite.
 
 A :class:`Suite` keeps what OpenSSL says about an accepted suite: its key exchange
 (forward secret or not), its authentication, its cipher and strength, and whether it is
