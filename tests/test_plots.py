@@ -347,3 +347,73 @@ def test_compare_handshakes_titles_and_flights(captures: SimpleNamespace) -> Non
     for ax in (left, right):  # handshakes only: no tickets or data after the last Finished
         assert not any("application data" in label for label in _arrow_labels(ax))
     assert left.get_ylim() == right.get_ylim()  # same vertical scale
+
+
+# --- notebook 06: the handshake timeline (helpers/plots/timeline.py) -------------------
+
+
+def test_timeline_rows_labels_and_resumed_tls12_one_round_trip_shorter(tmp_path) -> None:
+    """Four real handshakes through a delaying relay, drawn: the resumed TLS 1.2 row ends
+    one round trip before the full TLS 1.2 row (RFC 5246 §7.3), resumed TLS 1.3 does not
+    gain a round trip on full TLS 1.3 (RFC 8446 §2.2)."""
+    import ssl
+
+    import matplotlib.pyplot as plt
+
+    from helpers import timing
+    from helpers.lab.server import Reactor, Response
+    from helpers.pki import CA
+
+    delay = 0.03
+    rtt_ms = 2 * delay * 1000
+    root = CA("Timeline Root")
+    cafile = tmp_path / "root.pem"
+    cafile.write_bytes(root.cert_pem)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    root.issue("127.0.0.1").configure_server(server)
+    reactor = Reactor(name="timeline-figure")
+    port = reactor.add_site(server, lambda _request: Response(body=b"ok")).getsockname()[1]
+    reactor.start()
+    try:
+        timings = timing.measure_timeline(("127.0.0.1", port), delay=delay, cafile=cafile)
+    finally:
+        reactor.stop()
+    fig = plots.handshake_timeline(timings)
+    try:
+        (ax,) = fig.axes
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert [label.split("\n")[0] for label in labels] == [
+            "TLS 1.2 full handshake",
+            "TLS 1.2 resumed",
+            "TLS 1.3 full handshake",
+            "TLS 1.3 resumed",
+        ]
+        assert ["session_reused" in label for label in labels] == [False, True, False, True]
+        done = [ln.get_xdata()[0] for ln in ax.get_lines() if ln.get_gid() == "handshake-done"]
+        assert len(done) == 4
+        full12, resumed12, full13, resumed13 = done
+        # Resumed TLS 1.2 is shorter than full TLS 1.2 by one round trip (give or take CPU).
+        assert 0.5 * rtt_ms < full12 - resumed12 < 1.5 * rtt_ms, (full12, resumed12)
+        # TLS 1.3 resumption keeps its one round trip.
+        assert abs(resumed13 - full13) < 0.5 * rtt_ms, (full13, resumed13)
+        # Every row starts with one modelled TCP round trip, then at least its TLS RTTs.
+        assert full12 >= 3 * rtt_ms and min(resumed12, full13, resumed13) >= 2 * rtt_ms
+        rtt_labels = [t.get_text() for t in ax.texts if t.get_gid() == "rtt-label"]
+        assert [label.split(",")[0] for label in rtt_labels] == ["TLS: 2 RTT"] + ["TLS: 1 RTT"] * 3
+        assert "1 RTT less than full" in rtt_labels[1]
+        assert "no RTT saved vs full" in rtt_labels[3]
+        assert "less than full" not in rtt_labels[0] + rtt_labels[2]
+        # Nothing drawn past the right edge: the longest row and its label fit.
+        assert ax.get_xlim()[1] > max(done)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        figure_box = fig.bbox
+        for text in ax.texts:
+            if text.get_gid() == "rtt-label":
+                box = text.get_window_extent(renderer)
+                assert box.x1 <= figure_box.x1 + 1, f"{text.get_text()!r} is cut off"
+    finally:
+        plt.close(fig)

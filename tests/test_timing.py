@@ -43,16 +43,17 @@ def timings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[timing.Ti
 
 
 def test_versions_and_resumption(timings: list[timing.Timing]) -> None:
-    full12, full13, resumed = timings
-    assert [t.version for t in timings] == ["TLSv1.2", "TLSv1.3", "TLSv1.3"]
-    assert [t.resumed for t in timings] == [False, False, True]
+    full12, resumed12, full13, resumed = timings
+    assert [t.version for t in timings] == ["TLSv1.2", "TLSv1.2", "TLSv1.3", "TLSv1.3"]
+    assert [t.resumed for t in timings] == [False, True, False, True]
     assert full12.name == "TLS 1.2 full handshake" and resumed.name == "TLS 1.3 resumed"
+    assert resumed12.name == "TLS 1.2 resumed"
     assert all(t.connect < DELAY for t in timings)  # the relay cannot delay TCP's handshake
 
 
 def test_tls12_takes_one_more_round_trip_than_tls13(timings: list[timing.Timing]) -> None:
-    full12, full13, resumed = timings
-    assert [t.round_trips for t in timings] == [2, 1, 1]
+    full12, resumed12, full13, resumed = timings
+    assert [t.round_trips for t in timings] == [2, 1, 1, 1]
     # Each handshake costs at least its round trips; the rest is CPU and scheduling.
     assert 2 * RTT <= full12.handshake < 2 * RTT + 0.8 * RTT, full12
     assert RTT <= full13.handshake < RTT + 0.8 * RTT, full13
@@ -61,9 +62,20 @@ def test_tls12_takes_one_more_round_trip_than_tls13(timings: list[timing.Timing]
     assert 0.5 * RTT < extra < 1.5 * RTT, f"TLS 1.2 took {extra * 1000:.0f} ms more"
 
 
+def test_tls12_resumption_saves_a_round_trip(timings: list[timing.Timing]) -> None:
+    """RFC 5246 §7.3's abbreviated handshake: the server sends Finished first, 1 RTT."""
+    full12, resumed12, _, _ = timings
+    assert RTT <= resumed12.handshake < RTT + 0.8 * RTT, resumed12
+    saved = full12.handshake - resumed12.handshake
+    assert 0.5 * RTT < saved < 1.5 * RTT, f"resuming saved {saved * 1000:.0f} ms"
+    # No Certificate, no ServerKeyExchange: the server's flight is small.
+    assert resumed12.flights[1].size < full12.flights[1].size - 200
+    assert resumed12.flights[1].label == "ServerHello … Finished"
+
+
 def test_flights_come_from_the_relay(timings: list[timing.Timing]) -> None:
-    full12, full13, resumed = timings
-    assert [len(t.flights) for t in timings] == [4, 3, 3]
+    full12, resumed12, full13, resumed = timings
+    assert [len(t.flights) for t in timings] == [4, 3, 3, 3]
     for t in timings:
         directions = [f.direction for f in t.flights]
         assert directions == ["c2s", "s2c", "c2s", "s2c"][: len(directions)]
@@ -84,11 +96,12 @@ def test_timeline_figure(timings: list[timing.Timing]) -> None:
     try:
         (ax,) = fig.axes
         gids = [p.get_gid() for p in ax.patches]
-        assert gids.count("segment:tcp") == 3
-        assert gids.count("segment:c2s") == 4  # ClientHellos, TLS 1.2's second flight
-        # TLS 1.3's client Finished leaves as the client is done: drawn "still in flight".
-        assert gids.count("segment:c2s:after") == 2
-        assert gids.count("segment:s2c") == 4
+        assert gids.count("segment:tcp") == 4
+        assert gids.count("segment:c2s") == 5  # ClientHellos, TLS 1.2's second flight
+        # A client Finished that leaves as the client is done (TLS 1.3, resumed TLS 1.2):
+        # drawn "still in flight".
+        assert gids.count("segment:c2s:after") == 3
+        assert gids.count("segment:s2c") == 5
         tcp = [p for p in ax.patches if p.get_gid() == "segment:tcp"]
         assert all(p.get_width() == pytest.approx(RTT * 1000) for p in tcp)  # modelled
         assert all(
@@ -103,14 +116,18 @@ def test_timeline_figure(timings: list[timing.Timing]) -> None:
             "TLS: 2 RTT",
             "TLS: 1 RTT",
             "TLS: 1 RTT",
+            "TLS: 1 RTT",
         ]
+        assert rtt_labels[1].endswith("1 RTT less than full")
+        assert rtt_labels[3].endswith("no RTT saved vs full")
         done = [
             line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "handshake-done"
         ]
         expected = [(RTT + t.handshake) * 1000 for t in timings]
         assert done == pytest.approx(expected)
         labels = [t.get_text() for t in ax.get_yticklabels()]
-        assert labels[0] == "TLS 1.2 full handshake" and "session_reused" in labels[2]
+        assert labels[0] == "TLS 1.2 full handshake" and "session_reused" in labels[3]
+        assert labels[1].startswith("TLS 1.2 resumed") and "session_reused" in labels[1]
     finally:
         plt.close(fig)
     measured = plots.handshake_timeline(timings, model_tcp=False)

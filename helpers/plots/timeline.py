@@ -6,7 +6,9 @@ The timeline is drawn from :func:`helpers.timing.measure_timeline`: wall-clock
 measurements of real connections through a relay that delays every packet, so a round
 trip is long enough to see. Where :mod:`.handshakes` counts flights, this figure shows
 what they cost: each flight is a segment from the moment it was sent until it arrived,
-and dotted lines mark whole round trips (RTT = twice the relay's delay).
+and dotted lines mark whole round trips (RTT = twice the relay's delay). A resumed row
+says what resumption saved against the full handshake of the same version: a whole
+round trip in TLS 1.2, only the certificate and the signature in TLS 1.3.
 
 The relay cannot delay the TCP handshake (the kernel answers it), so by default that
 first round trip is *modelled*: drawn as one RTT, hatched and labelled so.
@@ -24,6 +26,30 @@ if TYPE_CHECKING:  # imported lazily at run time: importing pyplot picks a backe
     from matplotlib.figure import Figure
 
 __all__ = ["TIMELINE_COLORS", "handshake_timeline"]
+
+
+def _version_of(timing: Any) -> str | None:
+    return getattr(timing, "version", None)
+
+
+def _versus_full(timing: Any, rows: Sequence[Any]) -> str:
+    """For a resumed row: what resumption saved against the full handshake of its version.
+
+    TLS 1.2's abbreviated handshake (RFC 5246 §7.3) is one round trip shorter than its
+    full handshake; TLS 1.3 resumption (RFC 8446 §2.2) keeps the round trip and saves the
+    certificate and the signature.
+    """
+    if not timing.resumed:
+        return ""
+    full = next(
+        (t for t in rows if not t.resumed and _version_of(t) == _version_of(timing)), None
+    )
+    if full is None:
+        return ""
+    saved = full.round_trips - timing.round_trips
+    if saved > 0:
+        return f"\n{saved} RTT less than full"
+    return "\nno RTT saved vs full"
 
 #: Segment colours on the handshake timeline.
 TIMELINE_COLORS: dict[str, str] = {
@@ -61,7 +87,7 @@ def handshake_timeline(
             "Measure some first: helpers.timing.measure_timeline(target).",
         )
     rtt = max(t.rtt for t in rows)
-    fig = _new_figure(10.5, 1.6 + 0.95 * len(rows))
+    fig = _new_figure(10.5, 1.6 + 1.0 * len(rows))
     ax = fig.add_subplot()
     ms = 1000.0
     height = 0.62
@@ -146,7 +172,8 @@ def handshake_timeline(
     for y, (timing, done) in enumerate(zip(rows, ends, strict=True)):
         ax.annotate(
             f"TLS: {timing.round_trips} RTT, {timing.handshake * ms:.0f} ms"
-            + (f"\nwith TCP: {done * ms:.0f} ms" if model_tcp else ""),
+            + (f"\nwith TCP: {done * ms:.0f} ms" if model_tcp else "")
+            + _versus_full(timing, rows),
             xy=(right * ms, y),
             xytext=(10, 0),
             textcoords="offset points",
