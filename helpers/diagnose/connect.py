@@ -92,11 +92,16 @@ def _no_lookup_failure(t: _Target, via: str, why: str) -> Diagnosis:
     return d
 
 
-def _check_ssl(t: _Target, opts: _Options, probe: bool) -> Diagnosis:
+def _check_ssl(t: _Target, opts: _Options, probe: bool, proxy: str | None = None) -> Diagnosis:
     started = time.monotonic()
     ctx = _context(opts)
     try:
-        raw = socket.create_connection((t.host, t.port), timeout=opts.timeout)
+        if proxy:  # through the proxy's CONNECT tunnel; TLS still runs end to end
+            from ..live import open_tunnel
+
+            raw = open_tunnel(proxy, t.host, t.port, timeout=opts.timeout)
+        else:
+            raw = socket.create_connection((t.host, t.port), timeout=opts.timeout)
     except (OSError, OfflineViolation) as exc:
         return _failed(exc, t, "ssl", started)
     with raw:
@@ -150,13 +155,16 @@ def _check_ssl(t: _Target, opts: _Options, probe: bool) -> Diagnosis:
     )
 
 
-def _check_requests(t: _Target, opts: _Options, probe: bool) -> Diagnosis:
+def _check_requests(t: _Target, opts: _Options, probe: bool, proxy: str | None = None) -> Diagnosis:
     import requests
     from requests.adapters import HTTPAdapter
 
     started = time.monotonic()
     session = requests.Session()
-    session.trust_env = False  # no proxies or REQUESTS_CA_BUNDLE from the environment
+    # No REQUESTS_CA_BUNDLE (or proxies) from the environment: the answer must not depend
+    # on your shell. A proxy is used only when the caller passes one (helpers.live does,
+    # from HTTPS_PROXY/NO_PROXY, exactly as requests would).
+    session.trust_env = False
     if opts.crl or opts.min_version or opts.max_version:
         ctx = _context(opts, for_requests=True)
 
@@ -179,6 +187,7 @@ def _check_requests(t: _Target, opts: _Options, probe: bool) -> Diagnosis:
                 timeout=(opts.timeout, opts.timeout),
                 verify=verify,
                 cert=cert,
+                proxies={"https": proxy} if proxy else None,
                 allow_redirects=False,
                 stream=True,
             )
@@ -233,6 +242,7 @@ def check(
     via: str = "ssl",
     lab: Lab | None = None,
     probe: bool = True,
+    proxy: str | None = None,
 ) -> Diagnosis:
     """Connect to ``target`` over TLS and say what happened.
 
@@ -252,7 +262,9 @@ def check(
     ``client_cert`` is ``(cert, key)`` for servers that want one (mutual TLS);
     ``min_version``/``max_version`` pin the protocol (``"TLSv1.2"``). ``timeout`` is in
     seconds, for each step. ``probe=False`` skips the second connection that reads the
-    chain after a verification failure.
+    chain after a verification failure. ``proxy`` (``"http://proxy:3128"``) sends the
+    connection through that HTTP proxy's ``CONNECT`` tunnel; by default a check goes
+    direct. :func:`helpers.live.proxy_for` finds the proxy ``requests`` would use.
 
     Never raises for network or TLS failures: the result has ``ok=False``, a ``kind``,
     the raw ``message`` and the explanation. Show it in a notebook, or ``print()`` it.
@@ -292,7 +304,13 @@ def check(
         if serving is not None:
             opts = dataclasses.replace(opts, cafile=str(serving.ca_bundle))
             notes.append("Trusted the lab's CA (lab.ca_bundle), as for every lab host.")
-    d = _check_ssl(t, opts, probe) if via == "ssl" else _check_requests(t, opts, probe)
+    if proxy:
+        shown = proxy.rsplit("@", 1)[-1]  # never print a password from the proxy URL
+        notes.append(f"Went through the proxy {shown} (a CONNECT tunnel, RFC 9110 §9.3.6).")
+    if via == "ssl":
+        d = _check_ssl(t, opts, probe, proxy)
+    else:
+        d = _check_requests(t, opts, probe, proxy)
     d.notes = notes + d.notes
     if d.ok and not opts.crl:
         d.notes.append("Revocation was not checked (pass crl= to check a CRL).")
