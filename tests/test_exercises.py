@@ -108,3 +108,605 @@ def test_a_crash_inside_the_check_is_not_blamed_on_the_learner():
     result = ex.check(lambda: 42)
     assert not result.passed
     assert result.message == "the check could not run: OSError: the lab is not running"
+
+
+# ---------------------------------------------------------------------------------------
+# Framework (helpers/exercises/__init__.py), notebook 00 and notebook 01: plausible wrong
+# or unsafe answers, each rejected with a message that teaches.
+
+
+def _define(source: str, name: str):
+    """Define a learner's function from source, as a notebook cell would (file '<cell>')."""
+    namespace: dict = {}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 (our own test code)
+    return namespace[name]
+
+
+def _rejected(key: str, source: str, name: str) -> str:
+    result = exercises.get(key).check(_define(source, name))
+    assert result.attempted and not result.passed, f"{key} accepted a wrong answer"
+    return result.message
+
+
+def test_a_wrong_signature_names_the_parameters_the_stub_takes():
+    message = _rejected(
+        "nb01.unseal", "def unseal(key, box):\n    return None\n", "unseal"
+    )
+    assert message.startswith("your function must take (key, nonce, box)"), message
+    assert "unseal(key, box)" in message
+
+
+def test_a_wrong_signature_without_declared_params_still_blames_the_signature():
+    def checker(answer):
+        try:  # a checker that probes and swallows errors, as some do
+            answer(("127.0.0.1", 1), "host", "ca.pem")
+        except Exception:  # noqa: BLE001, S110
+            pass
+        assert answer(("127.0.0.1", 1), "host", "ca.pem") == 1, "expected 1"
+
+    ex = exercises.Exercise("nbXX", "demo", checker)
+    result = ex.check(lambda address: 1)
+    assert result.attempted and not result.passed
+    assert result.message.startswith("your function must take the parameters of the stub")
+    assert "(address)" in result.message and "the check could not run" not in result.message
+
+
+def test_passing_something_that_is_not_a_function_says_so():
+    result = exercises.get("nb00.openssl_version_tuple").check((3, 0, 13))
+    assert result.attempted and not result.passed
+    assert result.message.startswith("pass your function itself"), result.message
+
+
+def test_returning_none_says_so_even_when_the_check_chokes_on_it():
+    def checker(answer):
+        list(answer())  # a checker that forgot to test for None first
+
+    result = exercises.Exercise("nbXX", "demo", checker).check(lambda: None)
+    assert result.message.startswith("your function returned None"), result.message
+    assert "the check could not run" not in result.message
+
+
+@pytest.mark.parametrize(
+    ("key", "source", "name"),
+    [
+        ("nb00.openssl_version_tuple", "def f(text):\n    (text.split()[1])\n", "f"),
+        ("nb00.default_client_versions", "import ssl\ndef f():\n    ssl.create_default_context()\n", "f"),
+        ("nb01.unseal", "def f(key, nonce, box):\n    pass\n", "f"),
+        ("nb01.session_key", "def f(my_private, peer_public):\n    pass\n", "f"),
+    ],
+)
+def test_a_forgotten_return_is_reported_as_returning_none(key, source, name):
+    message = _rejected(key, source, name)
+    assert message.startswith("your function returned None:"), message
+
+
+def test_hint_past_the_last_says_so_and_where_the_solution_is():
+    ex = exercises.get("nb01.unseal")
+    ex._hints_shown = 0
+    shown = [ex.hint() for _ in range(len(ex.hints) + 1)]
+    assert [h.after_last for h in shown[:-1]] == [""] * len(ex.hints)
+    last = shown[-1]
+    assert last.number == len(ex.hints) and "That was the last hint" in last.after_last
+    assert "notebooks/solutions/01_tls_concepts.ipynb" in repr(last)
+    assert "exercise:nb01.unseal" in last._repr_html_()
+
+
+# --- notebook 00
+
+
+def test_nb00_naive_int_parsing_points_at_the_learners_line():
+    source = "def f(text):\n    a, b, c = text.split()[1].split('.')\n    return (int(a), int(b), int(c))\n"
+    message = _rejected("nb00.openssl_version_tuple", source, "f")
+    assert message.startswith("your code raised ValueError") and "line 3" in message
+
+
+def test_nb00_version_info_slice_is_explained():
+    source = "import ssl\ndef f(text):\n    return tuple(ssl.OPENSSL_VERSION_INFO[:3])\n"
+    message = _rejected("nb00.openssl_version_tuple", source, "f")
+    assert "OPENSSL_VERSION_INFO" in message and "4th place" in message and "Parse the text" in message
+
+
+def test_nb00_a_list_is_not_a_tuple():
+    source = "def f(text):\n    return [int(x) for x in text.split()[1].split('.')[:2]] + [0]\n"
+    assert _rejected("nb00.openssl_version_tuple", source, "f") == "return a tuple, not list"
+
+
+def test_nb00_raw_minimum_and_maximum_are_placeholders_not_versions():
+    source = (
+        "import ssl\ndef f():\n    ctx = ssl.create_default_context()\n"
+        "    return [ctx.minimum_version, ctx.maximum_version]\n"
+    )
+    message = _rejected("nb00.default_client_versions", source, "f")
+    assert "real handshakes" in message and "placeholders" in message
+
+
+def test_nb00_every_version_python_knows_is_not_what_a_client_accepts():
+    source = "import ssl\ndef f():\n    return [v for v in ssl.TLSVersion if v > 0]\n"
+    message = _rejected("nb00.default_client_versions", source, "f")
+    assert "security level" in message and "TLSv1_1" in message
+
+
+def test_nb00_ignoring_the_security_level_is_right_only_where_minimum_is_tls12():
+    """On Debian/Ubuntu Pythons (minimum MINIMUM_SUPPORTED) the range alone is wrong."""
+    import ssl
+
+    source = (
+        "import ssl\ndef f():\n    ctx = ssl.create_default_context()\n"
+        "    low = ctx.minimum_version if ctx.minimum_version > 0 else ssl.TLSVersion.TLSv1\n"
+        "    high = ctx.maximum_version if ctx.maximum_version > 0 else ssl.TLSVersion.TLSv1_3\n"
+        "    return [v for v in ssl.TLSVersion if low <= v <= high]\n"
+    )
+    result = exercises.get("nb00.default_client_versions").check(_define(source, "f"))
+    if ssl.create_default_context().minimum_version >= ssl.TLSVersion.TLSv1_2:
+        assert result.passed, result.message  # python.org/pyenv builds: the range is the truth
+    else:
+        assert not result.passed
+        assert "MINIMUM_SUPPORTED" in result.message and "security level" in result.message
+
+
+# --- notebook 01
+
+
+def test_nb01_find_password_must_decode_the_form():
+    source = (
+        "def f(capture):\n    data = capture.client_bytes\n    i = data.find(b'password=')\n"
+        "    return None if i < 0 else data[i + 9:].split(b'&')[0].decode()\n"
+    )
+    message = _rejected("nb01.find_password", source, "f")
+    assert "'+' is a space" in message
+
+
+def test_nb01_find_password_over_tls_is_none_not_empty():
+    source = (
+        "import urllib.parse\ndef f(capture):\n    data = capture.client_bytes\n"
+        "    i = data.find(b'password=')\n    if i < 0:\n        return ''\n"
+        "    return urllib.parse.parse_qs(data[data.rfind(b'\\n', 0, i) + 1:].decode('latin-1'))['password'][0]\n"
+    )
+    message = _rejected("nb01.find_password", source, "f")
+    assert "over HTTPS the password is encrypted" in message and "return None" in message
+
+
+def test_nb01_unseal_with_a_bare_except_is_refused_as_unsafe():
+    source = (
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "def unseal(key, nonce, box):\n    try:\n        return AESGCM(key).decrypt(nonce, box, None)\n"
+        "    except Exception:\n        return None\n"
+    )
+    message = _rejected("nb01.unseal", source, "unseal")
+    assert "15-byte key" in message and "ValueError" in message
+    assert "Catch exactly InvalidTag" in message and "swallowing" in message
+
+
+def test_nb01_unseal_letting_invalid_tag_escape_gets_a_clear_sentence():
+    source = (
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "def unseal(key, nonce, box):\n    return AESGCM(key).decrypt(nonce, box, None)\n"
+    )
+    message = _rejected("nb01.unseal", source, "unseal")
+    assert message.startswith("InvalidTag escaped from your function")
+    assert "except InvalidTag" in message and "return None" in message
+
+
+def test_nb01_unseal_returning_empty_bytes_for_a_tampered_box_is_refused():
+    source = (
+        "from cryptography.exceptions import InvalidTag\n"
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "def unseal(key, nonce, box):\n    try:\n        return AESGCM(key).decrypt(nonce, box, None)\n"
+        "    except InvalidTag:\n        return b''\n"
+    )
+    message = _rejected("nb01.unseal", source, "unseal")
+    assert "return None, not b''" in message and "tampering" in message
+
+
+_SESSION = (
+    "from cryptography.hazmat.primitives import hashes\n"
+    "from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey\n"
+    "from cryptography.hazmat.primitives.kdf.hkdf import HKDF\n"
+    "def session_key(my_private, peer_public):\n"
+    "    shared = my_private.exchange(X25519PublicKey.from_public_bytes(peer_public))\n"
+)
+
+
+def test_nb01_session_key_of_16_bytes_says_how_many():
+    source = _SESSION + (
+        "    return HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=b'tls course 01')"
+        ".derive(shared)\n"
+    )
+    message = _rejected("nb01.session_key", source, "session_key")
+    assert message.startswith("you returned 16 bytes, expected 32")
+
+
+def test_nb01_session_key_must_not_be_the_raw_secret_or_a_plain_hash():
+    raw = _rejected("nb01.session_key", _SESSION + "    return shared\n", "session_key")
+    assert "raw X25519 shared secret" in raw and "HKDF" in raw
+    hashed = _SESSION + (
+        "    h = hashes.Hash(hashes.SHA256())\n    h.update(shared)\n    return h.finalize()\n"
+    )
+    message = _rejected("nb01.session_key", hashed, "session_key")
+    assert "SHA-256 of the shared secret" in message and "HKDF" in message
+
+
+def test_nb01_session_key_with_the_wrong_info_is_refused():
+    source = _SESSION + (
+        "    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b'tls course')"
+        ".derive(shared)\n"
+    )
+    message = _rejected("nb01.session_key", source, "session_key")
+    assert "info bytes" in message
+
+
+# --------------------------------------------------------------------------- nb04 and nb05
+# Plausible answers that run but are wrong or unsafe: each must be refused, and the message
+# must say why (what the lesson teaches), not just "wrong".
+
+
+def _solution(key: str):
+    """The solution's function for ``key``, defined in a fresh namespace (check not run)."""
+    source = SOLUTIONS[key].split("from helpers.exercises import")[0]
+    namespace: dict = {"__name__": "__exercise__"}
+    exec(compile(source, f"<{key}>", "exec"), namespace)  # noqa: S102 (our own notebooks)
+    return namespace[exercises.get(key).name]
+
+
+def _refused(key: str, answer) -> str:
+    result = exercises.get(key).check(answer)
+    assert result.attempted and not result.passed, f"{key} accepted a wrong answer"
+    return result.message
+
+
+def _encrypted_pem(key, password: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password.encode()),
+    )
+
+
+def test_nb04_csr_with_an_address_as_a_dns_name_is_refused():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    def make_csr_for(key, names):
+        return (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            .sign(key, hashes.SHA256())
+        )
+
+    message = _refused("nb04.make_csr_for", make_csr_for)
+    assert "127.0.0.1 is in the CSR as a DNSName" in message and "IPAddress" in message
+
+
+def test_nb04_server_cert_without_aki_fails_strict_verification():
+    from cryptography import x509
+
+    solution = _solution("nb04.build_server_cert")
+
+    def build_server_cert(ca, name):  # the solution, minus the authorityKeyIdentifier
+        cert, key = solution(ca, name)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(cert.subject)
+            .issuer_name(cert.issuer)
+            .public_key(cert.public_key())
+            .serial_number(cert.serial_number)
+            .not_valid_before(cert.not_valid_before_utc)
+            .not_valid_after(cert.not_valid_after_utc)
+        )
+        for ext in cert.extensions:
+            if not isinstance(ext.value, x509.AuthorityKeyIdentifier):
+                builder = builder.add_extension(ext.value, ext.critical)
+        return builder.sign(ca.key, cert.signature_hash_algorithm), key
+
+    message = _refused("nb04.build_server_cert", build_server_cert)
+    assert "VERIFY_X509_STRICT" in message and "Authority Key Identifier" in message
+
+
+@pytest.mark.parametrize("how", ["open-then-chmod", "pathlib-then-chmod", "fd-write-then-fchmod"])
+def test_nb04_key_written_then_chmodded_is_refused_as_racy(how):
+    import os
+    from pathlib import Path
+
+    def write_key_securely(path, key, password):
+        pem = _encrypted_pem(key, password)
+        if how == "open-then-chmod":
+            with open(path, "wb") as f:
+                f.write(pem)
+            os.chmod(path, 0o600)
+        elif how == "pathlib-then-chmod":
+            Path(path).write_bytes(pem)
+            Path(path).chmod(0o600)
+        else:  # 0600 for a new file, but an existing 0644 file holds the key before fchmod
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, pem)
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+
+    message = _refused("nb04.write_key_securely", write_key_securely)
+    assert "tightened the mode afterwards" in message and "-rw-r--r--" in message
+    assert "*before* writing" in message
+
+
+def test_nb04_key_written_with_os_open_only_keeps_an_old_files_mode():
+    import os
+
+    def write_key_securely(path, key, password):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_encrypted_pem(key, password))
+
+    message = _refused("nb04.write_key_securely", write_key_securely)
+    assert "os.open's mode applies only to new files" in message
+
+
+def test_nb04_key_written_through_a_0600_temporary_file_is_accepted():
+    import os
+
+    def write_key_securely(path, key, password):
+        tmp = f"{path}.new"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(_encrypted_pem(key, password))
+        os.replace(tmp, path)
+
+    result = exercises.get("nb04.write_key_securely").check(write_key_securely)
+    assert result.passed, result.message
+
+
+def test_nb05_version_and_cipher_without_host_name_check_is_refused():
+    import socket
+    import ssl
+
+    def version_and_cipher(address, server_hostname, cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        ctx.check_hostname = False
+        with socket.create_connection(address, timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=server_hostname) as tls:
+                return tls.version(), tls.cipher()[0]
+
+    message = _refused("nb05.version_and_cipher", version_and_cipher)
+    assert "'wrong-host'" in message and "server_hostname" in message
+
+
+@pytest.mark.parametrize(
+    ("ciphers", "taught"),
+    [
+        (None, "CBC"),  # the default context still allows CBC suites in TLS 1.2
+        ("AESGCM:CHACHA20", "no forward secrecy"),  # static RSA key exchange (review 5.9)
+        ("AESGCM:CHACHA20:!kRSA", "Logjam"),  # DHE left in
+        ("ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM", "Logjam"),
+    ],
+)
+def test_nb05_hardened_context_refuses_suites_without_ecdhe_aead(ciphers, taught):
+    import ssl
+
+    def hardened_context(cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        return ctx
+
+    message = _refused("nb05.hardened_context", hardened_context)
+    assert taught in message
+
+
+def test_nb05_mtls_request_that_swallows_the_refusal_is_refused():
+    import ssl
+
+    solution = _solution("nb05.mtls_request")
+
+    def mtls_request(*args):
+        try:
+            return solution(*args)
+        except ssl.SSLError:
+            return b""
+
+    message = _refused("nb05.mtls_request", mtls_request)
+    assert "instead of raising ssl.SSLError" in message
+
+
+def test_nb05_mtls_request_returning_text_gets_a_short_message():
+    solution = _solution("nb05.mtls_request")
+
+    def mtls_request(*args):
+        return solution(*args).decode()
+
+    message = _refused("nb05.mtls_request", mtls_request)
+    assert "return the bytes the server sent" in message
+    assert len(message) < 300, "the whole response must not flood the cell"
+
+
+# --- nb06 · The handshake up close, and nb07 · Man in the middle: plausible wrong answers -----
+# Each answer below runs, and is wrong or unsafe in a way a learner could well write; the
+# check must refuse it with a sentence that teaches why.
+
+
+def _sni_bytes(data: bytes) -> bytes | None:
+    """Exercise 06.1 done right up to the last step: the name as raw bytes."""
+    import io
+
+    r = io.BytesIO(data[9:])
+    r.read(2 + 32)
+    for length_bytes in (1, 2, 1):
+        r.read(int.from_bytes(r.read(length_bytes), "big"))
+    ext = io.BytesIO(r.read(int.from_bytes(r.read(2), "big")))
+    while header := ext.read(4):
+        body = ext.read(int.from_bytes(header[2:], "big"))
+        if header[:2] == b"\x00\x00":
+            return body[5:]
+    return None
+
+
+def _key_iv_always_sha256(secret: bytes, cipher_suite: str) -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+    def label(name: bytes, length: int) -> bytes:
+        full = b"tls13 " + name
+        info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
+        return HKDFExpand(algorithm=hashes.SHA256(), length=length, info=info).derive(secret)
+
+    key_length = 16 if "AES_128" in cipher_suite else 32
+    return label(b"key", key_length), label(b"iv", 12)
+
+
+def _pin(cert) -> str:
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def _pinned_get_toctou(url: str, pin: str, cafile: str) -> str:
+    """Checks the pin on one connection, fetches over another (review row 7.2)."""
+    import ssl
+    from urllib.parse import urlsplit
+
+    import requests
+    from cryptography import x509
+
+    parts = urlsplit(url)
+    pem = ssl.get_server_certificate((parts.hostname, parts.port), ca_certs=cafile)
+    if _pin(x509.load_pem_x509_certificate(pem.encode())) != pin:
+        raise ValueError("pin mismatch")
+    return requests.get(url, verify=cafile, timeout=5).text
+
+
+def _pinned_get_pin_after_request(url: str, pin: str, cafile: str) -> str:
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+
+    from cryptography import x509
+
+    parts = urlsplit(url)
+    ctx = ssl.create_default_context(cafile=cafile)
+    conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=5)
+    try:
+        conn.request("GET", parts.path or "/")  # the request leaves first...
+        der = conn.sock.getpeercert(binary_form=True)
+        if _pin(x509.load_der_x509_certificate(der)) != pin:  # ...then the pin is checked
+            raise ValueError("pin mismatch")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def _pinned_get_no_verification(url: str, pin: str, cafile: str) -> str:
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+
+    from cryptography import x509
+
+    parts = urlsplit(url)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # "the pin is enough"
+    conn = http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=5)
+    try:
+        conn.connect()
+        der = conn.sock.getpeercert(binary_form=True)
+        if _pin(x509.load_der_x509_certificate(der)) != pin:
+            raise ValueError("pin mismatch")
+        conn.request("GET", parts.path or "/")
+        return conn.getresponse().read().decode()
+    finally:
+        conn.close()
+
+
+def _spki_pin_whole_certificate(cert) -> str:
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def _spki_pin_hex(cert) -> str:
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+NB06_NB07_WRONG_ANSWERS = {
+    "nb06-sni-as-bytes": ("nb06.server_name_from", _sni_bytes, "decode the name to str"),
+    "nb06-sni-empty-string": (
+        "nb06.server_name_from",
+        lambda data: (_sni_bytes(data) or b"").decode(),
+        "carries no server_name extension, you returned ''",
+    ),
+    "nb06-sni-wrong-signature": (
+        "nb06.server_name_from",
+        lambda data, offset: None,
+        "your function must take (data)",
+    ),
+    "nb06-keys-always-sha256": (
+        "nb06.traffic_key_and_iv",
+        _key_iv_always_sha256,
+        "the hash must be the suite's own (SHA384)",
+    ),
+    "nb06-keys-always-16-bytes": (
+        "nb06.traffic_key_and_iv",
+        lambda secret, suite: _key_iv_always_sha256(secret, "AES_128"),
+        "the key length comes from the AEAD",
+    ),
+    "nb06-round-trips-from-the-version": (
+        "nb06.round_trips",
+        lambda capture: 1 if capture.version == "TLSv1.3" else 2,
+        "a resumed TLS 1.2 handshake (the abbreviated handshake, RFC 5246 §7.3",
+    ),
+    "nb06-round-trips-returns-none": (
+        "nb06.round_trips",
+        lambda capture: None,
+        "returned None",
+    ),
+    "nb07-pin-of-the-whole-certificate": (
+        "nb07.spki_pin",
+        _spki_pin_whole_certificate,
+        "hash of the whole certificate; a pin hashes only its SubjectPublicKeyInfo",
+    ),
+    "nb07-pin-in-hex": ("nb07.spki_pin", _spki_pin_hex, "RFC 7469 pins are base64, not hex"),
+    "nb07-pinned-get-toctou": (
+        "nb07.pinned_get",
+        _pinned_get_toctou,
+        "time-of-check/time-of-use",
+    ),
+    "nb07-pinned-get-pin-after-request": (
+        "nb07.pinned_get",
+        _pinned_get_pin_after_request,
+        "check the pin right after the handshake, before the request",
+    ),
+    "nb07-pinned-get-verification-off": (
+        "nb07.pinned_get",
+        _pinned_get_no_verification,
+        "keep certificate verification on",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NB06_NB07_WRONG_ANSWERS))
+def test_nb06_nb07_checks_refuse_plausible_wrong_answers(case):
+    key, answer, teaching = NB06_NB07_WRONG_ANSWERS[case]
+    result = exercises.get(key).check(answer)
+    assert result.attempted and not result.passed, f"{case} passed: {result.message}"
+    assert teaching in result.message, result.message

@@ -1,9 +1,11 @@
 """Checks for the exercises of notebook 04 · Generating certificates.
 
 The checks use what you build the way a real deployment would: a CA signs your CSR and
-a server on 127.0.0.1 presents the result to clients that verify it (with Python 3.13's
-strict flags where the exercise says so); a key file is read back with and without its
-password and its permissions are read from the file system.
+a server on 127.0.0.1 presents the result to clients that verify it (with the strict flag
+``ssl.create_default_context()`` sets on Python 3.13+, where the exercise says so); a key
+file is read back with and without its password, its permissions are read from the file
+system, and every ``chmod`` your code makes is watched, to see whether the key was ever
+readable by others before it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import socket
 import ssl
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -56,6 +59,8 @@ def _handshake_errors(
             client = ssl.create_default_context(cadata=trust_pem.decode("ascii"))
             if strict:
                 client.verify_flags |= ssl.VERIFY_X509_STRICT
+            else:  # on Python 3.13+ the default context is strict already: switch it off
+                client.verify_flags &= ~ssl.VERIFY_X509_STRICT
             try:
                 with (
                     socket.create_connection(server.address, timeout=5) as raw,
@@ -170,12 +175,13 @@ def build_server_cert(answer):
         f"{name} is not in the certificate's subjectAltName: Python's ssl still falls back to "
         "the Common Name, but requests and browsers look only at the SAN"
     )
-    relaxed = _handshake_errors([cert, ca.cert], key, root.cert_pem, [name])
-    assert not relaxed, f"a default client refused it for {name}: {relaxed[name]}"
+    relaxed = _handshake_errors([cert, ca.cert], key, root.cert_pem, [name], strict=False)
+    assert not relaxed, f"a client without strict mode refused it for {name}: {relaxed[name]}"
     strict = _handshake_errors([cert, ca.cert], key, root.cert_pem, [name], strict=True)
     assert not strict, (
-        f"a default client accepted it, but with VERIFY_X509_STRICT (Python 3.13's default) "
-        f"the handshake failed: {strict[name]}"
+        f"a client without strict mode accepted it, but with VERIFY_X509_STRICT (set by "
+        f"ssl.create_default_context() on Python 3.13+, and by requests with urllib3 >= 2.4 "
+        f"there) the handshake failed: {strict[name]}"
     )
 
 
@@ -201,21 +207,97 @@ def write_key_securely(answer):
     password = "correct horse " + secrets.token_hex(4)
     with tempfile.TemporaryDirectory(prefix="tls-course-ex-") as tmp:
         fresh = Path(tmp) / "new-key.pem"
-        answer(fresh, key, password)
+        with _ChmodWatch() as watch:
+            answer(fresh, key, password)
         assert fresh.is_file(), "no file was written at the path you were given"
+        watch.assert_never_exposed()
         _check_key_file(fresh, key, password, load_private_key, KeyPasswordError)
 
         # An old key file, readable by everyone, already sits at the path.
         old = Path(tmp) / "server-key.pem"
         old.write_text("an old key that everybody could read\n")
         os.chmod(old, 0o644)  # noqa: S103 - the mistake this exercise is about
-        answer(old, key, password)
+        with _ChmodWatch() as watch:
+            answer(old, key, password)
+        watch.assert_never_exposed()
         mode = stat.S_IMODE(old.stat().st_mode)
         assert mode == 0o600, (
             f"when the file already existed with mode {stat.filemode(0o100644)}, it stayed "
             f"{stat.filemode(stat.S_IFREG | mode)}: os.open's mode applies only to new files"
         )
         _check_key_file(old, key, password, load_private_key, KeyPasswordError)
+
+
+class _ChmodWatch:
+    """Look at a file at the moment the answer calls ``os.chmod``/``os.fchmod`` on it.
+
+    Writing a key and *then* tightening the mode leaves a window in which the key sits in
+    a file that other local users may open; a file opened in that window stays readable
+    after the chmod (permissions are checked at ``open()`` only). So when the answer
+    changes a mode, we read that file as it is just before the change: if it already
+    holds a private key and its mode lets group or others read it, the key was exposed.
+    ``Path.chmod`` goes through ``os.chmod``, so it is seen too.
+    """
+
+    def __init__(self) -> None:
+        self.exposed: list[str] = []
+
+    def _look(self, mode: int, read: Callable[[], bytes]) -> None:
+        try:
+            data = read()
+        except OSError:
+            return
+        if b"PRIVATE KEY-----" in data and mode & 0o077:
+            self.exposed.append(stat.filemode(stat.S_IFREG | mode))
+
+    def __enter__(self) -> _ChmodWatch:
+        self._chmod, self._fchmod = os.chmod, os.fchmod
+        real_chmod, real_fchmod = self._chmod, self._fchmod
+
+        def chmod(path: Any, mode: int, *args: Any, **kwargs: Any) -> None:
+            if isinstance(path, int):  # os.chmod(fd, mode) is fchmod
+                self._look_fd(path)
+            else:
+                try:
+                    self._look(stat.S_IMODE(os.stat(path).st_mode), Path(os.fspath(path)).read_bytes)
+                except (OSError, TypeError):
+                    pass
+            real_chmod(path, mode, *args, **kwargs)
+
+        def fchmod(fd: int, mode: int) -> None:
+            self._look_fd(fd)
+            real_fchmod(fd, mode)
+
+        os.chmod, os.fchmod = chmod, fchmod  # type: ignore[assignment]
+        return self
+
+    def _look_fd(self, fd: int) -> None:
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        except OSError:
+            return
+        self._look(mode, lambda: _read_fd(fd))
+
+    def __exit__(self, *exc: object) -> None:
+        os.chmod, os.fchmod = self._chmod, self._fchmod  # type: ignore[assignment]
+
+    def assert_never_exposed(self) -> None:
+        assert not self.exposed, (
+            f"your code wrote the key first and tightened the mode afterwards: until the chmod, "
+            f"the key sat in a file with mode {self.exposed[0]} that any local user could open, "
+            "and a file opened in that moment stays readable after the chmod. Create the file "
+            "0600 from the start (os.open(path, flags, 0o600)) and, if it already existed, "
+            "os.fchmod it *before* writing the key."
+        )
+
+
+def _read_fd(fd: int) -> bytes:
+    """What the file behind ``fd`` holds, even if ``fd`` was opened write-only."""
+    try:
+        return os.pread(fd, 1 << 16, 0)
+    except OSError:
+        with open(f"/proc/self/fd/{fd}", "rb") as f:  # Linux: reopen for reading
+            return f.read()
 
 
 def _check_key_file(path: Path, key, password: str, load, KeyPasswordError) -> None:  # noqa: N803

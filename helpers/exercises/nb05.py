@@ -50,7 +50,15 @@ def _reference(lab: Any, scenario: str) -> tuple[str, str]:
         return str(tls.version()), cipher[0]
 
 
-def _raises(call: Callable[[], Any], kind: type[BaseException]) -> BaseException | None:
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a whole HTTP response would flood the cell."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _raises(
+    call: Callable[[], Any], kind: type[BaseException] | tuple[type[BaseException], ...]
+) -> BaseException | None:
     try:
         call()
     except kind as exc:
@@ -92,11 +100,28 @@ def version_and_cipher(answer):
         )
 
 
-def _hardened_server(leaf: Any, ciphers: str) -> ssl.SSLContext:
+# The ffdhe2048 group of RFC 7919 (Appendix A.1), as `openssl genpkey -genparam -algorithm DH
+# -pkeyopt group:ffdhe2048` prints it. A TLS 1.2 server needs DH parameters before it can
+# offer a DHE suite; a well-known group avoids generating one (which takes seconds).
+_FFDHE2048_PEM = """\
+-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
+def _hardened_server(leaf: Any, ciphers: str, dh_params: Path | None = None) -> ssl.SSLContext:
     """A TLS 1.2-only server with ``leaf``'s certificate and one cipher string."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(ciphers)
+    if dh_params is not None:
+        ctx.load_dh_params(str(dh_params))  # without parameters a server cannot offer DHE
     leaf.configure_server(ctx)
     return ctx
 
@@ -127,10 +152,12 @@ def _connects(ctx: ssl.SSLContext, lab: Any, scenario: str) -> bool:
 @exercise(
     "nb05",
     hints=[
-        "Start from ssl.create_default_context(cafile=cafile): verification, host names and the "
-        "TLS 1.2 minimum are already there.",
-        "Say the minimum out loud anyway: ctx.minimum_version = ssl.TLSVersion.TLSv1_2.",
-        "ctx.set_ciphers(...) takes an OpenSSL cipher string; 'ECDHE+AESGCM:ECDHE+CHACHA20' keeps "
+        "Start from ssl.create_default_context(cafile=cafile): verification and host name "
+        "checks are already there.",
+        "Set the minimum yourself: ctx.minimum_version = ssl.TLSVersion.TLSv1_2. Most Python "
+        "builds already default to it, but Debian's and Ubuntu's leave MINIMUM_SUPPORTED.",
+        "ctx.set_ciphers(...) takes an OpenSSL cipher string. 'AESGCM' names only the cipher: "
+        "it also keeps plain-RSA and DHE key exchange. 'ECDHE+AESGCM:ECDHE+CHACHA20' keeps "
         "exactly the ECDHE suites with AES-GCM or ChaCha20-Poly1305. Check with ctx.get_ciphers().",
     ],
 )
@@ -158,21 +185,42 @@ def hardened_context(answer):
     from ..pki import CA
 
     own = CA(common_name="nb05 checker CA")
-    leaf = own.issue("hardened.test")
+    hostname = "hardened.test"
+    leaf = own.issue(hostname)  # EC P-256: for the ECDHE-ECDSA suites
+    rsa_leaf = own.issue(hostname, key_type="rsa")  # plain-RSA and DHE-RSA suites need an RSA key
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "ca.pem"
         bundle.write_bytes(own.cert_pem)
+        dh_params = Path(tmp) / "ffdhe2048.pem"
+        dh_params.write_text(_FFDHE2048_PEM)
         ctx = answer(str(bundle))
-    hostname = "hardened.test"
-    cbc = _handshake(ctx, _hardened_server(leaf, "ECDHE-ECDSA-AES128-SHA256"), hostname)
-    assert cbc is None, (
-        f"your context agreed to {cbc} (AES in CBC mode) with a TLS 1.2 server; allow only "
-        "ECDHE with AES-GCM or ChaCha20-Poly1305"
-    )
-    chacha = _handshake(ctx, _hardened_server(leaf, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname)
-    assert chacha == "ECDHE-ECDSA-CHACHA20-POLY1305", (
-        "a TLS 1.2 server offering ECDHE-ECDSA-CHACHA20-POLY1305 was refused; that suite is fine"
-    )
+        cbc = _handshake(ctx, _hardened_server(leaf, "ECDHE-ECDSA-AES128-SHA256"), hostname)
+        assert cbc is None, (
+            f"your context agreed to {cbc} (AES in CBC mode) with a TLS 1.2 server; allow only "
+            "ECDHE with AES-GCM or ChaCha20-Poly1305"
+        )
+        static_rsa = _handshake(ctx, _hardened_server(rsa_leaf, "AES128-GCM-SHA256"), hostname)
+        assert static_rsa is None, (
+            f"your context agreed to {static_rsa} with a TLS 1.2 server that offered only that "
+            "suite. Its key exchange is plain RSA: the client encrypts the session's secret to "
+            "the server's certificate key, so whoever obtains that key later can decrypt every "
+            "recorded session (no forward secrecy). 'AESGCM' names the cipher, not the key "
+            "exchange: ask for ECDHE explicitly ('ECDHE+AESGCM:ECDHE+CHACHA20')."
+        )
+        dhe = _handshake(
+            ctx, _hardened_server(rsa_leaf, "DHE-RSA-AES128-GCM-SHA256", dh_params), hostname
+        )
+        assert dhe is None, (
+            f"your context agreed to {dhe}. Finite-field DHE is forward-secret, but in TLS 1.2 "
+            "the server alone picks the group (weak 1024-bit groups made Logjam possible, 2015) "
+            "and it is much slower than ECDHE; browsers dropped these suites. Allow ECDHE only."
+        )
+        chacha = _handshake(
+            ctx, _hardened_server(leaf, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname
+        )
+        assert chacha == "ECDHE-ECDSA-CHACHA20-POLY1305", (
+            "a TLS 1.2 server offering ECDHE-ECDSA-CHACHA20-POLY1305 was refused; that suite is fine"
+        )
 
 
 def _request(host: str) -> bytes:
@@ -208,7 +256,7 @@ def mtls_request(answer):
     address, host, cafile = lab.address(scenario), lab.host(scenario), str(lab.ca_bundle)
     certfile, keyfile = (str(p) for p in lab.client_cert)
     response = answer(address, host, cafile, certfile, keyfile, _request(host))
-    assert isinstance(response, bytes), f"return the bytes the server sent, not {response!r}"
+    assert isinstance(response, bytes), f"return the bytes the server sent, not {_short(response)}"
     assert response.startswith(b"HTTP/1.1 200"), (
         f"expected an HTTP 200 response, got {response[:60]!r}"
     )
@@ -223,9 +271,13 @@ def mtls_request(answer):
     )
     with tempfile.TemporaryDirectory(prefix="tls-course-nb05-") as tmp:
         files = stranger.write(tmp, "stranger")  # key written 0600, deleted with the directory
+        # Under TLS 1.3 the refusal comes after the client's handshake is complete (RFC 8446
+        # §4.4.2.4): usually as an alert (ssl.SSLError), but if the server's TCP reset overtakes
+        # it, as the reset itself: ssl.SSLEOFError up to Python 3.12, ConnectionResetError
+        # (or BrokenPipeError) from 3.13. All of them are a correct answer's behaviour.
         refused = _raises(
             lambda: answer(address, host, cafile, str(files.chain), str(files.key), _request(host)),
-            ssl.SSLError,
+            (ssl.SSLError, ConnectionError),
         )
     assert refused is not None, (
         "with a certificate from a CA the server does not trust, your function returned instead "
