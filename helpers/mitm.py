@@ -347,9 +347,10 @@ class Interceptor:
 
     def __repr__(self) -> str:
         state = f"on {self.address[0]}:{self.port}" if self._listener else "stopped"
+        n = len(self.interceptions)
         return (
             f"<Interceptor {state} -> {self.upstream[0]}:{self.upstream[1]}, "
-            f"{len(self.interceptions)} victims>"
+            f"{n} victim{'' if n == 1 else 's'}>"
         )
 
     def _repr_html_(self) -> str:

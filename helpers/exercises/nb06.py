@@ -8,9 +8,11 @@ RFC 8448 §3 as a second, independent implementation.
 
 from __future__ import annotations
 
+import inspect
 import os
 import secrets
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from . import exercise
@@ -38,6 +40,17 @@ _RFC8448_KEYS = [
         "5b78923dee08579033e523d9",
     ),
 ]
+
+
+def _call(answer: Callable[..., Any], params: str, *args: Any) -> Any:
+    """Call the learner's function, saying plainly when its signature cannot take ``args``."""
+    try:
+        inspect.signature(answer).bind(*args)
+    except TypeError:
+        raise AssertionError(f"your function must take {params}") from None
+    except ValueError:  # no signature to inspect (a builtin): just call it
+        pass
+    return answer(*args)
 
 
 def _ca_and_server(*names: str) -> tuple[Any, ssl.SSLContext]:
@@ -91,7 +104,12 @@ def server_name_from(answer):
         (_RFC8448_CLIENT_HELLO_RECORD, "server", "RFC 8448's example ClientHello"),
     ]
     for data, want, what in cases:
-        got = answer(data)
+        got = _call(answer, "(data)", data)
+        if isinstance(got, (bytes, bytearray)) and want is not None:
+            raise AssertionError(
+                f"for {what} you returned bytes {bytes(got)!r}: decode the name to str "
+                "(host names in SNI are ASCII, RFC 6066 §3)"
+            )
         if want is None:
             assert got is None, f"{what} carries no server_name extension, you returned {got!r}"
         else:
@@ -128,7 +146,10 @@ def traffic_key_and_iv(answer):
     from ..capture import capture_memory
 
     for secret, key, iv in _RFC8448_KEYS:
-        got = _as_pair(answer(bytes.fromhex(secret), "TLS_AES_128_GCM_SHA256"), "RFC 8448")
+        got = _as_pair(
+            _call(answer, "(secret, cipher_suite)", bytes.fromhex(secret), "TLS_AES_128_GCM_SHA256"),
+            "RFC 8448",
+        )
         assert got == (bytes.fromhex(key), bytes.fromhex(iv)), (
             f"for RFC 8448's secret {secret[:16]}… (TLS_AES_128_GCM_SHA256) the key is {key} and "
             f"the iv {iv}; you returned {got[0].hex()} and {got[1].hex()}"
@@ -138,9 +159,16 @@ def traffic_key_and_iv(answer):
         secret = os.urandom(suite.hash_length)
         want = tls13.traffic_keys(suite, secret)
         got = _as_pair(answer(secret, name), name)
+        if (len(got[0]), len(got[1])) != (len(want.key), len(want.iv)):
+            raise AssertionError(
+                f"for {name} your key is {len(got[0])} bytes and your iv {len(got[1])}; "
+                f"expected {len(want.key)} and {len(want.iv)} (the key length comes from the "
+                "AEAD: AES_128 → 16, AES_256 and CHACHA20 → 32; the iv is always 12)"
+            )
         assert got == (want.key, want.iv), (
-            f"for {name} with a random secret your key/iv differ from HKDF-Expand-Label's "
-            f"(key {len(got[0])} bytes, expected {len(want.key)}; check the hash and the lengths)"
+            f"for {name} your key and iv have the right lengths but the wrong bytes: the hash "
+            f"must be the suite's own ({name.rsplit('_', 1)[-1]}), for HKDF-Expand-Label as for "
+            "the whole key schedule (RFC 8446 §7.1)"
         )
     # A real connection: your key and IV must open the server's first encrypted record.
     ca, server = _ca_and_server("localhost")
@@ -181,10 +209,20 @@ def _round_trip_captures() -> list[tuple[str, Any, int]]:
     assert retry13.hello_retry_request is not None
     return [
         ("a full TLS 1.2 handshake", full12, 2),
-        ("a resumed TLS 1.2 handshake", resumed12, 1),
+        (
+            "a resumed TLS 1.2 handshake (the abbreviated handshake, RFC 5246 §7.3: the server "
+            "sends its Finished first, so the client may send data after one round trip)",
+            resumed12,
+            1,
+        ),
         ("a full TLS 1.3 handshake", full13, 1),
         ("a resumed TLS 1.3 handshake", resumed13, 1),
-        ("a TLS 1.3 handshake with a HelloRetryRequest", retry13, 2),
+        (
+            "a TLS 1.3 handshake with a HelloRetryRequest (count from the capture, not from "
+            "the version: the retry costs a round trip)",
+            retry13,
+            2,
+        ),
     ]
 
 
@@ -200,6 +238,7 @@ def _round_trip_captures() -> list[tuple[str, Any, int]]:
 )
 def round_trips(answer):
     for what, capture, want in _round_trip_captures():
-        got = answer(capture)
+        got = _call(answer, "(capture)", capture)
+        assert got is not None, "your function returned None: return the count as an int"
         assert isinstance(got, int), f"return an int, not {got!r}"
         assert got == want, f"{what} takes {want} round trip(s); you counted {got}"

@@ -5,12 +5,17 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import inspect
+import selectors
 import shutil
+import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -18,6 +23,17 @@ from cryptography.hazmat.primitives import serialization
 from . import exercise
 
 BANK = "bank.lab.localhost"
+
+
+def _call(answer: Callable[..., Any], params: str, *args: Any) -> Any:
+    """Call the learner's function, saying plainly when its signature cannot take ``args``."""
+    try:
+        inspect.signature(answer).bind(*args)
+    except TypeError:
+        raise AssertionError(f"your function must take {params}") from None
+    except ValueError:  # no signature to inspect (a builtin): just call it
+        pass
+    return answer(*args)
 
 
 def _reference_pin(cert: x509.Certificate) -> str:
@@ -59,6 +75,8 @@ def _explain_wrong_pin(got: object, cert: x509.Certificate) -> str:
         return "right hash, wrong text form: RFC 7469 pins are base64, not hex"
     if isinstance(got, bytes):
         return "return text (str): decode the base64 bytes with .decode('ascii')"
+    if got == base64.b64encode(hashlib.sha1(spki).digest()).decode():
+        return "that is SHA-1; RFC 7469 pins (pin-sha256) use SHA-256"
     return "expected base64(SHA-256(DER SubjectPublicKeyInfo)), RFC 7469 §2.4"
 
 
@@ -75,7 +93,8 @@ def spki_pin(answer):
     from .. import pki
 
     leaf = pki.self_signed("pin.lab.localhost")
-    got = answer(leaf.cert)
+    got = _call(answer, "(cert)", leaf.cert)
+    assert got is not None, "your function returned None: did you forget the `return`?"
     want = _reference_pin(leaf.cert)
     assert got == want, (
         f"for a P-256 certificate you returned {got!r}: {_explain_wrong_pin(got, leaf.cert)}"
@@ -136,6 +155,69 @@ def _refuses(answer: object, *args: object) -> bool:
     return False
 
 
+class _SwitchingAttacker:
+    """The time-of-check/time-of-use attacker: first connection real, later ones intercepted.
+
+    It listens on 127.0.0.1 and relays bytes at the TCP level: the victim's **first**
+    connection goes to the real bank untouched (so a pin checked on it matches), every
+    later one to ``interceptor`` (a TLS-terminating man in the middle with a certificate
+    the victim trusts). A client that checks the pin on one connection and sends its
+    request on another sends that request to the attacker.
+    """
+
+    def __init__(self, bank: tuple[str, int], interceptor: tuple[str, int]) -> None:
+        self.targets = (bank, interceptor)
+        self.accepted = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def __enter__(self) -> _SwitchingAttacker:
+        thread = threading.Thread(target=self._accept_loop, daemon=True, name="nb07-toctou")
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _accept_loop(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                victim, _ = self._listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            target = self.targets[0 if self.accepted == 0 else 1]
+            self.accepted += 1
+            thread = threading.Thread(target=self._relay, args=(victim, target), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _relay(self, victim: socket.socket, target: tuple[str, int]) -> None:
+        with victim, socket.create_connection(target, timeout=5) as upstream:
+            peers = {victim: upstream, upstream: victim}
+            with selectors.DefaultSelector() as sel:
+                for sock in peers:
+                    sel.register(sock, selectors.EVENT_READ)
+                while not self._stop.is_set():
+                    for key, _ in sel.select(timeout=0.1):
+                        try:
+                            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                            if not data:
+                                return
+                            peers[key.fileobj].sendall(data)  # type: ignore[index]
+                        except OSError:
+                            return
+
+
 @exercise(
     "nb07",
     hints=[
@@ -153,7 +235,8 @@ def pinned_get(answer):
 
     with _bank_world() as w:
         url, pin, cafile = str(w["url"]), str(w["pin"]), str(w["cafile"])
-        body = answer(url, pin, cafile)
+        body = _call(answer, "(url, pin, cafile)", url, pin, cafile)
+        assert body is not None, "your function returned None: return the page as text (str)"
         assert isinstance(body, str), f"return the page as text (str), not {type(body).__name__}"
         assert "Tiny Bank" in body, "with the right pin you should get the bank's page back"
         wrong = base64.b64encode(b"\x00" * 32).decode()
@@ -183,4 +266,26 @@ def pinned_get(answer):
             assert _refuses(answer, f"https://{BANK}:{mitm.port}/", attacker_pin, cafile), (
                 "given the self-signed attacker's own pin, your function accepted it: keep "
                 "certificate verification on (cafile=...) and check the pin on top"
+            )
+        # Time of check, time of use: the pin must be checked on the connection that
+        # carries the request. This attacker lets connection #1 through to the real bank
+        # and intercepts connection #2 with a certificate the client trusts.
+        with (
+            Interceptor(bank.address, w["forged"], upstream_cafile=cafile) as mitm,  # type: ignore[attr-defined,arg-type]
+            _SwitchingAttacker(bank.address, mitm.address) as switch,  # type: ignore[attr-defined]
+        ):
+            try:
+                _call(answer, "(url, pin, cafile)", f"https://{BANK}:{switch.port}/", pin, cafile)
+            except Exception:  # noqa: BLE001 - refusing here is fine; what counts is what leaked
+                pass
+            if mitm.interceptions:
+                with contextlib.suppress(TimeoutError):
+                    mitm.wait(len(mitm.interceptions), timeout=2)
+            sent = sum(len(i.data("c2s")) for i in mitm.interceptions)
+            assert sent == 0, (
+                f"your function checked the pin on one connection and sent the request over "
+                f"another ({switch.accepted} connections): an attacker let the first through "
+                f"to the real bank and intercepted the second, and read {sent} bytes of your "
+                "request. That is a time-of-check/time-of-use hole: check the pin on the very "
+                "connection (conn.sock) that then carries the request"
             )
