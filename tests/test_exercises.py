@@ -710,3 +710,229 @@ def test_nb06_nb07_checks_refuse_plausible_wrong_answers(case):
     result = exercises.get(key).check(answer)
     assert result.attempted and not result.passed, f"{case} passed: {result.message}"
     assert teaching in result.message, result.message
+
+
+# ---------------------------------------------------------------------------------------
+# Framework (helpers/exercises/__init__.py), notebook 00 and notebook 01: plausible wrong
+# or unsafe answers, each rejected with a message that teaches.
+
+
+def _define(source: str, name: str):
+    """Define a learner's function from source, as a notebook cell would (file '<cell>')."""
+    namespace: dict = {}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 (our own test code)
+    return namespace[name]
+
+
+def _rejected(key: str, source: str, name: str) -> str:
+    result = exercises.get(key).check(_define(source, name))
+    assert result.attempted and not result.passed, f"{key} accepted a wrong answer"
+    return result.message
+
+
+def test_a_wrong_signature_names_the_parameters_the_stub_takes():
+    message = _rejected(
+        "nb01.unseal", "def unseal(key, box):\n    return None\n", "unseal"
+    )
+    assert message.startswith("your function must take (key, nonce, box)"), message
+    assert "unseal(key, box)" in message
+
+
+def test_a_wrong_signature_without_declared_params_still_blames_the_signature():
+    def checker(answer):
+        try:  # a checker that probes and swallows errors, as some do
+            answer(("127.0.0.1", 1), "host", "ca.pem")
+        except Exception:  # noqa: BLE001, S110
+            pass
+        assert answer(("127.0.0.1", 1), "host", "ca.pem") == 1, "expected 1"
+
+    ex = exercises.Exercise("nbXX", "demo", checker)
+    result = ex.check(lambda address: 1)
+    assert result.attempted and not result.passed
+    assert result.message.startswith("your function must take the parameters of the stub")
+    assert "(address)" in result.message and "the check could not run" not in result.message
+
+
+def test_passing_something_that_is_not_a_function_says_so():
+    result = exercises.get("nb00.openssl_version_tuple").check((3, 0, 13))
+    assert result.attempted and not result.passed
+    assert result.message.startswith("pass your function itself"), result.message
+
+
+def test_returning_none_says_so_even_when_the_check_chokes_on_it():
+    def checker(answer):
+        list(answer())  # a checker that forgot to test for None first
+
+    result = exercises.Exercise("nbXX", "demo", checker).check(lambda: None)
+    assert result.message.startswith("your function returned None"), result.message
+    assert "the check could not run" not in result.message
+
+
+@pytest.mark.parametrize(
+    ("key", "source", "name"),
+    [
+        ("nb00.openssl_version_tuple", "def f(text):\n    (text.split()[1])\n", "f"),
+        ("nb00.default_client_versions", "import ssl\ndef f():\n    ssl.create_default_context()\n", "f"),
+        ("nb01.unseal", "def f(key, nonce, box):\n    pass\n", "f"),
+        ("nb01.session_key", "def f(my_private, peer_public):\n    pass\n", "f"),
+    ],
+)
+def test_a_forgotten_return_is_reported_as_returning_none(key, source, name):
+    message = _rejected(key, source, name)
+    assert message.startswith("your function returned None:"), message
+
+
+def test_hint_past_the_last_says_so_and_where_the_solution_is():
+    ex = exercises.get("nb01.unseal")
+    ex._hints_shown = 0
+    shown = [ex.hint() for _ in range(len(ex.hints) + 1)]
+    assert [h.after_last for h in shown[:-1]] == [""] * len(ex.hints)
+    last = shown[-1]
+    assert last.number == len(ex.hints) and "That was the last hint" in last.after_last
+    assert "notebooks/solutions/01_tls_concepts.ipynb" in repr(last)
+    assert "exercise:nb01.unseal" in last._repr_html_()
+
+
+# --- notebook 00
+
+
+def test_nb00_naive_int_parsing_points_at_the_learners_line():
+    source = "def f(text):\n    a, b, c = text.split()[1].split('.')\n    return (int(a), int(b), int(c))\n"
+    message = _rejected("nb00.openssl_version_tuple", source, "f")
+    assert message.startswith("your code raised ValueError") and "line 3" in message
+
+
+def test_nb00_version_info_slice_is_explained():
+    source = "import ssl\ndef f(text):\n    return tuple(ssl.OPENSSL_VERSION_INFO[:3])\n"
+    message = _rejected("nb00.openssl_version_tuple", source, "f")
+    assert "OPENSSL_VERSION_INFO" in message and "4th place" in message and "Parse the text" in message
+
+
+def test_nb00_a_list_is_not_a_tuple():
+    source = "def f(text):\n    return [int(x) for x in text.split()[1].split('.')[:2]] + [0]\n"
+    assert _rejected("nb00.openssl_version_tuple", source, "f") == "return a tuple, not list"
+
+
+def test_nb00_raw_minimum_and_maximum_are_placeholders_not_versions():
+    source = (
+        "import ssl\ndef f():\n    ctx = ssl.create_default_context()\n"
+        "    return [ctx.minimum_version, ctx.maximum_version]\n"
+    )
+    message = _rejected("nb00.default_client_versions", source, "f")
+    assert "real handshakes" in message and "placeholders" in message
+
+
+def test_nb00_every_version_python_knows_is_not_what_a_client_accepts():
+    source = "import ssl\ndef f():\n    return [v for v in ssl.TLSVersion if v > 0]\n"
+    message = _rejected("nb00.default_client_versions", source, "f")
+    assert "security level" in message and "TLSv1_1" in message
+
+
+def test_nb00_ignoring_the_security_level_is_right_only_where_minimum_is_tls12():
+    """On Debian/Ubuntu Pythons (minimum MINIMUM_SUPPORTED) the range alone is wrong."""
+    import ssl
+
+    source = (
+        "import ssl\ndef f():\n    ctx = ssl.create_default_context()\n"
+        "    low = ctx.minimum_version if ctx.minimum_version > 0 else ssl.TLSVersion.TLSv1\n"
+        "    high = ctx.maximum_version if ctx.maximum_version > 0 else ssl.TLSVersion.TLSv1_3\n"
+        "    return [v for v in ssl.TLSVersion if low <= v <= high]\n"
+    )
+    result = exercises.get("nb00.default_client_versions").check(_define(source, "f"))
+    if ssl.create_default_context().minimum_version >= ssl.TLSVersion.TLSv1_2:
+        assert result.passed, result.message  # python.org/pyenv builds: the range is the truth
+    else:
+        assert not result.passed
+        assert "MINIMUM_SUPPORTED" in result.message and "security level" in result.message
+
+
+# --- notebook 01
+
+
+def test_nb01_find_password_must_decode_the_form():
+    source = (
+        "def f(capture):\n    data = capture.client_bytes\n    i = data.find(b'password=')\n"
+        "    return None if i < 0 else data[i + 9:].split(b'&')[0].decode()\n"
+    )
+    message = _rejected("nb01.find_password", source, "f")
+    assert "'+' is a space" in message
+
+
+def test_nb01_find_password_over_tls_is_none_not_empty():
+    source = (
+        "import urllib.parse\ndef f(capture):\n    data = capture.client_bytes\n"
+        "    i = data.find(b'password=')\n    if i < 0:\n        return ''\n"
+        "    return urllib.parse.parse_qs(data[data.rfind(b'\\n', 0, i) + 1:].decode('latin-1'))['password'][0]\n"
+    )
+    message = _rejected("nb01.find_password", source, "f")
+    assert "over HTTPS the password is encrypted" in message and "return None" in message
+
+
+def test_nb01_unseal_with_a_bare_except_is_refused_as_unsafe():
+    source = (
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "def unseal(key, nonce, box):\n    try:\n        return AESGCM(key).decrypt(nonce, box, None)\n"
+        "    except Exception:\n        return None\n"
+    )
+    message = _rejected("nb01.unseal", source, "unseal")
+    assert "15-byte key" in message and "ValueError" in message
+    assert "Catch exactly InvalidTag" in message and "swallowing" in message
+
+
+def test_nb01_unseal_letting_invalid_tag_escape_gets_a_clear_sentence():
+    source = (
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "def unseal(key, nonce, box):\n    return AESGCM(key).decrypt(nonce, box, None)\n"
+    )
+    message = _rejected("nb01.unseal", source, "unseal")
+    assert message.startswith("InvalidTag escaped from your function")
+    assert "except InvalidTag" in message and "return None" in message
+
+
+def test_nb01_unseal_returning_empty_bytes_for_a_tampered_box_is_refused():
+    source = (
+        "from cryptography.exceptions import InvalidTag\n"
+        "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
+        "def unseal(key, nonce, box):\n    try:\n        return AESGCM(key).decrypt(nonce, box, None)\n"
+        "    except InvalidTag:\n        return b''\n"
+    )
+    message = _rejected("nb01.unseal", source, "unseal")
+    assert "return None, not b''" in message and "tampering" in message
+
+
+_SESSION = (
+    "from cryptography.hazmat.primitives import hashes\n"
+    "from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey\n"
+    "from cryptography.hazmat.primitives.kdf.hkdf import HKDF\n"
+    "def session_key(my_private, peer_public):\n"
+    "    shared = my_private.exchange(X25519PublicKey.from_public_bytes(peer_public))\n"
+)
+
+
+def test_nb01_session_key_of_16_bytes_says_how_many():
+    source = _SESSION + (
+        "    return HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=b'tls course 01')"
+        ".derive(shared)\n"
+    )
+    message = _rejected("nb01.session_key", source, "session_key")
+    assert message.startswith("you returned 16 bytes, expected 32")
+
+
+def test_nb01_session_key_must_not_be_the_raw_secret_or_a_plain_hash():
+    raw = _rejected("nb01.session_key", _SESSION + "    return shared\n", "session_key")
+    assert "raw X25519 shared secret" in raw and "HKDF" in raw
+    hashed = _SESSION + (
+        "    h = hashes.Hash(hashes.SHA256())\n    h.update(shared)\n    return h.finalize()\n"
+    )
+    message = _rejected("nb01.session_key", hashed, "session_key")
+    assert "SHA-256 of the shared secret" in message and "HKDF" in message
+
+
+def test_nb01_session_key_with_the_wrong_info_is_refused():
+    source = _SESSION + (
+        "    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b'tls course')"
+        ".derive(shared)\n"
+    )
+    message = _rejected("nb01.session_key", source, "session_key")
+    assert "info bytes" in message
+

@@ -27,16 +27,31 @@ Writing checks (for contributors)
 ---------------------------------
 A checker is a function ``(answer) -> None`` that raises ``AssertionError`` with a
 sentence for the learner when the answer is wrong. Register it with
-:func:`exercise`::
+:func:`exercise`, naming the parameters the learner's function must take::
 
-    @exercise("nb02", hints=["Start with requests.get(...)", "Look at e.__context__"])
+    @exercise("nb02", params=("url",), hints=["Start with requests.get(...)", "Look at e.__context__"])
     def verify_code_of(answer):
         assert answer(lab.url("expired")) == 10, "expired should give 10"
+
+What the framework does for every checker, so checkers need not repeat it:
+
+* the learner's function is called through :class:`_Answer`, which checks each call
+  against the function's signature first. A wrong signature is reported as "your
+  function must take (url)" (with ``params=``; otherwise with the arguments the check
+  passed), never as "the check could not run";
+* when a check fails and the learner's last call returned ``None``, the message
+  starts with "your function returned None:" (a forgotten ``return``, most often);
+* ``hint()`` past the last hint says so, and where the solution is.
+
+A check must also refuse answers that *work* but are unsafe (swallowed errors, no
+forward secrecy, races): give a case where the unsafe answer behaves differently, and
+say in the message why it is unsafe.
 """
 
 from __future__ import annotations
 
 import html
+import inspect
 import sysconfig
 import traceback
 from collections.abc import Callable
@@ -87,21 +102,86 @@ class CheckResult:
 
 @dataclass
 class Hint:
+    """One hint. ``after_last`` is set when ``hint()`` is called again after the last one."""
+
     exercise: str
     number: int
     total: int
     text: str
+    after_last: str = ""
+
+    @property
+    def _title(self) -> str:
+        return f"Hint {self.number}/{self.total}"
 
     def __repr__(self) -> str:
-        return f"Hint {self.number}/{self.total} for {self.exercise}: {self.text}"
+        extra = f" {self.after_last}" if self.after_last else ""
+        return f"{self._title} for {self.exercise}: {self.text}{extra}"
 
     def _repr_html_(self) -> str:
+        extra = f"<br><i>{html.escape(self.after_last)}</i>" if self.after_last else ""
         return (
             '<div style="border-left:5px solid #0b5cad;background:#eaf2fb;color:#1b1b1b;'
             'padding:6px 10px;margin:4px 0;font-family:sans-serif">'
-            f"<b>Hint {self.number}/{self.total}</b> ({html.escape(self.exercise)}): "
-            f"{html.escape(self.text)}</div>"
+            f"<b>{self._title}</b> ({html.escape(self.exercise)}): "
+            f"{html.escape(self.text)}{extra}</div>"
         )
+
+
+class _Answer:
+    """The learner's function, as the checker sees it: each call is checked and recorded.
+
+    Before each call the arguments are bound to the function's signature
+    (:func:`inspect.signature`), so a function that takes the wrong parameters is
+    reported as such instead of crashing inside the checker with a ``TypeError``. The
+    value of the last call is kept, to say "your function returned None" when a check
+    fails after it. Everything else (``__name__``, ``__doc__``) is the function's own.
+    """
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.__wrapped__ = function
+        self.calls = 0
+        self.last_result: Any = _NOT_CALLED
+        self.signature_error: str | None = None
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(function)
+        except (TypeError, ValueError):  # some builtins have no signature: just call them
+            self._signature = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._signature is not None:
+            try:
+                self._signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                self.signature_error = self.signature_error or str(exc)
+                raise _WrongSignature(str(exc)) from None
+        self.calls += 1
+        self.last_result = _NOT_CALLED
+        result = self.__wrapped__(*args, **kwargs)
+        self.last_result = result
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__wrapped__, name)
+
+    @property
+    def parameters(self) -> str:
+        """``"(address, server_hostname, cafile)"``: what the learner's function takes."""
+        if self._signature is None:
+            return "(?)"
+        return "(" + ", ".join(self._signature.parameters) + ")"
+
+
+class _NotCalled:
+    def __repr__(self) -> str:
+        return "<not called>"
+
+
+_NOT_CALLED = _NotCalled()
+
+
+class _WrongSignature(TypeError):
+    """The learner's function cannot take the arguments the check passes."""
 
 
 @dataclass
@@ -112,6 +192,8 @@ class Exercise:
     name: str
     checker: Checker
     hints: list[str] = field(default_factory=list)
+    #: The parameters the learner's function must take, as in the stub: ``("text",)``.
+    params: tuple[str, ...] | None = None
     _hints_shown: int = 0
 
     @property
@@ -120,15 +202,33 @@ class Exercise:
 
     def check(self, answer: Any) -> CheckResult:
         """Run the checker on ``answer``; never raises."""
+        if not callable(answer):
+            return CheckResult(
+                self.key,
+                False,
+                True,
+                f"pass your function itself, as in check({self.name}), not "
+                f"{_short(answer)} (a {type(answer).__name__}).",
+            )
+        wrapped = _Answer(answer)
+        if self.params is not None and wrapped._signature is not None:
+            try:
+                wrapped._signature.bind(*self.params)
+            except TypeError:
+                return self._wrong_signature(wrapped)
         try:
-            self.checker(answer)
+            self.checker(wrapped)
         except NotImplementedError:
             return CheckResult(
                 self.key, False, False, "not attempted yet: replace the `raise NotImplementedError`."
             )
         except AssertionError as exc:
-            return CheckResult(self.key, False, True, str(exc) or "not quite, try again.")
+            if wrapped.signature_error:
+                return self._wrong_signature(wrapped)
+            return CheckResult(self.key, False, True, self._about_none(wrapped, str(exc)))
         except Exception as exc:
+            if wrapped.signature_error:
+                return self._wrong_signature(wrapped)
             mine = _learner_frames(exc, checker_file=self.checker.__code__.co_filename)
             if mine:  # the learner's code crashed: say where, briefly
                 return CheckResult(
@@ -136,6 +236,14 @@ class Exercise:
                     False,
                     True,
                     f"your code raised {type(exc).__name__}: {exc} (line {mine[-1].lineno}).",
+                )
+            if wrapped.last_result is None:  # the checker choked on a None it was given
+                return CheckResult(
+                    self.key,
+                    False,
+                    True,
+                    "your function returned None: did you forget the `return` statement? "
+                    f"(the check then failed with {type(exc).__name__}: {exc})",
                 )
             return CheckResult(  # the check itself could not run (a lab down, a missing tool)
                 self.key,
@@ -145,15 +253,53 @@ class Exercise:
             )
         return CheckResult(self.key, True, True, "correct, well done!")
 
+    def _wrong_signature(self, wrapped: _Answer) -> CheckResult:
+        name = getattr(wrapped.__wrapped__, "__name__", "your function")
+        if self.params is not None:
+            want = "(" + ", ".join(self.params) + ")"
+            message = f"your function must take {want}, like the stub; {name}{wrapped.parameters} does not."
+        else:
+            message = (
+                f"your function must take the parameters of the stub; {name}{wrapped.parameters} "
+                f"cannot be called the way the check calls it ({wrapped.signature_error})."
+            )
+        return CheckResult(self.key, False, True, message)
+
+    @staticmethod
+    def _about_none(wrapped: _Answer, message: str) -> str:
+        message = message or "not quite, try again."
+        if wrapped.last_result is None and not message.startswith("your function returned None"):
+            return f"your function returned None: {message}"
+        return message
+
     def hint(self, number: int | None = None) -> Hint:
-        """Show the next hint (or hint ``number``, counting from 1)."""
+        """Show the next hint (or hint ``number``, counting from 1).
+
+        Called again after the last hint, it shows the last one once more and says
+        that there are no more, and where the solution is.
+        """
         if not self.hints:
             return Hint(self.key, 0, 0, "no hints for this one: read the exercise text again.")
+        after_last = ""
         if number is None:
+            if self._hints_shown >= len(self.hints):
+                after_last = (
+                    f"That was the last hint. The solution is in {self.solution_path}, "
+                    f"in the cell tagged exercise:{self.key}: try once more before you look!"
+                )
             self._hints_shown = min(self._hints_shown + 1, len(self.hints))
             number = self._hints_shown
         number = max(1, min(number, len(self.hints)))
-        return Hint(self.key, number, len(self.hints), self.hints[number - 1])
+        return Hint(self.key, number, len(self.hints), self.hints[number - 1], after_last)
+
+    @property
+    def solution_path(self) -> str:
+        """Where the solved exercise is: ``notebooks/solutions/01_tls_concepts.ipynb``."""
+        folder = Path(__file__).resolve().parent.parent.parent / "notebooks" / "solutions"
+        number = self.notebook.removeprefix("nb")
+        found = sorted(folder.glob(f"{number}_*.ipynb"))
+        name = found[0].name if found else f"{number}_*.ipynb"
+        return f"notebooks/solutions/{name}"
 
     def __call__(self, answer: Any) -> CheckResult:
         return self.check(answer)
@@ -180,11 +326,25 @@ def _learner_frames(exc: BaseException, checker_file: str) -> list[traceback.Fra
     ]
 
 
-def exercise(notebook: str, *, hints: list[str] | None = None) -> Callable[[Checker], Exercise]:
-    """Decorator that turns a checker function into a registered :class:`Exercise`."""
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def exercise(
+    notebook: str,
+    *,
+    hints: list[str] | None = None,
+    params: tuple[str, ...] | None = None,
+) -> Callable[[Checker], Exercise]:
+    """Decorator that turns a checker function into a registered :class:`Exercise`.
+
+    ``params`` names the parameters of the learner's function, as in the stub; with
+    it, a wrong signature is reported as "your function must take (...)".
+    """
 
     def register(checker: Checker) -> Exercise:
-        ex = Exercise(notebook, checker.__name__, checker, list(hints or []))
+        ex = Exercise(notebook, checker.__name__, checker, list(hints or []), params)
         REGISTRY[ex.key] = ex
         return ex
 

@@ -13,6 +13,7 @@ import ssl
 import urllib.parse
 import urllib.request
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -50,6 +51,7 @@ def _login(password: str, *, tls: bool) -> object:
 
 @exercise(
     "nb01",
+    params=("capture",),
     hints=[
         "capture.client_bytes holds every byte the client sent, as one bytes object.",
         "A form login sends a body like b'user=ada&password=...'. Find b'password=' in the "
@@ -91,13 +93,34 @@ def find_password(answer):
 
 # ------------------------------------------------------------------ unseal
 
+_SWALLOWED = (
+    "Catch exactly InvalidTag: swallowing every exception turns a bug (a key of the wrong "
+    "length, a nonce of the wrong type, a typo) into a quiet 'tampered box', so nobody ever "
+    "finds the bug, and code that treats every error as 'just try again' is what attackers "
+    "probe for."
+)
+
+
+def _open(answer, key: bytes, nonce: bytes, box: bytes, what: str):
+    """Call the learner's unseal; an InvalidTag that escapes gets a sentence, not a crash."""
+    try:
+        return answer(key, nonce, box)
+    except InvalidTag:
+        raise AssertionError(
+            f"InvalidTag escaped from your function ({what}): decrypt raises it when the tag "
+            f"does not match, which is exactly the 'tampered or wrong key' case. Catch it "
+            f"(except InvalidTag:) and return None."
+        ) from None
+
 
 @exercise(
     "nb01",
+    params=("key", "nonce", "box"),
     hints=[
         "AESGCM(key).decrypt(nonce, box, None) returns the plaintext when the box is intact.",
         "When a single bit has changed, decrypt raises cryptography.exceptions.InvalidTag.",
-        "Catch exactly InvalidTag and return None; let anything else propagate.",
+        "Catch exactly InvalidTag and return None; let anything else propagate "
+        "(a bare `except Exception` would hide real bugs, and the check tests for that).",
     ],
 )
 def unseal(answer):
@@ -105,23 +128,37 @@ def unseal(answer):
     nonce = os.urandom(12)
     message = b"transfer 10 EUR to Bob"
     box = AESGCM(key).encrypt(nonce, message, None)
-    got = answer(key, nonce, box)
-    assert got == message, f"an untouched box should open to {message!r}, you returned {got!r}"
+    got = _open(answer, key, nonce, box, "an untouched box")
+    assert got == message, f"an untouched box should open to {message!r}, not {got!r}"
     for position in (0, len(message) // 2, len(message), len(box) - 1):
         bad = bytearray(box)
         bad[position] ^= 0x01
-        got = answer(key, nonce, bytes(bad))
         where = "its tag" if position >= len(message) else "the ciphertext"
+        got = _open(answer, key, nonce, bytes(bad), f"one bit flipped in {where}")
         assert got is None, (
-            f"one bit flipped in {where} (byte {position}): return None, not {got!r}"
+            f"one bit flipped in {where} (byte {position}): return None, not {got!r}. A box that "
+            f"still opens after tampering is exactly what AES-GCM's tag exists to prevent: "
+            f"let decrypt check it."
         )
     other = AESGCM.generate_key(bit_length=128)
-    got = answer(other, nonce, box)
+    got = _open(answer, other, nonce, box, "the wrong key")
     assert got is None, f"the wrong key must not open the box: return None, not {got!r}"
     big = os.urandom(1000)
     nonce2 = os.urandom(12)
-    got = answer(key, nonce2, AESGCM(key).encrypt(nonce2, big, None))
+    got = _open(answer, key, nonce2, AESGCM(key).encrypt(nonce2, big, None), "a 1000-byte box")
     assert got == big, "a 1000-byte random message did not come back intact"
+    # A programming error must propagate: a 15-byte key is not a wrong key, it is a bug.
+    try:
+        got = answer(key[:15], nonce, box)
+    except ValueError:
+        pass  # AESGCM refused the key and the error reached the caller: right
+    except InvalidTag:
+        raise AssertionError("a 15-byte key should raise ValueError, not InvalidTag") from None
+    else:
+        raise AssertionError(
+            f"given a 15-byte key, your function returned {got!r}; AESGCM raises ValueError "
+            f"there (no AES key is 15 bytes long), and your code swallowed it. {_SWALLOWED}"
+        )
 
 
 # ------------------------------------------------------------------ session_key
@@ -143,6 +180,7 @@ def _raw(public: X25519PublicKey) -> bytes:
 
 @exercise(
     "nb01",
+    params=("my_private", "peer_public"),
     hints=[
         "X25519PublicKey.from_public_bytes(peer_public) turns the 32 bytes back into a key.",
         "my_private.exchange(that_key) gives the 32-byte shared secret.",
@@ -154,14 +192,29 @@ def session_key(answer):
     alice, bob = X25519PrivateKey.generate(), X25519PrivateKey.generate()
     alice_pub, bob_pub = _raw(alice.public_key()), _raw(bob.public_key())
     got = answer(alice, bob_pub)
+    assert got is not None, "return the 32-byte key, as bytes"
     assert isinstance(got, bytes), f"return bytes, not {type(got).__name__}"
     shared = alice.exchange(bob.public_key())
     assert got != shared, (
         "that is the raw X25519 shared secret: run it through HKDF-SHA256 first "
-        "(info=b'tls course 01', 32 bytes)"
+        "(info=b'tls course 01', 32 bytes). A raw Diffie-Hellman output is not uniformly "
+        "random, and TLS never uses it as a key directly (RFC 8446 §7.1)."
+    )
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(shared)
+    assert got != digest.finalize(), (
+        "that is SHA-256 of the shared secret: close, but a key derivation function is the "
+        "tool here: HKDF-SHA256 (RFC 5869) with info=b'tls course 01', as TLS 1.3 does."
+    )
+    assert len(got) == 32, (
+        f"you returned {len(got)} bytes, expected 32: ask HKDF for length=32 "
+        f"(the lesson's demo derived a 16-byte AES-128 key)"
     )
     want = _expected_key(alice, bob_pub)
-    assert got == want, "not the key HKDF-SHA256(shared secret, info=b'tls course 01') gives"
+    assert got == want, (
+        "not the key HKDF-SHA256(shared secret, salt=None, info=b'tls course 01') gives: "
+        "check the info bytes and that you used peer_public"
+    )
     assert answer(bob, alice_pub) == want, "Bob, with Alice's public key, must reach the same key"
     carol = X25519PrivateKey.generate()
     assert answer(carol, bob_pub) != want, "a third key pair must not reach Alice and Bob's key"
