@@ -1,0 +1,378 @@
+#!/usr/bin/env bash
+# The Python x OpenSSL test matrix (issue 10): run the test suite where learners are.
+#
+#   tools/matrix.sh [CELL...]        (make test-matrix [CELLS="trixie bookworm"])
+#
+# Cells (default: all, in this order):
+#   reference     this machine's Python and OpenSSL: `make test` in this checkout, browser test included
+#   trixie        Debian 13's own python3 (3.13) and OpenSSL 3.5              gates
+#   bookworm      Debian 12's own /usr/bin/python3.11 (3.11.2) and OpenSSL 3.0 gates
+#   forky         Debian testing's python3 (3.14) and OpenSSL 3.6             reported, never gates
+#   forky-py3.15  python3.15 from Debian testing, same OpenSSL                reported, never gates
+#
+# Each Debian cell is a root file system made with debootstrap from Debian's archive and cached in
+# build/matrix/roots/SUITE (FRESH=1 rebuilds it). In it: a fresh `git clone` of this repository's
+# HEAD (committed files only), `make setup` with that root's Python (the venv lives in the root), and
+# `make test PYTEST_ARGS='-m "not browser"'` inside a loopback-only network namespace with a clean
+# environment. pip inside the root uses this machine's package index and CA file (read-only bind
+# mounts, given to pip only); the root's own trust store is left alone, the tests use it.
+#
+# Every mount is made inside a private mount namespace (unshare -m) that dies with the command, so
+# no mount can outlive a run or show up under build/ on this machine.
+#
+# Exit status: 1 when a gating cell fails (tests or setup), else 0. An archive that cannot be
+# reached (debootstrap or apt fails) is reported loudly and its cell skipped: that is not a test
+# failure. Needs root (debootstrap, chroot, unshare) for the Debian cells.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd -P)
+MATRIX=${MATRIX_DIR:-$REPO/build/matrix}
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+ALL_CELLS="reference trixie bookworm forky forky-py3.15"
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-1500}   # seconds for one cell's test suite
+HOST_PYTHON=${HOST_PYTHON:-python3}    # whose `pip config` tells us the package index
+
+# Packages installed with apt after debootstrap (debootstrap alone cannot resolve a Provides on forky).
+ROOT_PACKAGES="ca-certificates make git openssl curl tshark tcpdump"
+
+# ---------------------------------------------------------------------------------------- cells
+cell_suite() {
+    case $1 in
+        trixie) echo trixie ;; bookworm) echo bookworm ;; forky | forky-py3.15) echo forky ;;
+        *) return 1 ;;
+    esac
+}
+cell_python() {
+    case $1 in
+        trixie | forky) echo python3 ;;
+        bookworm) echo /usr/bin/python3.11 ;;
+        forky-py3.15) echo python3.15 ;;
+    esac
+}
+cell_python_packages() {
+    case $1 in
+        trixie | forky) echo "python3 python3-venv" ;;
+        bookworm) echo "python3.11 python3.11-venv" ;;
+        forky-py3.15) echo "python3.15 python3.15-venv" ;;
+    esac
+}
+cell_gates() { case $1 in reference | trixie | bookworm) return 0 ;; *) return 1 ;; esac; }
+
+# ---------------------------------------------------------------------------------------- output
+say() { printf '[matrix %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+loud() {
+    printf '\n%s\n' "########################################################################"
+    printf '#### %s\n' "$@"
+    printf '%s\n\n' "########################################################################"
+}
+
+# ---------------------------------------------------------------------------------------- safety
+# Mounts under build/matrix in *this* namespace should never exist (all ours live in private
+# namespaces); if one does (someone else's, or a crash of an older script), detach it.
+unmount_leftovers() {
+    local target
+    findmnt -rn -o TARGET | grep -F "$MATRIX/" | sort -r | while read -r target; do
+        say "detaching a leftover mount: $target"
+        umount -l "$target" || true
+    done
+}
+
+# rm -rf a root only when nothing is mounted under it, checked right before.
+remove_tree() {
+    local dir=$1
+    [ -e "$dir" ] || return 0
+    case $dir in "$MATRIX"/*) ;; *) say "refusing to remove $dir: not under $MATRIX"; return 1 ;; esac
+    unmount_leftovers
+    if findmnt -rn -o TARGET | grep -qF "$dir"; then
+        say "refusing to remove $dir: something is still mounted under it"
+        return 1
+    fi
+    rm -rf --one-file-system "$dir"
+}
+
+trap unmount_leftovers EXIT
+
+# ---------------------------------------------------------------------------------------- pip
+# This machine's pip configuration (index, extra indexes, find-links, CA file), as pip sees it.
+pip_setting() {
+    "$HOST_PYTHON" -m pip config list 2>/dev/null |
+        sed -n "s/^[^.]*\.$1='\(.*\)'$/\1/p" | tail -n 1
+}
+
+PIP_ENV=()        # given to pip (make setup) only
+RO_MOUNTS=()      # host path -> same path in the root, read-only
+collect_pip_config() {
+    local index extra links cert url path
+    index=${PIP_INDEX_URL:-$(pip_setting index-url)}
+    extra=${PIP_EXTRA_INDEX_URL:-$(pip_setting extra-index-url)}
+    links=${PIP_FIND_LINKS:-$(pip_setting find-links)}
+    cert=${PIP_CERT:-$(pip_setting cert)}
+    for url in $index $extra; do
+        case $url in file://*)
+            path=${url#file://}
+            RO_MOUNTS+=("$(dirname "$path")") ;;  # .../simple links to ../files
+        esac
+    done
+    for url in $links; do
+        case $url in file://*) RO_MOUNTS+=("${url#file://}") ;; /*) RO_MOUNTS+=("$url") ;; esac
+    done
+    [ -n "$index" ] && PIP_ENV+=("PIP_INDEX_URL=$index")
+    [ -n "$extra" ] && PIP_ENV+=("PIP_EXTRA_INDEX_URL=$extra")
+    [ -n "$links" ] && PIP_ENV+=("PIP_FIND_LINKS=$links")
+    if [ -n "$cert" ] && [ -f "$cert" ]; then
+        RO_MOUNTS+=("$cert=/opt/matrix-pip/ca.crt")
+        PIP_ENV+=("PIP_CERT=/opt/matrix-pip/ca.crt")
+    fi
+    PIP_ENV+=("PIP_DISABLE_PIP_VERSION_CHECK=1" "PIP_DEFAULT_TIMEOUT=180" "PIP_PROGRESS_BAR=off")
+}
+
+# ---------------------------------------------------------------------------------------- roots
+# in_root ROOT online|offline COMMAND [VAR=value...]
+# Runs COMMAND with bash in ROOT, with only a minimal environment plus the given variables.
+# offline: a new network namespace whose only interface is loopback.
+in_root() {
+    local root=$1 net=$2 cmd=$3
+    shift 3
+    local ns=(-m --propagation private)
+    [ "$net" = offline ] && ns+=(-n)
+    unshare "${ns[@]}" /bin/bash -c '
+        set -e
+        R=$1 net=$2 cmd=$3 mounts=$4
+        shift 4
+        if [ "$net" = offline ]; then ip link set lo up; fi
+        mount -t proc proc "$R/proc"
+        mount --rbind /dev "$R/dev"
+        mount -t sysfs -o ro sysfs "$R/sys"
+        for spec in $mounts; do
+            src=${spec%%=*}; dst=${spec#*=}
+            [ -e "$src" ] || continue
+            if [ -d "$src" ]; then mkdir -p "$R$dst"; else mkdir -p "$(dirname "$R$dst")"; : >>"$R$dst"; fi
+            mount --bind -o ro "$src" "$R$dst"
+        done
+        exec chroot "$R" /usr/bin/env -i "$@" /bin/bash -c "$cmd"
+    ' in_root "$root" "$net" "$cmd" "$(ro_mount_specs)" \
+        HOME=/root LANG=C.UTF-8 TERM=dumb \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
+}
+ro_mount_specs() {
+    local m
+    for m in "${RO_MOUNTS[@]}"; do
+        case $m in *=*) echo "$m" ;; *) echo "$m=$m" ;; esac
+    done | tr '\n' ' '
+}
+
+apt_options() {
+    # Debian testing's Release file can be past its Valid-Until between archive runs.
+    echo "-o Acquire::Check-Valid-Until=false -o APT::Install-Recommends=false -o Dpkg::Use-Pty=0"
+}
+
+sources_list() {
+    case $1 in
+        bookworm | trixie)
+            echo "deb $MIRROR $1 main"
+            echo "deb $MIRROR $1-updates main"
+            echo "deb $SECURITY_MIRROR $1-security main" ;;
+        *) echo "deb $MIRROR $1 main" ;;
+    esac
+}
+
+# ensure_root SUITE LOG: a cached, ready root or a new one. Returns 3 if the archive failed.
+ensure_root() {
+    local suite=$1 log=$2 dir="$MATRIX/roots/$1" script=$1
+    if [ -z "${FRESH:-}" ] && [ -f "$dir/.matrix-ready" ] && [ "$(cat "$dir/.matrix-ready")" = "$ROOT_PACKAGES" ]; then
+        say "$suite: reusing the cached root $dir (FRESH=1 rebuilds it)"
+        return 0
+    fi
+    remove_tree "$dir" || return 1
+    mkdir -p "$MATRIX/roots"
+    # bookworm's debootstrap knows no script for forky: its sid script serves trixie, forky and sid.
+    [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=sid
+    say "$suite: debootstrap from $MIRROR (log: $log)"
+    if ! debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" "$script" >>"$log" 2>&1; then
+        tail -n 20 "$log"
+        return 3
+    fi
+    sources_list "$suite" >"$dir/etc/apt/sources.list"
+    echo "wireshark-common wireshark-common/install-setuid boolean false" >"$dir/tmp/debconf"
+    say "$suite: apt-get install $ROOT_PACKAGES"
+    if ! in_root "$dir" online "
+            set -e
+            debconf-set-selections /tmp/debconf
+            apt-get $(apt_options) update -q
+            apt-get $(apt_options) -y -q dist-upgrade
+            apt-get $(apt_options) -y -q install $ROOT_PACKAGES
+            apt-get clean" DEBIAN_FRONTEND=noninteractive >>"$log" 2>&1; then
+        tail -n 20 "$log"
+        return 3
+    fi
+    echo "$ROOT_PACKAGES" >"$dir/.matrix-ready"
+}
+
+# ---------------------------------------------------------------------------------------- results
+# One line per cell: cell gates python openssl build result seconds detail
+RESULTS=()
+record() { RESULTS+=("$(printf '%s\t' "$@")"); }
+
+# Python, OpenSSL and how Python was built, measured by the interpreter itself.
+INFO_CODE='import platform, ssl, sys, sysconfig
+suites = "openssl" if "ssl-default-suites=openssl" in (sysconfig.get_config_var("CONFIG_ARGS") or "") else "python"
+where = "debian" if sys.base_prefix == "/usr" else ("pyenv" if ".pyenv" in sys.base_prefix else sys.base_prefix)
+print(platform.python_version(), ssl.OPENSSL_VERSION.split()[1],
+      f"{where}, suites={suites}, min={ssl.create_default_context().minimum_version.name}", sep="\t")'
+
+failed_tests() { grep -E '^(FAILED|ERROR) ' "$1" | sed -E 's/ - .*//' | sort -u; }
+summary_of_run() {  # the "=== 3 failed, 200 passed in 80s ===" line
+    grep -E '^=+ .*(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$1" | tail -n 1 | tr -d '='
+}
+
+run_reference() {
+    local log="$MATRIX/logs/reference.log" t0 info rc
+    t0=$SECONDS
+    say "reference: make test in $REPO (this machine's Python, browser test included; log: $log)"
+    make -C "$REPO" -s setup >"$log" 2>&1
+    info=$("$REPO/.venv/bin/python" -c "$INFO_CODE" 2>/dev/null || printf '?\t?\t?')
+    make -C "$REPO" test 2>&1 | tee -a "$log" | grep -E '^(FAILED|ERROR) |^=+ .* in [0-9.]+s' || true
+    rc=${PIPESTATUS[0]}
+    finish_cell reference "$info" "$rc" "$((SECONDS - t0))" "$log" "suite $((SECONDS - t0)) s"
+}
+
+# finish_cell CELL INFO RC SECONDS LOG TIMES
+finish_cell() {
+    local cell=$1 info=$2 rc=$3 secs=$4 log=$5 times=$6 result gate=report
+    cell_gates "$cell" && gate=GATES
+    if [ "$rc" = 0 ]; then
+        result="passed"
+    else
+        result="FAILED ($(failed_tests "$log" | wc -l) tests)"
+        failed_tests "$log" >"$MATRIX/logs/$cell.failed"
+        if [ "$gate" = GATES ]; then
+            loud "$cell FAILED (gating): $(summary_of_run "$log")" "log: $log"
+        else
+            loud "$cell FAILED (reported, does not gate CI): $(summary_of_run "$log")" "log: $log"
+        fi
+        failed_tests "$log" | sed 's/^/    /'
+    fi
+    [ "$rc" = 0 ] && rm -f "$MATRIX/logs/$cell.failed"
+    record "$cell" "$gate" "$info" "$result" "$secs" "$times; $(summary_of_run "$log")"
+    [ "$rc" = 0 ] || { [ "$gate" = GATES ] && GATE_FAILED=1; }
+}
+
+run_root_cell() {
+    local cell=$1 suite py log t0 t1 t2 t3 rc info dir src commit
+    suite=$(cell_suite "$cell")
+    py=$(cell_python "$cell")
+    log="$MATRIX/logs/$cell.log"
+    dir="$MATRIX/roots/$suite"
+    : >"$log"
+    t0=$SECONDS
+    ensure_root "$suite" "$log"
+    rc=$?
+    if [ "$rc" != 0 ]; then
+        loud "$cell SKIPPED: Debian's $suite archive could not be bootstrapped (debootstrap/apt failed)" \
+            "This is not a test failure; the cell is left out of this run. Log: $log"
+        record "$cell" "$(cell_gates "$cell" && echo GATES || echo report)" "?" "?" "?" \
+            "UNAVAILABLE (archive)" "$((SECONDS - t0))" "see $log"
+        return 0
+    fi
+    say "$cell: apt-get install $(cell_python_packages "$cell")"
+    local install="apt-get $(apt_options) -y -q install $(cell_python_packages "$cell") && apt-get clean"
+    # A cached root's package lists may be stale: refresh them once before giving up.
+    if ! in_root "$dir" online "$install" DEBIAN_FRONTEND=noninteractive >>"$log" 2>&1 &&
+        ! in_root "$dir" online "apt-get $(apt_options) update -q && $install" DEBIAN_FRONTEND=noninteractive >>"$log" 2>&1; then
+        tail -n 5 "$log"
+        loud "$cell SKIPPED: apt could not install $(cell_python_packages "$cell") from Debian's $suite" \
+            "This is not a test failure; the cell is left out of this run. Log: $log"
+        record "$cell" "$(cell_gates "$cell" && echo GATES || echo report)" "?" "?" "?" \
+            "UNAVAILABLE (archive)" "$((SECONDS - t0))" "see $log"
+        return 0
+    fi
+    t1=$SECONDS
+
+    # A fresh clone of HEAD: the tests run on committed files, as a learner's clone would.
+    src="$dir/srv/$cell"
+    remove_tree "$src" || return 1
+    mkdir -p "$dir/srv"
+    git clone -q "$REPO" "$src" >>"$log" 2>&1 || { say "git clone failed"; return 1; }
+    commit=$(git -C "$src" rev-parse --short HEAD)
+    say "$cell: make setup PYTHON=$py in a fresh clone of $commit (with network; pip uses this machine's index)"
+    if ! in_root "$dir" online "cd /srv/$cell && make setup PYTHON=$py" "${PIP_ENV[@]}" >>"$log" 2>&1; then
+        tail -n 30 "$log"
+        loud "$cell: make setup FAILED with $py" "log: $log"
+        record "$cell" "$(cell_gates "$cell" && echo GATES || echo report)" \
+            "$(in_root "$dir" offline "$py -c '$INFO_CODE'" 2>/dev/null || printf '?\t?\t?')" \
+            "SETUP FAILED" "$((SECONDS - t0))" "root $((t1 - t0)) s; see $log"
+        cell_gates "$cell" && GATE_FAILED=1
+        return 0
+    fi
+    t2=$SECONDS
+    info=$(in_root "$dir" offline "/srv/$cell/.venv/bin/python -c '$INFO_CODE'" 2>/dev/null || printf '?\t?\t?')
+    say "$cell: $(echo "$info" | tr '\t' ' ')"
+    say "$cell: make test PYTEST_ARGS='-m \"not browser\"' (loopback-only network, clean environment)"
+    in_root "$dir" offline "cd /srv/$cell && timeout -k 30 $SUITE_TIMEOUT make test PYTEST_ARGS='-m \"not browser\"'" \
+        2>&1 | tee -a "$log" | grep -E '^(FAILED|ERROR) |^=+ .* in [0-9.]+s' || true
+    rc=${PIPESTATUS[0]}
+    t3=$SECONDS
+    finish_cell "$cell" "$info" "$rc" "$((t3 - t0))" "$log" \
+        "root $((t1 - t0)) s, setup $((t2 - t1)) s, suite $((t3 - t2)) s"
+}
+
+print_summary() {
+    local line
+    printf '\n%s\n' "==================================== matrix summary ===================================="
+    {
+        printf 'env\tgate\tPython\tOpenSSL\tbuild\tresult\tseconds\tdetail\n'
+        for line in "${RESULTS[@]}"; do printf '%s\n' "$line"; done
+    } | column -t -s $'\t'
+    printf 'total: %s s\n' "$((SECONDS - START))"
+    local cell
+    for cell in $CELLS; do
+        if [ -s "$MATRIX/logs/$cell.failed" ]; then
+            printf '\nfailing in %s:\n' "$cell"
+            sed 's/^/  /' "$MATRIX/logs/$cell.failed"
+        fi
+    done
+}
+
+# ---------------------------------------------------------------------------------------- main
+# tools/matrix.sh --in SUITE [--online] 'command': a shell command in a cached root (for debugging),
+# loopback-only unless --online (then pip gets this machine's index, as in make setup).
+if [ "${1:-}" = --in ]; then
+    dir="$MATRIX/roots/${2:?usage: tools/matrix.sh --in SUITE [--online] COMMAND}"
+    shift 2
+    [ -f "$dir/.matrix-ready" ] || { echo "no root at $dir: run tools/matrix.sh with a cell first" >&2; exit 2; }
+    collect_pip_config
+    trap - EXIT
+    if [ "${1:-}" = --online ]; then shift; in_root "$dir" online "$*" "${PIP_ENV[@]}"
+    else in_root "$dir" offline "$*"; fi
+    exit
+fi
+CELLS=${*:-${CELLS:-$ALL_CELLS}}
+for cell in $CELLS; do
+    case " $ALL_CELLS " in *" $cell "*) ;; *) echo "unknown cell '$cell' (cells: $ALL_CELLS)" >&2; exit 2 ;; esac
+done
+needs_root=0
+for cell in $CELLS; do [ "$cell" = reference ] || needs_root=1; done
+if [ "$needs_root" = 1 ] && [ "$(id -u)" != 0 ]; then
+    echo "The Debian cells need root (debootstrap, chroot, unshare): sudo make test-matrix" >&2
+    exit 2
+fi
+if [ "$needs_root" = 1 ]; then
+    for tool in debootstrap unshare chroot ip findmnt git; do
+        command -v "$tool" >/dev/null || { echo "missing on this machine: $tool (.ci/run installs it)" >&2; exit 2; }
+    done
+fi
+
+mkdir -p "$MATRIX/logs"
+collect_pip_config
+START=$SECONDS
+GATE_FAILED=0
+for cell in $CELLS; do
+    if [ "$cell" = reference ]; then run_reference; else run_root_cell "$cell"; fi
+done
+print_summary
+if [ "$GATE_FAILED" = 1 ]; then
+    loud "MATRIX FAILED: a gating environment (reference, trixie, bookworm) has failing tests or setup"
+    exit 1
+fi
+say "every gating environment passed"
