@@ -289,9 +289,12 @@ def test_mutual_tls_with_and_without_client_certificate(serve, leaf, root, inter
         [ExtendedKeyUsageOID.CLIENT_AUTH]
     )
     with_cert = client_context(root_file, strict=True)
-    client.configure_server(with_cert)  # load_cert_chain works for client certificates too
+    client.configure_client(with_cert)  # load_cert_chain, on the client's side
     assert talk(server, with_cert)
     assert dict(x[0] for x in server.peers[-1]["subject"])["commonName"] == "alice"
+    also = client_context(root_file)
+    client.configure_server(also)  # the same call under its server-side name
+    assert talk(server, also)
 
     without = client_context(root_file)
     # TLS 1.3: the client finishes first; the server's refusal arrives on the first read.

@@ -4,7 +4,8 @@ A :class:`Leaf` is what :meth:`CA.issue <helpers.pki.CA.issue>` returns: an
 end-entity certificate, the private key that goes with it, and the chain a server
 sends (the leaf and its intermediates, never the root). It knows how to become bytes
 (PEM, PKCS#12), files (:meth:`Leaf.write`) and, most often, a configured
-:class:`ssl.SSLContext` (:meth:`Leaf.configure_server`).
+:class:`ssl.SSLContext` (:meth:`Leaf.configure_server`, or :meth:`Leaf.configure_client`
+for a client certificate in mutual TLS).
 
 :func:`self_signed` makes a leaf that no CA vouches for: its issuer is itself.
 Notebook 05 serves one to watch a client refuse it.
@@ -119,8 +120,22 @@ class Leaf:
             files = self.write(tmp, "leaf")
             ctx.load_cert_chain(files.chain, files.key)
 
+    def configure_client(self, ctx: ssl.SSLContext) -> None:
+        """Present this certificate as a *client* certificate (mutual TLS, notebook 05).
+
+        The same ``load_cert_chain`` as :meth:`configure_server`: in TLS the client
+        proves possession of its key exactly as a server does (a Certificate and a
+        CertificateVerify message, RFC 8446 §4.4.2-4.4.3), only when the server asks
+        (CertificateRequest, §4.3.2). The name says which side the context is for.
+        """
+        self.configure_server(ctx)
+
     def configure_trust(self, ctx: ssl.SSLContext) -> None:
-        """Trust this certificate itself (for self-signed certificates: "pinning")."""
+        """Trust this very certificate as a trust anchor (for a self-signed certificate).
+
+        This is not what "pinning" usually means (an extra check on top of normal
+        validation); it makes the certificate a root of its own, for this context only.
+        """
         ctx.load_verify_locations(cadata=self.cert_pem.decode("ascii"))
 
     # --- display
