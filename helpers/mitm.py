@@ -266,6 +266,8 @@ class Interceptor:
         self.upstream_hostname = upstream_hostname
         self.interceptions: list[Interception] = []
         self._server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        # Explicit: a Debian/Ubuntu Python's default minimum is MINIMUM_SUPPORTED, not 1.2.
+        self._server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         certificate.configure_server(self._server_ctx)
         self._server_ctx.sni_callback = self._remember_sni
         # The attacker's client side is an ordinary verifying client: it checks the

@@ -324,6 +324,71 @@ def test_a_flipped_bit_is_a_bad_record_mac(lab: Lab, direction: str) -> None:
     d = diagnose.explain(caught.value)
     assert d.kind == "bad-record-mac", d.message
     assert "RFC 8446 §5.2" in d.explanation
+    (ssl_error,) = [e for e in diagnose.exception_chain(caught.value) if type(e) is ssl.SSLError]
+    if direction == "c2s":
+        # The server refused our record and told us: its alert, on every version. Only
+        # the text changed: "sslv3 alert bad record mac" (OpenSSL 3.0), "ssl/tls alert
+        # bad record mac" (3.5).
+        assert ssl_error.reason == "SSLV3_ALERT_BAD_RECORD_MAC"
+        assert "alert bad record mac" in str(ssl_error)
+    elif ssl.OPENSSL_VERSION_INFO >= (3, 2):
+        # We refused the server's record. OpenSSL 3.2 rewrote the record layer and wraps
+        # the precise reason in RECORD_LAYER_FAILURE; Python shows only that last error.
+        assert ssl_error.reason == "RECORD_LAYER_FAILURE"
+    else:
+        assert ssl_error.reason == "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"
+
+
+def _serve_bytes_once(payload: bytes) -> tuple[socket.socket, threading.Thread]:
+    """A TCP server that answers the first thing it receives with ``payload`` and closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(payload)
+
+    thread = threading.Thread(target=answer, name="bytes-once")
+    thread.start()
+    return listener, thread
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"SSH-2.0-OpenSSH_9.6\r\n", b"\x00" * 64],
+    ids=["http", "ssh", "zeros"],
+)
+def test_a_peer_that_does_not_speak_tls_is_not_a_tampered_record(payload: bytes) -> None:
+    """The other half of the record-layer rule: bytes that are no TLS record header read
+    WRONG_VERSION_NUMBER on every OpenSSL (no alert is sent), so "not-tls" stays apart
+    from "bad-record-mac" even where OpenSSL >= 3.2 says RECORD_LAYER_FAILURE."""
+    listener, thread = _serve_bytes_once(payload)
+    ctx = ssl.create_default_context()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5) as raw:
+            with pytest.raises(ssl.SSLError) as caught:
+                ctx.wrap_socket(raw, server_hostname="localhost")
+    finally:
+        thread.join(5)
+        listener.close()
+    assert caught.value.reason == "WRONG_VERSION_NUMBER"
+    assert diagnose.explain(caught.value).kind == "not-tls"
+
+
+def test_record_layer_failure_is_read_for_the_running_openssl() -> None:
+    """The same words mean different things by version: a refused record on OpenSSL
+    >= 3.2, an internal record-layer error (no verdict about the peer) before."""
+    err = ssl.SSLError(1, "[SSL: RECORD_LAYER_FAILURE] record layer failure (_ssl.c:1029)")
+    err.reason = "RECORD_LAYER_FAILURE"
+    text_only = RuntimeError(
+        "HTTPSConnectionPool: [SSL: RECORD_LAYER_FAILURE] record layer failure"
+    )
+    expected = "bad-record-mac" if ssl.OPENSSL_VERSION_INFO >= (3, 2) else "tls-error"
+    assert diagnose.explain(err).kind == expected
+    assert diagnose.explain(text_only).kind == (
+        "bad-record-mac" if expected != "tls-error" else "error"
+    )
 
 
 # --------------------------------------------------------------------------- atlas()

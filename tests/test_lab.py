@@ -146,6 +146,75 @@ def test_protocol_versions(lab: Lab) -> None:
     assert version("tls-1.1-only", legacy) == "TLSv1.1"
 
 
+def _lenient(lab: Lab, level: int, minimum: ssl.TLSVersion) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    ctx.set_ciphers(f"DEFAULT:@SECLEVEL={level}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = minimum
+    return ctx
+
+
+@pytest.mark.parametrize("name", ["weak-key", "sha1", "valid", "dh-1024"])
+def test_servers_never_speak_tls_1_0_or_1_1_by_accident(lab: Lab, name: str) -> None:
+    """Every lab server sets its floor (TLS 1.2) itself. A Debian/Ubuntu Python's default
+    minimum is MINIMUM_SUPPORTED, and the weak-key and sha1 servers run at security level
+    0, so without the floor they would agree on TLS 1.0 with this lenient client."""
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        ctx = _lenient(lab, 0, ssl.TLSVersion.TLSv1)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # only the version is tested
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.maximum_version = version
+        host = lab.host(name)
+        with socket.create_connection((host, lab.port(name)), timeout=5) as raw:
+            with pytest.raises(ssl.SSLError) as info:
+                ctx.wrap_socket(raw, server_hostname=host)
+        assert info.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION", (name, version, info.value)
+
+
+@pytest.mark.parametrize("name", ["tls-1.0-only", "tls-1.1-only"])
+@pytest.mark.parametrize("level", [0, 1, 2])
+@pytest.mark.parametrize("minimum", ["MINIMUM_SUPPORTED", "TLSv1_2"])
+def test_legacy_verdict_rule_matches_this_openssl(
+    lab: Lab, name: str, level: int, minimum: str
+) -> None:
+    """helpers.lab.legacy predicts what a client at each security level and minimum meets
+    at the TLS 1.0/1.1 servers; here the running OpenSSL has the last word. OpenSSL 3.0:
+    level 1-2 with a low minimum agrees on TLS 1.0 and refuses the signature; 3.1+: TLS
+    1.0/1.1 only at level 0, so the server's protocol_version alert."""
+    from helpers.lab import legacy
+
+    version = legacy.TLS_VERSIONS[lab.scenarios[name].tls_version or ""]
+    ctx = _lenient(lab, level, ssl.TLSVersion[minimum])
+    predicted = legacy._verdict(version, ssl.OPENSSL_VERSION_INFO, level, ctx.minimum_version)
+    exc, _ = _verdict(lambda: _get(lab, name, ctx))
+    assert predicted.matches(exc), f"predicted {predicted.describe()}, got {exc!r}"
+    if level >= 1 and minimum == "MINIMUM_SUPPORTED":
+        expected = (
+            legacy.LEGACY_SIGALG if ssl.OPENSSL_VERSION_INFO < (3, 1) else legacy.PROTOCOL_VERSION
+        )
+        assert predicted == expected
+
+
+def test_legacy_scenarios_expect_what_this_python_decides(lab: Lab) -> None:
+    """The TLS 1.0/1.1 verdict depends on the build: python.org Pythons set a TLS 1.2
+    minimum (protocol_version alert everywhere); Debian/Ubuntu Pythons keep
+    MINIMUM_SUPPORTED, which on OpenSSL 3.0 gets as far as the legacy signature."""
+    from helpers.lab import legacy
+
+    default = ssl.create_default_context()
+    low = default.minimum_version in (ssl.TLSVersion.MINIMUM_SUPPORTED, ssl.TLSVersion.TLSv1)
+    expected = (
+        legacy.LEGACY_SIGALG
+        if low and ssl.OPENSSL_VERSION_INFO < (3, 1)
+        else legacy.PROTOCOL_VERSION
+    )
+    for name in ("tls-1.0-only", "tls-1.1-only"):
+        assert lab.scenarios[name].expect == expected
+        assert lab.scenarios[name].verdict("requests") == legacy.PROTOCOL_VERSION  # urllib3 2
+
+
 def test_dh_1024_really_is_dhe(lab: Lab) -> None:
     """With a lenient client the handshake succeeds and uses finite-field DHE."""
     ctx = ssl.create_default_context(cafile=lab.ca_bundle)

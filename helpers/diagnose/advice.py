@@ -163,7 +163,11 @@ ADVICE: Mapping[str, Advice] = {
     "protocol-version": Advice(
         "Client and server have no TLS version in common (alert protocol_version, "
         "RFC 8446 §6.2). Usually the server offers only TLS 1.0 or 1.1, which RFC 8996 "
-        "(2021) deprecated and which Python refuses by default (minimum TLS 1.2).",
+        "(2021) deprecated. A python.org Python sets minimum_version to TLS 1.2; a Debian "
+        "or Ubuntu Python leaves OpenSSL's minimum, and OpenSSL 3.1+ still refuses TLS "
+        "1.0/1.1 above security level 0. Only OpenSSL 3.0 with a TLS 1.0 minimum gets as "
+        "far as agreeing on TLS 1.0, then refuses the server's MD5-SHA1/SHA-1 signature "
+        "('legacy sigalg disallowed or unsupported').",
         "Admin: enable TLS 1.2 and 1.3 on the server. Do not lower the client's minimum "
         "version to get through.",
     ),
@@ -196,25 +200,32 @@ ADVICE: Mapping[str, Advice] = {
         "the record MAC, RFC 5246 §6.2.3) did not match, so the receiver refused the record "
         "and ended the connection with a bad_record_mac alert (RFC 8446 §6.2). Bytes were "
         "changed on the way (an attacker, a broken middlebox or network card) or the two "
-        "sides derived different keys. TLS never delivers data it cannot authenticate.",
+        "sides derived different keys. TLS never delivers data it cannot authenticate. "
+        "Your side's refusal is named 'decryption failed or bad record mac' on OpenSSL 3.0 "
+        "and 3.1 and 'record layer failure' from OpenSSL 3.2 on (the general name for any "
+        "record refused with an alert); the peer's refusal reads 'alert bad record mac'.",
         "If it happens once, retry. If it repeats, look for what sits between the two ends "
         "(a TLS-inspecting proxy, a load balancer, NIC offloading) and capture the traffic "
         "on both sides to see where the bytes change.",
     ),
     "closed": Advice(
-        "The server closed the connection in the middle of the handshake without a TLS "
-        "alert (an EOF where a record was due). The server may have rejected us before TLS "
-        "started (an access list, a wrong SNI name) or crashed, or a middlebox cut the "
-        "connection.",
+        "The server closed the connection without a TLS alert (an EOF where a record was "
+        "due). The server may have rejected us before TLS started (an access list, a wrong "
+        "SNI name) or crashed, or a middlebox cut the connection. Right after a TLS 1.3 "
+        "handshake it is often a refused client certificate: the client's handshake is "
+        "already over (RFC 8446 §4.4.2.4), and a server that closes at once can tear the "
+        "connection down before its alert is read. Python 3.11 and 3.12 then report "
+        "SSLEOFError on the write ('EOF occurred in violation of protocol'); Python 3.13+ "
+        "reports the TCP reset itself (kind 'reset').",
         "Read the server's log; check that this port speaks TLS and that nothing in between "
-        "interferes.",
+        "interferes. If the server wants a client certificate, present one.",
     ),
     # ---- rungs 1-3: name, TCP, records
     "not-tls": Advice(
         "Something answered, but not with TLS: the first bytes back are not a TLS record "
-        "header (RFC 8446 §5.1), so OpenSSL reports a 'wrong version number' (OpenSSL 3.2+: "
-        "'record layer failure'). Almost always the port speaks plain HTTP, or the URL says "
-        "https:// for an http:// service.",
+        "header (RFC 8446 §5.1), so OpenSSL reports a 'wrong version number' (on every "
+        "OpenSSL version: it sends no alert to a peer that is not speaking TLS). Almost "
+        "always the port speaks plain HTTP, or the URL says https:// for an http:// service.",
         "Use the port that speaks TLS (443 by convention), or http:// if the service "
         "really is plain text. Admin: put TLS in front of the service.",
     ),
@@ -238,9 +249,15 @@ ADVICE: Mapping[str, Advice] = {
         "Check host and port, then any firewall in between; retry with a longer timeout=.",
     ),
     "reset": Advice(
-        "The connection was reset (TCP RST) during the handshake: the server, or a "
-        "middlebox, dropped it abruptly.",
-        "Read the server's log; a firewall or a TLS-inspecting proxy may be interfering.",
+        "The connection was reset (TCP RST): the server, or a middlebox, dropped it "
+        "abruptly. A server that closes a socket with unread data in it sends a reset, so "
+        "right after a TLS 1.3 handshake this is often a server refusing your client "
+        "certificate: its alert (certificate_required, unknown_ca) was lost with the "
+        "connection. Python 3.13+ reports that reset as ConnectionResetError, on the write "
+        "or on the read; Python 3.11 and 3.12 report SSLEOFError (kind 'closed') on the "
+        "write and an empty read.",
+        "Read the server's log; a firewall or a TLS-inspecting proxy may be interfering. "
+        "If the server wants a client certificate, present one.",
     ),
     "unreachable": Advice(
         "There is no route to that address: the network is down or the address is wrong.",

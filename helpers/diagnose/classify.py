@@ -25,7 +25,16 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import OfflineViolation, UsageError
-from .reasons import _PHRASES, _REASONS, _UNREACHABLE_ERRNOS, _VERIFY_CODES, _VERIFY_MESSAGES
+from .reasons import (
+    _PHRASES,
+    _REASONS,
+    _RECORD_LAYER_KIND,
+    _RECORD_LAYER_PHRASE,
+    _RECORD_LAYER_REASON,
+    _UNREACHABLE_ERRNOS,
+    _VERIFY_CODES,
+    _VERIFY_MESSAGES,
+)
 from .result import Diagnosis
 from .unwrap import _qualname, exception_chain
 
@@ -65,6 +74,9 @@ def _judge(exc: BaseException) -> _Finding | None:
         reason = getattr(exc, "reason", None)
         if reason in _REASONS:
             return _Finding(3, _REASONS[reason], exc)
+        if reason == _RECORD_LAYER_REASON and _RECORD_LAYER_KIND:
+            # OpenSSL >= 3.2 only: the general name for a refused record (see .reasons).
+            return _Finding(3, _RECORD_LAYER_KIND, exc)
         if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
             return _Finding(3, "closed", exc)
         if reason == "CERTIFICATE_VERIFY_FAILED":
@@ -117,6 +129,8 @@ def _message_verify_kind(text: str) -> str | None:
 
 def _phrase_kind(text: str) -> str | None:
     low = text.lower()
+    if _RECORD_LAYER_PHRASE in low and _RECORD_LAYER_KIND:
+        return _RECORD_LAYER_KIND
     for phrase, kind in _PHRASES:
         if phrase in low:
             return kind

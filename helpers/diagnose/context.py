@@ -77,9 +77,11 @@ class _Options:
 
 def _context(opts: _Options, *, for_requests: bool = False) -> ssl.SSLContext:
     """The verifying client context every check starts from."""
-    # create_default_context() = CERT_REQUIRED + check_hostname + TLS 1.2 minimum: the
-    # chain must lead to a trusted root and name this host, which is what stops a
-    # man-in-the-middle from presenting his own certificate.
+    # create_default_context() = CERT_REQUIRED + check_hostname: the chain must lead to a
+    # trusted root and name this host, which is what stops a man-in-the-middle from
+    # presenting his own certificate. Its minimum version is TLS 1.2 on python.org
+    # Pythons but MINIMUM_SUPPORTED on Debian/Ubuntu builds (--with-ssl-default-suites=
+    # openssl): a check reports what *this* Python's default client decides.
     try:
         ctx = ssl.create_default_context(cafile=opts.cafile)
         if opts.crl:
@@ -103,4 +105,7 @@ def _context(opts: _Options, *, for_requests: bool = False) -> ssl.SSLContext:
         # urllib3 2 refuses the Common Name fallback (RFC 6125 §6.4.4): names must be in
         # subjectAltName. Keep that policy when we hand requests a context of our own.
         ctx.hostname_checks_common_name = False
+        if opts.min_version is None:
+            # ... and sets TLS 1.2 as the minimum on every Python, whatever the build.
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx

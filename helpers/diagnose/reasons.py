@@ -8,11 +8,35 @@ an ``errno`` for the network. The tables below map each name to a kind of
 :data:`~.advice.ADVICE`. :mod:`.classify` tries them from the most specific (the verify
 message) to the least (a phrase in the exception's text). Tables only, no logic: add a
 row here when a new OpenSSL names an old failure differently.
+
+Names that changed with the OpenSSL version (Python shows only the *last* error OpenSSL
+queued, so when a new OpenSSL wraps an old error in a more general one, the old name is
+gone from the exception):
+
+* A record that fails its integrity check (RFC 8446 §5.2) is
+  ``DECRYPTION_FAILED_OR_BAD_RECORD_MAC`` on OpenSSL 3.0 and 3.1. OpenSSL 3.2 rewrote the
+  record layer: the same failure now arrives as ``RECORD_LAYER_FAILURE`` ("record layer
+  failure"), the general error for every record the receiver refused *with an alert*.
+  A port that does not speak TLS at all still reads ``WRONG_VERSION_NUMBER`` on every
+  version (OpenSSL sends no alert when the first bytes are not a TLS record header), so
+  ``RECORD_LAYER_FAILURE`` means "a TLS peer, and one of its records was refused", which
+  in practice is a record altered on the way. :data:`_RECORD_LAYER_KIND` holds that
+  rule; measured on OpenSSL 3.0.19 and 3.5.9 (``tests/test_diagnose.py``).
+* The peer's alert is named ``SSLV3_ALERT_BAD_RECORD_MAC`` on both, but its text reads
+  "sslv3 alert bad record mac" on 3.0 and "ssl/tls alert bad record mac" on 3.5 (the
+  newer OpenSSLs renamed the SSLv3-era alert texts); the phrases below match the part
+  both share.
+* A TLS 1.0/1.1-only server: on OpenSSL 3.0 a client whose minimum allows TLS 1.0 offers
+  it and then refuses the server's MD5-SHA1/SHA-1 handshake signature
+  (``LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED``); from OpenSSL 3.1 on, TLS 1.0/1.1 only
+  work at security level 0, the client does not offer them and the server answers with a
+  ``protocol_version`` alert. Both are the ``protocol-version`` kind.
 """
 
 from __future__ import annotations
 
 import errno
+import ssl
 
 # OpenSSL's verify messages (X509_verify_cert_error_string), lower-cased. Matching on the
 # text rather than the number keeps working across OpenSSL versions: the numbers moved
@@ -81,7 +105,6 @@ _VERIFY_CODES: dict[int, str] = {
 _REASONS: dict[str, str] = {
     # plain text where a TLS record should be (RFC 8446 §5.1)
     "WRONG_VERSION_NUMBER": "not-tls",
-    "RECORD_LAYER_FAILURE": "not-tls",
     "PACKET_LENGTH_TOO_LONG": "not-tls",
     "UNKNOWN_PROTOCOL": "not-tls",
     "HTTP_REQUEST": "not-tls",
@@ -94,6 +117,9 @@ _REASONS: dict[str, str] = {
     "VERSION_TOO_LOW": "protocol-version",
     "VERSION_TOO_HIGH": "protocol-version",
     "TLSV1_ALERT_INAPPROPRIATE_FALLBACK": "protocol-version",
+    # OpenSSL 3.0 with a minimum of TLS 1.0 (Debian/Ubuntu Pythons): TLS 1.0 agreed, then
+    # the server's MD5-SHA1 / SHA-1 ServerKeyExchange signature refused at level >= 1
+    "LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED": "protocol-version",
     # key exchange
     "DH_KEY_TOO_SMALL": "weak-dh",
     "BAD_DH_VALUE": "weak-dh",
@@ -130,12 +156,12 @@ _REASONS: dict[str, str] = {
 # Last resort for exceptions that only carry text (a wrapper whose cause was lost).
 _PHRASES: tuple[tuple[str, str], ...] = (
     ("wrong version number", "not-tls"),
-    ("record layer failure", "not-tls"),
     ("packet length too long", "not-tls"),
     ("unknown protocol", "not-tls"),
     ("alert protocol version", "protocol-version"),
     ("unsupported protocol", "protocol-version"),
     ("no protocols available", "protocol-version"),
+    ("legacy sigalg disallowed", "protocol-version"),
     ("dh key too small", "weak-dh"),
     ("bad record mac", "bad-record-mac"),
     ("certificate required", "client-cert-required"),
@@ -152,5 +178,12 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     ("timed out", "timeout"),
     ("connection reset", "reset"),
 )
+
+# OpenSSL >= 3.2: "record layer failure" wraps the refused record's real reason (see the
+# module docstring). Before 3.2 the name only came from internal record-layer errors,
+# which say nothing about the peer: no kind, so the generic "tls-error" applies.
+_RECORD_LAYER_REASON = "RECORD_LAYER_FAILURE"
+_RECORD_LAYER_PHRASE = "record layer failure"
+_RECORD_LAYER_KIND: str | None = "bad-record-mac" if ssl.OPENSSL_VERSION_INFO >= (3, 2) else None
 
 _UNREACHABLE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}

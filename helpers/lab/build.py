@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .. import pki
 from ..errors import PKIError
+from .legacy import TLS_VERSIONS
 from .scenarios import SCENARIOS, CertRecipe, Scenario, recipes_fingerprint
 
 __all__ = ["LabFiles", "cache_dir", "ensure", "server_context", "sha1_resign"]
@@ -359,22 +360,28 @@ def ensure(
 
 # --------------------------------------------------------------------------- contexts
 
-_VERSIONS = {
-    "TLSv1": ssl.TLSVersion.TLSv1,
-    "TLSv1_1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1_2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1_3": ssl.TLSVersion.TLSv1_3,
-}
+#: Every lab server's lowest TLS version unless its scenario pins one (RFC 8996).
+FLOOR = ssl.TLSVersion.TLSv1_2
 
 
 def server_context(scenario: Scenario, files: LabFiles) -> ssl.SSLContext:
     """The :class:`ssl.SSLContext` a scenario's server uses.
 
-    ``PROTOCOL_TLS_SERVER`` starts from Python's secure server defaults: TLS 1.2 as the
-    minimum (RFC 8996 retired 1.0 and 1.1: BEAST, weak MAC/PRF constructions), no
-    compression (CRIME), no SSLv2/3, fresh (EC)DH keys per handshake (OP_SINGLE_*_USE:
-    forward secrecy even if a server key leaks later). Scenarios that are *about* a
-    weakness switch exactly one of those off, and say so.
+    ``PROTOCOL_TLS_SERVER`` starts from secure server defaults: no compression (CRIME),
+    no SSLv2/3, fresh (EC)DH keys per handshake (OP_SINGLE_*_USE: forward secrecy even if
+    a server key leaks later). Its *minimum version* is not one of them everywhere: a
+    python.org Python sets TLS 1.2, but Debian and Ubuntu build Python with
+    ``--with-ssl-default-suites=openssl`` and leave ``MINIMUM_SUPPORTED`` (TLS 1.0). So
+    every lab server sets :data:`FLOOR` (TLS 1.2; RFC 8996 retired 1.0 and 1.1: BEAST,
+    weak MAC/PRF constructions) itself. That matters most for the ``weak-key`` and
+    ``sha1`` servers: they run at security level 0 to load their weak certificates, and
+    level 0 would otherwise let them speak TLS 1.0 on a Debian Python. Scenarios that are
+    *about* a weakness switch exactly one thing off, and say so.
+
+    The TLS 1.0/1.1 servers run at security level 0 on every OpenSSL: from OpenSSL 3.1 on
+    that is the only level that speaks them at all, so a client that lowers its own level
+    to 0 (and its minimum) can still connect, as notebook 02 shows. Default clients refuse
+    them; which refusal they see is computed in :mod:`helpers.lab.legacy`.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if scenario.weak:
@@ -383,12 +390,14 @@ def server_context(scenario: Scenario, files: LabFiles) -> ssl.SSLContext:
         # Never do this in a real server: it re-enables everything the levels forbid.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     if scenario.tls_version is not None:
-        version = _VERSIONS[scenario.tls_version]
+        version = TLS_VERSIONS[scenario.tls_version]
         with warnings.catch_warnings():
             # Python warns that TLS 1.0/1.1 are deprecated: that is the lesson here.
             warnings.simplefilter("ignore", DeprecationWarning)
             ctx.minimum_version = version
             ctx.maximum_version = version
+    else:
+        ctx.minimum_version = FLOOR  # explicit: not every Python's default (see above)
     if scenario.dh_bits is not None:
         # Finite-field DHE only (RFC 5246 §7.4.3 ServerDHParams), with the 1024-bit group.
         # Real servers: ECDHE (RFC 8422) or RFC 7919 groups >= 2048 bits (Logjam, 2015).

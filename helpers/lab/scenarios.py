@@ -8,10 +8,13 @@ three parts:
 
 * **what the learner reads**: ``title``, ``problem`` (what is wrong), ``browser`` (what a
   browser shows), ``badssl`` (the twin on badssl.com, for live mode) and ``fix``;
-* **what a default client decides**: ``expect``, an :class:`Expect` measured with
-  ``ssl.create_default_context()`` on Python 3.11 + OpenSSL 3.0. ``strict`` is the verdict
-  with extra checks switched on (``check_flags``, e.g. revocation), and ``tools`` holds the
-  verdicts of ``curl`` and ``openssl s_client`` where they differ from Python's;
+* **what a default client decides**: ``expect``, an :class:`Expect` for
+  ``ssl.create_default_context()``. ``strict`` is the verdict with extra checks switched
+  on (``check_flags``, e.g. revocation), and ``tools`` holds the verdicts of ``requests``,
+  ``curl`` and ``openssl s_client`` where they differ from Python's. Most verdicts are the
+  same on every supported Python and OpenSSL (measured on 3.11 + OpenSSL 3.0 and 3.13 +
+  OpenSSL 3.5). The TLS 1.0/1.1 ones are not: they are computed for the running Python
+  and the installed tools by :mod:`helpers.lab.legacy`;
 * **how the lab builds it**: ``cert`` (a :class:`CertRecipe`: who signs, for which names,
   key type, validity, which chain the server sends) and the server settings
   (``tls_version``, ``dh_bits``, ``needs_client_cert``, ``weak``).
@@ -29,100 +32,17 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Any
+
+from . import legacy
+from .expect import OK, Expect
+from .expect import _exception_chain as _exception_chain  # re-exported for older imports
 
 #: The DNS suffix of every lab name (RFC 6761 §6.3: ``localhost`` and its subdomains are
 #: loopback by definition, so these names can never belong to anybody else).
 DOMAIN = "lab.localhost"
-
-
-@dataclass(frozen=True)
-class Expect:
-    """The verdict a client reaches.
-
-    ``ok``
-        True when the request succeeds.
-    ``verify_code``
-        OpenSSL's ``X509_V_ERR_*`` number for certificate-verification failures
-        (``SSLCertVerificationError.verify_code``), else ``None``.
-    ``error``
-        A short text that appears in ``str(exception)``: the verify message
-        (``"certificate has expired"``) or the OpenSSL reason (``"DH_KEY_TOO_SMALL"``).
-    ``exception``
-        The class name of the :mod:`ssl` exception (``"SSLCertVerificationError"``,
-        ``"SSLError"``); ``None`` when ``ok``.
-    ``when``
-        ``"handshake"`` or ``"read"``: when the failure shows up. Under TLS 1.3 the client
-        finishes its handshake first, so a refused client certificate is only reported
-        by the first read (RFC 8446 §4.4.2.4).
-    """
-
-    ok: bool
-    verify_code: int | None = None
-    error: str | None = None
-    exception: str | None = None
-    when: str = "handshake"
-
-    def matches(self, exc: BaseException | None) -> bool:
-        """Does ``exc`` (``None`` for success) fit this verdict?
-
-        Follows ``__cause__``/``__context__`` and ``args`` so that a ``requests`` or
-        ``urllib3`` exception wrapping the :mod:`ssl` one matches too.
-        """
-        if exc is None:
-            return self.ok
-        if self.ok:
-            return False
-        for inner in _exception_chain(exc):
-            code = getattr(inner, "verify_code", None)
-            if self.verify_code is not None and code != self.verify_code:
-                continue
-            if self.error is not None and self.error.lower() not in str(inner).lower():
-                continue
-            if self.exception is not None and type(inner).__name__ != self.exception:
-                continue
-            return True
-        return False
-
-    def describe(self) -> str:
-        """One line: ``OK`` or ``SSLCertVerificationError 10: certificate has expired``."""
-        if self.ok:
-            return "OK"
-        parts = [self.exception or "error"]
-        if self.verify_code is not None:
-            parts.append(f"{self.verify_code}:")
-        if self.error:
-            parts.append(self.error)
-        if self.when != "handshake":
-            parts.append(f"(on first {self.when})")
-        return " ".join(parts)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "verify_code": self.verify_code, "error": self.error}
-
-
-def _exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and everything it wraps: causes, contexts and exceptions in ``args``."""
-    seen: list[BaseException] = []
-    todo: list[BaseException] = [exc]
-    while todo and len(seen) < 20:
-        item = todo.pop(0)
-        if any(item is s for s in seen):
-            continue
-        seen.append(item)
-        for nxt in (item.__cause__, item.__context__, *getattr(item, "args", ())):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-        reason = getattr(item, "reason", None)  # urllib3.MaxRetryError.reason
-        if isinstance(reason, BaseException):
-            todo.append(reason)
-    return seen
-
-
-OK = Expect(ok=True)
 
 
 def _verify(code: int, message: str) -> Expect:
@@ -190,7 +110,8 @@ class Scenario:
     def __post_init__(self) -> None:
         if not self.host:
             object.__setattr__(self, "host", f"{self.name}.{DOMAIN}")
-        object.__setattr__(self, "tools", MappingProxyType(dict(self.tools)))
+        if isinstance(self.tools, dict):  # a _ToolVerdicts computes its values on first use
+            object.__setattr__(self, "tools", MappingProxyType(dict(self.tools)))
 
     def verdict(self, tool: str = "python") -> Expect:
         """The expected verdict of ``"python"`` (the :mod:`ssl` default context),
@@ -235,15 +156,42 @@ def _h(name: str) -> str:
 
 
 _BROWSER_OK = "The padlock and the page (once the lab CA is trusted)."
-# Python sets minimum_version = TLS 1.2, so the TLS 1.0/1.1 server answers its hello with
-# a protocol_version alert. curl and openssl s_client here still offer TLS 1.0 (OpenSSL's
-# own minimum), get further, and fail on the ServerKeyExchange signature instead.
-_LEGACY_SIGALG = Expect(False, None, "legacy sigalg disallowed or unsupported", "SSLError")
-_LEGACY_NOTE = (
-    "Python refuses at once (its minimum is TLS 1.2). curl and openssl s_client still "
-    "offer TLS 1.0/1.1, then reject the server's SHA-1/MD5 handshake signature at "
-    "security level 2: 'legacy sigalg disallowed or unsupported'."
-)
+
+
+class _ToolVerdicts(Mapping[str, Expect]):
+    """The other clients' verdicts on a TLS 1.0/1.1-only server, for this machine.
+
+    ``requests`` is fixed: urllib3 2 sets ``minimum_version = TLSv1_2`` on every Python,
+    so the server answers with a ``protocol_version`` alert. ``curl`` and ``openssl``
+    depend on the installed tools (:func:`helpers.lab.legacy.tool_verdict`), which are
+    asked for their versions only when a verdict is first read, never on import. A tool
+    that is missing has no entry.
+    """
+
+    def __init__(self, version: str) -> None:
+        self._version = version
+        self._computed: dict[str, Expect] | None = None
+
+    def _verdicts(self) -> dict[str, Expect]:
+        if self._computed is None:
+            tls = legacy.TLS_VERSIONS[self._version]
+            found = {"requests": legacy.PROTOCOL_VERSION}
+            for tool in ("curl", "openssl"):
+                verdict = legacy.tool_verdict(tool, tls)
+                if verdict is not None:
+                    found[tool] = verdict
+            self._computed = found
+        return self._computed
+
+    def __getitem__(self, key: str) -> Expect:
+        return self._verdicts()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._verdicts())
+
+    def __len__(self) -> int:
+        return len(self._verdicts())
+
 
 _LIST: tuple[Scenario, ...] = (
     Scenario(
@@ -486,28 +434,28 @@ _LIST: tuple[Scenario, ...] = (
         name="tls-1.0-only",
         title="TLS 1.0 only",
         problem="The server speaks TLS 1.0 only, deprecated by RFC 8996 (2021).",
-        expect=_ssl_error("tlsv1 alert protocol version"),
+        expect=legacy.python_verdict(legacy.TLS_VERSIONS["TLSv1"]),
         browser="ERR_SSL_VERSION_OR_CIPHER_MISMATCH (Firefox: SSL_ERROR_UNSUPPORTED_VERSION).",
         badssl="tls-v1-0.badssl.com:1010",
         cert=CertRecipe(names=(_h("tls-1.0-only"),)),
         tls_version="TLSv1",
         weak=True,
-        tools={"curl": _LEGACY_SIGALG, "openssl": _LEGACY_SIGALG},
-        note=_LEGACY_NOTE,
+        tools=_ToolVerdicts("TLSv1"),
+        note=legacy.NOTE,
         fix="Enable TLS 1.2 and 1.3 on the server (RFC 8996 §2).",
     ),
     Scenario(
         name="tls-1.1-only",
         title="TLS 1.1 only",
         problem="The server speaks TLS 1.1 only, deprecated by RFC 8996 (2021).",
-        expect=_ssl_error("tlsv1 alert protocol version"),
+        expect=legacy.python_verdict(legacy.TLS_VERSIONS["TLSv1_1"]),
         browser="ERR_SSL_VERSION_OR_CIPHER_MISMATCH (Firefox: SSL_ERROR_UNSUPPORTED_VERSION).",
         badssl="tls-v1-1.badssl.com:1011",
         cert=CertRecipe(names=(_h("tls-1.1-only"),)),
         tls_version="TLSv1_1",
         weak=True,
-        tools={"curl": _LEGACY_SIGALG, "openssl": _LEGACY_SIGALG},
-        note=_LEGACY_NOTE,
+        tools=_ToolVerdicts("TLSv1_1"),
+        note=legacy.NOTE,
         fix="Enable TLS 1.2 and 1.3 on the server (RFC 8996 §3).",
     ),
     Scenario(

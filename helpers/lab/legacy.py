@@ -1,0 +1,186 @@
+"""What a client decides about a TLS 1.0- or 1.1-only server, on *this* machine (notebook 02).
+
+The lab's ``tls-1.0-only`` and ``tls-1.1-only`` servers speak one old version each, at
+OpenSSL security level 0 (the only level at which OpenSSL 3.1+ speaks TLS 1.0/1.1 at all).
+What a client makes of them is not a property of the server: it depends on the client's
+``minimum_version``, its security level and its OpenSSL, and those differ between the
+Pythons and tools learners have. Measured with the lab (``tests/test_lab.py``,
+``tests/test_lab_tools.py``) on Python 3.11 + OpenSSL 3.0.19 and Python 3.13 + OpenSSL
+3.5.9:
+
+===========================================  =============================================
+the client                                   what happens
+===========================================  =============================================
+minimum TLS 1.2 (python.org Pythons since    it offers TLS 1.2+ only; the server answers with
+3.10, curl >= 8.16)                          a ``protocol_version`` alert (RFC 8446 §6.2)
+minimum below 1.2, OpenSSL >= 3.1, security  the same: "SSL 3, TLS 1.0, TLS 1.1 and DTLS 1.0
+level >= 1                                   only work at security level 0" (OpenSSL 3.1
+                                             NEWS), so the client does not offer them
+minimum below 1.2, OpenSSL 3.0, security     TLS 1.0 is offered and agreed, then the client
+level >= 1 (Debian/Ubuntu Pythons on 3.0,    refuses the server's MD5-SHA1 / SHA-1
+curl < 8.16, ``openssl s_client`` 3.0)       ServerKeyExchange signature: "legacy sigalg
+                                             disallowed or unsupported"
+security level 0 and a minimum that allows   the connection works: the lesson's "a client
+the version                                  that lowers its own guard gets in"
+===========================================  =============================================
+
+A Python's minimum depends on how it was built: python.org, pyenv and conda Pythons are
+built with ``--with-ssl-default-suites=python`` and set TLS 1.2 themselves; Debian and
+Ubuntu build with ``--with-ssl-default-suites=openssl``, so ``minimum_version`` is
+``MINIMUM_SUPPORTED`` and OpenSSL (and its configuration file) decides. That is why the
+verdicts below read the running Python's context instead of assuming a minimum.
+
+:func:`python_verdict` answers for :func:`ssl.create_default_context` (it reads a fresh
+``SSLContext(PROTOCOL_TLS_CLIENT)``, which has the same minimum and security level).
+:func:`tool_verdict` answers for ``curl`` and ``openssl s_client``: it runs
+``curl --version`` / ``openssl version`` once to learn which OpenSSL they use. An
+``openssl.cnf`` that raises ``MinProtocol`` moves a 3.0 tool to the ``protocol_version``
+verdict; the lab does not read that file and says so in :data:`NOTE`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import ssl
+import subprocess
+from typing import NamedTuple
+
+from .expect import Expect
+
+__all__ = [
+    "LEGACY_SIGALG",
+    "NOTE",
+    "PROTOCOL_VERSION",
+    "TLS_VERSIONS",
+    "ToolVersions",
+    "offers",
+    "python_verdict",
+    "tool_verdict",
+    "tool_versions",
+]
+
+#: The server's ``protocol_version`` alert: the client offered nothing it speaks.
+PROTOCOL_VERSION = Expect(False, None, "tlsv1 alert protocol version", "SSLError")
+#: OpenSSL 3.0 agreed on TLS 1.0/1.1, then refused the MD5-SHA1/SHA-1 handshake signature.
+LEGACY_SIGALG = Expect(False, None, "legacy sigalg disallowed or unsupported", "SSLError")
+
+#: What the scenarios' ``note`` says, for every version at once.
+NOTE = (
+    "Which refusal you see depends on your client, not on the server. A client whose "
+    "minimum is TLS 1.2 (python.org Pythons, curl >= 8.16) or whose OpenSSL is 3.1 or "
+    "newer (TLS 1.0/1.1 only at security level 0) does not offer TLS 1.0/1.1: the server "
+    "answers 'protocol version'. On OpenSSL 3.0 a client with a lower minimum (Debian and "
+    "Ubuntu Pythons, older curl, openssl s_client) agrees on TLS 1.0/1.1 and then rejects "
+    "the server's SHA-1/MD5 handshake signature: 'legacy sigalg disallowed or "
+    "unsupported'. A MinProtocol line in openssl.cnf changes a tool's minimum too."
+)
+
+#: A scenario's ``tls_version`` name -> :class:`ssl.TLSVersion` (also used by the servers).
+TLS_VERSIONS = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1_1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1_2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1_3": ssl.TLSVersion.TLSv1_3,
+}
+
+_LOWEST = ssl.TLSVersion.TLSv1  # what MINIMUM_SUPPORTED means in every OpenSSL 3 build
+
+
+def _resolved(minimum: ssl.TLSVersion) -> ssl.TLSVersion:
+    return _LOWEST if minimum == ssl.TLSVersion.MINIMUM_SUPPORTED else minimum
+
+
+def offers(
+    version: ssl.TLSVersion,
+    *,
+    openssl: tuple[int, ...],
+    security_level: int,
+    minimum: ssl.TLSVersion,
+) -> bool:
+    """Does a client with this OpenSSL, security level and minimum offer ``version``?
+
+    Only TLS 1.0 and 1.1 depend on the OpenSSL version: from 3.1 on they need security
+    level 0 (OpenSSL 3.1 NEWS); 3.0 still offers them at levels 1 and 2.
+    """
+    if _resolved(minimum) > version:
+        return False
+    if version >= ssl.TLSVersion.TLSv1_2:
+        return True
+    return security_level == 0 or tuple(openssl[:2]) < (3, 1)
+
+
+def _verdict(
+    version: ssl.TLSVersion, openssl: tuple[int, ...], level: int, minimum: ssl.TLSVersion
+) -> Expect:
+    if not offers(version, openssl=openssl, security_level=level, minimum=minimum):
+        return PROTOCOL_VERSION
+    if level == 0:
+        return Expect(ok=True)
+    return LEGACY_SIGALG  # OpenSSL 3.0, level >= 1: the handshake signature is refused
+
+
+def python_verdict(version: ssl.TLSVersion) -> Expect:
+    """The verdict of ``ssl.create_default_context()`` on this Python against a server that
+    speaks only ``version`` (TLS 1.0 or 1.1)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # same minimum and level, no CA loading
+    return _verdict(version, ssl.OPENSSL_VERSION_INFO, ctx.security_level, ctx.minimum_version)
+
+
+class ToolVersions(NamedTuple):
+    """The versions that decide the tools' verdicts; ``None`` when unknown or not installed."""
+
+    openssl: tuple[int, ...] | None  # `openssl version`
+    curl: tuple[int, ...] | None  # `curl --version`, the curl release
+    curl_openssl: tuple[int, ...] | None  # the OpenSSL libcurl is linked with
+
+
+def _numbers(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def _run(*cmd: str) -> str:
+    if shutil.which(cmd[0]) is None:
+        return ""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+@functools.cache
+def tool_versions() -> ToolVersions:
+    """Ask ``openssl`` and ``curl`` once which versions they are (no network)."""
+    openssl = re.match(r"OpenSSL (\d+\.\d+\.\d+)", _run("openssl", "version"))
+    curl_text = _run("curl", "--version")
+    curl = re.match(r"curl (\d+\.\d+\.\d+)", curl_text)
+    linked = re.search(r"\bOpenSSL/(\d+\.\d+\.\d+)", curl_text)
+    return ToolVersions(
+        _numbers(openssl.group(1)) if openssl else None,
+        _numbers(curl.group(1)) if curl else None,
+        _numbers(linked.group(1)) if linked else None,
+    )
+
+
+def tool_verdict(tool: str, version: ssl.TLSVersion) -> Expect | None:
+    """The verdict of ``"curl"`` or ``"openssl"`` (``s_client``) on this machine.
+
+    Both run at OpenSSL's default security level (1 on an unconfigured 3.0, 2 from 3.2
+    and in Debian's configuration: >= 1 either way). ``openssl s_client``'s minimum is
+    OpenSSL's own (TLS 1.0); curl's is TLS 1.2 from curl 8.16.0 on, TLS 1.0 before.
+    ``None`` when the tool is missing or not built on OpenSSL: the lab cannot say.
+    """
+    found = tool_versions()
+    if tool == "openssl":
+        if found.openssl is None:
+            return None
+        return _verdict(version, found.openssl, 1, ssl.TLSVersion.MINIMUM_SUPPORTED)
+    if tool == "curl":
+        if found.curl is None or found.curl_openssl is None:
+            return None
+        minimum = (
+            ssl.TLSVersion.TLSv1_2 if found.curl >= (8, 16) else ssl.TLSVersion.MINIMUM_SUPPORTED
+        )
+        return _verdict(version, found.curl_openssl, 1, minimum)
+    raise ValueError(f"no verdict for tool {tool!r}: use 'curl' or 'openssl'")
