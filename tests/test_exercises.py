@@ -710,3 +710,175 @@ def test_nb06_nb07_checks_refuse_plausible_wrong_answers(case):
     result = exercises.get(key).check(answer)
     assert result.attempted and not result.passed, f"{case} passed: {result.message}"
     assert teaching in result.message, result.message
+
+
+# ------------------------------------------------------------------------------ nb02 and nb03
+# Plausible wrong or unsafe answers for notebooks 02 and 03, each refused with a sentence
+# that teaches (review rows "nb02.*" and "nb03.*", issue 11 §3).
+
+
+def _nb0203_refused(key: str, source: str, name: str) -> str:
+    """Define the learner's function as a notebook cell would, check it, return the message."""
+    namespace: dict = {}
+    exec(compile(source, "<cell>", "exec"), namespace)  # noqa: S102 (our own test code)
+    result = exercises.get(key).check(namespace[name])
+    assert result.attempted and not result.passed, f"{key} accepted: {result.message}"
+    return result.message
+
+
+_NB02_CODE_WALK = """
+    except requests.exceptions.SSLError as error:
+        cause = error.args[0].reason.args[0]
+        return getattr(cause, "verify_code", None)
+    return None
+"""
+
+NB02_NB03_WRONG_ANSWERS = {
+    # nb02.verify_code_of: the bundle never reaches requests (certifi decides): dedicated
+    # message first, not "expired should give 10, not 20".
+    "nb02 verify_code_of forgets ca_bundle": (
+        "nb02.verify_code_of",
+        "verify_code_of",
+        "import requests\n\ndef verify_code_of(url, ca_bundle):\n    try:\n"
+        "        requests.get(url, timeout=5).close()" + _NB02_CODE_WALK,
+        "your function does not trust ca_bundle",
+    ),
+    # ... or verification switched off, so nothing ever fails.
+    "nb02 verify_code_of with verify=False": (
+        "nb02.verify_code_of",
+        "verify_code_of",
+        "import requests\n\ndef verify_code_of(url, ca_bundle):\n    try:\n"
+        "        requests.get(url, verify=False, timeout=5).close()" + _NB02_CODE_WALK,
+        "verify=False, or an except that swallows every error",
+    ),
+    # ... or every error swallowed.
+    "nb02 verify_code_of swallows errors": (
+        "nb02.verify_code_of",
+        "verify_code_of",
+        "import requests\n\ndef verify_code_of(url, ca_bundle):\n    try:\n"
+        "        requests.get(url, verify=ca_bundle, timeout=5).close()\n"
+        "    except Exception:\n        return None\n    return None\n",
+        "an except that swallows every error",
+    ),
+    # nb02.combined_bundle: files glued without newlines.
+    "nb02 combined_bundle concatenates blindly": (
+        "nb02.combined_bundle",
+        "combined_bundle",
+        "from pathlib import Path\n\ndef combined_bundle(paths, destination):\n"
+        "    Path(destination).write_bytes(b''.join(Path(p).read_bytes() for p in paths))\n"
+        "    return Path(destination)\n",
+        "look at the joins",
+    ),
+    # ... or appended to yesterday's bundle: a stale root stays trusted.
+    "nb02 combined_bundle appends to an old bundle": (
+        "nb02.combined_bundle",
+        "combined_bundle",
+        "from pathlib import Path\n\ndef combined_bundle(paths, destination):\n"
+        "    with open(destination, 'ab') as out:\n        for p in paths:\n"
+        "            pem = Path(p).read_bytes()\n"
+        "            out.write(pem if pem.endswith(b'\\n') else pem + b'\\n')\n"
+        "    return Path(destination)\n",
+        "not appending",
+    ),
+    # nb02.lab_session: verification off "to make it work".
+    "nb02 lab_session with verify=False": (
+        "nb02.lab_session",
+        "lab_session",
+        "import requests\n\ndef lab_session(ca_bundle):\n    session = requests.Session()\n"
+        "    session.verify = False\n    session.trust_env = False\n    return session\n",
+        "verify=False does not choose whom to trust",
+    ),
+    # ... session.verify alone loses to REQUESTS_CA_BUNDLE (psf/requests #3829).
+    "nb02 lab_session with session.verify only": (
+        "nb02.lab_session",
+        "lab_session",
+        "import requests\n\ndef lab_session(ca_bundle):\n    session = requests.Session()\n"
+        "    session.verify = str(ca_bundle)\n    return session\n",
+        "the environment variable won over session.verify",
+    ),
+    # ... or the process-wide environment changed to suit one session.
+    "nb02 lab_session sets REQUESTS_CA_BUNDLE": (
+        "nb02.lab_session",
+        "lab_session",
+        "import os\nimport requests\n\ndef lab_session(ca_bundle):\n"
+        "    os.environ['REQUESTS_CA_BUNDLE'] = str(ca_bundle)\n    return requests.Session()\n",
+        "your function changed the environment (REQUESTS_CA_BUNDLE)",
+    ),
+    # nb03.sans_of: DNS names only, IP addresses forgotten.
+    "nb03 sans_of with DNS names only": (
+        "nb03.sans_of",
+        "sans_of",
+        "from cryptography import x509\n\ndef sans_of(cert):\n    try:\n"
+        "        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)\n"
+        "    except x509.ExtensionNotFound:\n        return []\n"
+        "    return ext.value.get_values_for_type(x509.DNSName)\n",
+        "you returned ['shop.lab.localhost', '*.api.lab.localhost']",
+    ),
+    # ... or the Common Name counted as a name (what RFC 9525 and browsers refuse).
+    "nb03 sans_of falls back to the CN": (
+        "nb03.sans_of",
+        "sans_of",
+        "from cryptography import x509\n\ndef sans_of(cert):\n    try:\n"
+        "        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)\n"
+        "    except x509.ExtensionNotFound:\n"
+        "        return [a.value for a in cert.subject.get_attributes_for_oid("
+        "x509.NameOID.COMMON_NAME)]\n"
+        "    return [str(g.value) for g in ext.value]\n",
+        "the CN is not a SAN",
+    ),
+    # nb03.is_issued_by: names compared, signature never checked: a forgery passes.
+    "nb03 is_issued_by compares names only": (
+        "nb03.is_issued_by",
+        "is_issued_by",
+        "def is_issued_by(child, parent):\n    return child.issuer == parent.subject\n",
+        "a forged leaf whose issuer *name* is the lab intermediate's",
+    ),
+    # nb03.alert_level: the old absolute thresholds make a fresh 6-day certificate critical.
+    "nb03 alert_level with absolute 7/30-day thresholds": (
+        "nb03.alert_level",
+        "alert_level",
+        "import datetime as dt\n\ndef alert_level(cert, now):\n"
+        "    if now < cert.not_valid_before_utc:\n        return 'not yet valid'\n"
+        "    if now > cert.not_valid_after_utc:\n        return 'expired'\n"
+        "    left = (cert.not_valid_after_utc - now) / dt.timedelta(days=1)\n"
+        "    if left < 7:\n        return 'critical'\n"
+        "    if left < 30:\n        return 'warn'\n    return 'ok'\n",
+        "a 6-day certificate issued an hour ago gave 'critical'",
+    ),
+    # ... and the clock instead of the `now` it was given.
+    "nb03 alert_level reads the clock": (
+        "nb03.alert_level",
+        "alert_level",
+        "import datetime as dt\n\ndef alert_level(cert, now):\n"
+        "    now = dt.datetime.now(dt.timezone.utc)\n"
+        "    if now < cert.not_valid_before_utc:\n        return 'not yet valid'\n"
+        "    if now > cert.not_valid_after_utc:\n        return 'expired'\n"
+        "    left = (cert.not_valid_after_utc - now) / "
+        "(cert.not_valid_after_utc - cert.not_valid_before_utc)\n"
+        "    return 'critical' if left < 0.1 else 'warn' if left < 1 / 3 else 'ok'\n",
+        "use the `now` argument, not datetime.now()",
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # verify=False cases
+@pytest.mark.parametrize("case", sorted(NB02_NB03_WRONG_ANSWERS))
+def test_nb02_nb03_checks_refuse_plausible_wrong_answers(case):
+    key, name, source, teaching = NB02_NB03_WRONG_ANSWERS[case]
+    message = _nb0203_refused(key, source, name)
+    assert teaching in message, message
+
+
+def test_nb03_alert_level_with_absolute_thresholds_is_refused_for_long_certificates_too():
+    """Fixed 7/30-day rules that special-case short certificates still miss a 200-day one."""
+    source = (
+        "import datetime as dt\n\ndef alert_level(cert, now):\n"
+        "    if now < cert.not_valid_before_utc:\n        return 'not yet valid'\n"
+        "    if now > cert.not_valid_after_utc:\n        return 'expired'\n"
+        "    life = (cert.not_valid_after_utc - cert.not_valid_before_utc) / dt.timedelta(days=1)\n"
+        "    left = (cert.not_valid_after_utc - now) / dt.timedelta(days=1)\n"
+        "    if life < 30:\n        return 'ok' if left > life / 3 else 'warn'\n"
+        "    return 'critical' if left < 7 else 'warn' if left < 30 else 'ok'\n"
+    )
+    message = _nb0203_refused("nb03.alert_level", source, "alert_level")
+    assert "a 200-day certificate with 60 days left gave 'ok'" in message, message

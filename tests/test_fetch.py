@@ -150,7 +150,7 @@ def test_results_feed_expiry_gantt(servers: SimpleNamespace) -> None:
     fig = plots.expiry_gantt(results, show_policy=False)
     try:
         gids = sorted(p.get_gid() for p in fig.axes[0].patches if p.get_gid())
-        assert gids == ["status:error", "status:expired", "status:valid"]
+        assert gids == ["status:error", "status:expired", f"status:{plots.VALID}"]
     finally:
         plt.close(fig)
 

@@ -98,6 +98,22 @@ def test_status_boundaries_are_inclusive(pki: SimpleNamespace) -> None:
     assert plots.status_of(pki.valid, naive) == plots.VALID
 
 
+def test_in_date_is_not_called_valid_and_renewal_is_relative_to_the_lifetime() -> None:
+    # "valid" next to "verified: no" contradicts itself: the dates are only one rule.
+    assert plots.VALID == "in date" and "valid" not in plots.STATUS_LABELS[plots.VALID]
+    root = CA("Short-lived Root", not_before=NOW - 10 * DAY, not_after=NOW + 400 * DAY)
+    six_day = root.issue("six.test", not_before=NOW - DAY / 24, not_after=NOW + 6 * DAY).cert
+    long = root.issue("long.test", not_before=NOW - 140 * DAY, not_after=NOW + 60 * DAY).cert
+    # A 6-day certificate issued an hour ago is not "expiring" (a fixed 30-day rule says so).
+    assert plots.status_of(six_day, NOW) == plots.VALID
+    assert plots.status_of(six_day, NOW, soon=plots.EXPIRING_WITHIN) == plots.EXPIRING
+    # Due for renewal at two thirds of its life (4 days in), as ACME clients renew.
+    assert plots.status_of(six_day, NOW + 3.9 * DAY) == plots.VALID
+    assert plots.status_of(six_day, NOW + 4.1 * DAY) == plots.EXPIRING
+    # A 200-day certificate 140 days in is past its renewal point with 60 days still left.
+    assert plots.status_of(long, NOW) == plots.EXPIRING
+
+
 def test_policy_steps_sc081() -> None:
     assert plots.max_lifetime_days(dt.date(2025, 1, 1)) == 398
     assert plots.max_lifetime_days(dt.date(2026, 3, 14)) == 398
@@ -129,7 +145,7 @@ def test_chain_timeline_root_on_top_now_line_days_left(pki: SimpleNamespace) -> 
     leaf_bar = bars[2]
     assert leaf_bar.get_x() == pytest.approx(mdates.date2num(NOW - 30 * DAY))
     assert leaf_bar.get_width() == pytest.approx(90)
-    assert all(_same_colour(b.get_facecolor(), plots.STATUS_COLORS["valid"]) for b in bars)
+    assert all(_same_colour(b.get_facecolor(), plots.STATUS_COLORS[plots.VALID]) for b in bars)
 
     (line,) = _now_lines(ax)
     assert line.get_xdata()[0] == pytest.approx(mdates.date2num(NOW))
@@ -145,7 +161,7 @@ def test_chain_timeline_colours_an_expired_intermediate(pki: SimpleNamespace) ->
     fig = plots.chain_timeline([old.cert, pki.root.cert], now=NOW)
     ax = fig.axes[0]
     colours = [mcolors.to_hex(b.get_facecolor()) for b in _bars(ax)]
-    assert colours == [plots.STATUS_COLORS["valid"].lower(), plots.STATUS_COLORS["expired"].lower()]
+    assert colours == [plots.STATUS_COLORS[plots.VALID].lower(), plots.STATUS_COLORS["expired"].lower()]
     assert "expired 2 d ago" in _texts(ax)
 
 
@@ -188,7 +204,7 @@ def test_gantt_sorted_by_expiry_coloured_by_status(pki: SimpleNamespace) -> None
     ]
     bars = _bars(main)
     assert len(bars) == 6
-    expected = ["expired", "expiring", "valid", "valid", "not yet valid", "error"]
+    expected = ["expired", "expiring", "in date", "in date", "not yet valid", "error"]
     for bar, status in zip(bars, expected, strict=True):
         assert bar.get_gid() == f"status:{status}"
         assert _same_colour(bar.get_facecolor()[:3], plots.STATUS_COLORS[status])

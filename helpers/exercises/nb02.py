@@ -67,20 +67,30 @@ def _ca_count(path: str | os.PathLike[str]) -> int:
     ],
 )
 def verify_code_of(answer):
+    import certifi
+
     from ..lab import get_lab
 
     lab = get_lab()
-    first = answer(lab.url("expired"), str(lab.ca_bundle))
-    assert first == 10, (
-        f"expired should give verify code 10 (certificate has expired), not {first!r}"
+    first = answer(lab.url("valid"), str(lab.ca_bundle))
+    assert first != 20, (
+        "the lab's valid site, with the lab's CA bundle, gave 20 (unable to get local issuer "
+        "certificate): your function does not trust ca_bundle. Pass it on: "
+        "requests.get(url, verify=ca_bundle, timeout=5)"
     )
+    assert first is None, f"the lab's valid site verifies, so return None, not {first!r}"
+    got = answer(lab.url("expired"), str(lab.ca_bundle))
+    assert got is not None, (
+        "the expired site gave None, as if the request had succeeded: did it really verify? "
+        "verify=False, or an except that swallows every error, hides exactly the failure "
+        "this function must report"
+    )
+    assert got == 10, f"expired should give verify code 10 (certificate has expired), not {got!r}"
     for scenario, want in _CODES.items():
         got = answer(lab.url(scenario), str(lab.ca_bundle))
         assert got == want, (
             f"{scenario}: requests with the lab CA trusted gives {want!r}, you returned {got!r}"
         )
-    import certifi
-
     got = answer(lab.url("valid"), certifi.where())
     assert got == 20, (
         "valid with certifi's bundle (which does not contain the lab CA) should give 20 "
@@ -118,6 +128,9 @@ def combined_bundle(answer):
         inputs = [corporate, partner, Path(certifi.where())]
         destination = Path(tmp, "out", "bundle.pem")
         destination.parent.mkdir()
+        # Yesterday's bundle is still there, with a root nobody asked for any more.
+        stale = CA(common_name="Decommissioned Old Root CA")
+        destination.write_bytes(stale.cert_pem)
         got = answer(inputs, destination)
         assert got is not None and Path(got) == destination, (
             f"return the path of the bundle you wrote ({destination}), not {got!r}"
@@ -130,6 +143,11 @@ def combined_bundle(answer):
                 f"OpenSSL cannot read your bundle ({exc.reason or exc}): look at the joins"
             ) from None
         want = sum(_ca_count(path) for path in inputs)
+        assert stale.cert_pem.strip() not in destination.read_bytes(), (
+            "your bundle still holds 'Decommissioned Old Root CA', which was in the file "
+            "before you wrote it: open destination for writing ('wb'), not appending. A root "
+            "left over in a trust bundle stays trusted, silently, for as long as the file lives"
+        )
         assert count == want, f"your bundle holds {count} certificates, the inputs hold {want}"
 
         from ..lab import get_lab
@@ -178,11 +196,18 @@ def lab_session(answer):
 
     from ..lab import get_lab
 
-    first = answer(Path(certifi.where()))
+    with _environ():  # whatever the answer does to os.environ is undone on the way out
+        before = dict(os.environ)
+        first = answer(Path(certifi.where()))
+        changed = sorted(k for k in {*before, *os.environ} if before.get(k) != os.environ.get(k))
     assert isinstance(first, requests.Session), (
         f"return a requests.Session, not {type(first).__name__}"
     )
     first.close()
+    assert not changed, (
+        f"your function changed the environment ({', '.join(changed)}): that changes what "
+        "every other requests call in the program trusts. Configure the session itself instead"
+    )
     lab = get_lab()
     with _environ(REQUESTS_CA_BUNDLE=certifi.where(), CURL_CA_BUNDLE=None):
         with answer(lab.ca_bundle) as session:
@@ -191,7 +216,9 @@ def lab_session(answer):
                 "trust the lab's valid site: the environment variable won over session.verify"
             )
             assert not _trusted(session, lab.url("expired")), (
-                "your session accepted the expired site: it must still verify certificates"
+                "your session accepted the expired site: it must still verify certificates. "
+                "verify=False does not choose whom to trust, it trusts everyone: anyone on the "
+                "path could then pose as the server (notebook 07)"
             )
             assert not _trusted(session, lab.url("self-signed")), (
                 "your session accepted a self-signed certificate: it must still verify"

@@ -147,7 +147,9 @@ def is_issued_by(answer):
 
 # --------------------------------------------------------------------------- alert_level
 
-WARN_DAYS, CRITICAL_DAYS = 30, 7
+#: Warn once two thirds of the lifetime are gone (the renewal should have happened: ACME
+#: clients renew then); critical once less than a tenth of the lifetime is left.
+WARN_LEFT, CRITICAL_LEFT = 1 / 3, 1 / 10
 
 
 def _expected_level(cert: x509.Certificate, now: _dt.datetime) -> str:
@@ -155,10 +157,10 @@ def _expected_level(cert: x509.Certificate, now: _dt.datetime) -> str:
         return "not yet valid"
     if now > cert.not_valid_after_utc:
         return "expired"
-    left = (cert.not_valid_after_utc - now) / _dt.timedelta(days=1)
-    if left < CRITICAL_DAYS:
+    left = (cert.not_valid_after_utc - now) / (cert.not_valid_after_utc - cert.not_valid_before_utc)
+    if left < CRITICAL_LEFT:
         return "critical"
-    if left < WARN_DAYS:
+    if left < WARN_LEFT:
         return "warn"
     return "ok"
 
@@ -167,10 +169,12 @@ def _expected_level(cert: x509.Certificate, now: _dt.datetime) -> str:
     "nb03",
     hints=[
         "Compare now with cert.not_valid_before_utc and cert.not_valid_after_utc (aware UTC "
-        "datetimes; the old not_valid_after is naive and deprecated).",
-        "Days left: (cert.not_valid_after_utc - now) / datetime.timedelta(days=1) gives a float.",
-        "Check in this order: not yet valid, expired, then fewer than 7 days (critical), "
-        "fewer than 30 (warn), else ok. Use the now you are given, not datetime.now().",
+        "datetimes; the old not_valid_after is naive and deprecated). Use the now you are "
+        "given, not datetime.now(): the check asks about other days.",
+        "Dividing two timedeltas gives a float: (not_after - now) / (not_after - not_before) "
+        "is the fraction of the lifetime still left, 1.0 at issue and 0.0 at the end.",
+        "Check in this order: not yet valid, expired, then less than 1/10 of the lifetime left "
+        "(critical), less than 1/3 left (warn: an ACME client renews at two thirds), else ok.",
     ],
 )
 def alert_level(answer):
@@ -180,33 +184,56 @@ def alert_level(answer):
     key = new_private_key()
     day = _dt.timedelta(days=1)
 
-    def cert_ending(days_left: float, started: float = -60) -> x509.Certificate:
+    def cert(lifetime: float, left: float) -> x509.Certificate:
+        """A certificate of ``lifetime`` days with ``left`` days to go at ``now``."""
         return self_signed(
             "monitor.lab.localhost",
             key=key,
-            not_before=now + started * day,
-            not_after=now + days_left * day,
+            not_before=now + (left - lifetime) * day,
+            not_after=now + left * day,
         ).cert
 
-    first = cert_ending(100)
+    first = cert(90, 60)
     got = answer(first, now)
     assert isinstance(got, str), f"return one of the level strings, not {got!r}"
+    assert got != "not yet valid", (
+        "a 90-day certificate issued 30 days before the `now` the check passed you is not "
+        "'not yet valid': use the `now` argument, not datetime.now() (the check asks about "
+        "a day in 2027)"
+    )
+    assert got == "ok", f"a 90-day certificate with 60 days left should be 'ok', not {got!r}"
+
+    fresh = answer(cert(6, 6 - 1 / 24), now)
+    assert fresh == "ok", (
+        f"a 6-day certificate issued an hour ago gave {fresh!r}: it has almost all of its life "
+        "ahead. Fixed thresholds (7 or 30 days left) alarm the moment a short-lived "
+        "certificate is issued; compare the time left with the certificate's own lifetime "
+        "(ACME clients renew at two thirds of it)"
+    )
+    long_one = answer(cert(200, 60), now)
+    assert long_one == "warn", (
+        f"a 200-day certificate with 60 days left gave {long_one!r}: its renewal was due after "
+        "133 days (two thirds), so it is overdue: 'warn'. A fixed 30-day rule notices a month "
+        "too late"
+    )
     cases = [
-        (first, now, "100 days left"),
-        (cert_ending(29.5), now, "29.5 days left"),
-        (cert_ending(30.5), now, "30.5 days left"),
-        (cert_ending(12), now, "12 days left"),
-        (cert_ending(7.25), now, "7.25 days left"),
-        (cert_ending(6.75), now, "6.75 days left"),
-        (cert_ending(0.25), now, "6 hours left"),
-        (cert_ending(-1), now, "expired yesterday"),
-        (cert_ending(90, started=3), now, "starts in 3 days"),
-        (first, now + 75 * day, "the 100-day certificate, 75 days later"),
-        (first, now + 96 * day, "the 100-day certificate, 96 days later"),
+        (cert(90, 29.5), now, "90-day certificate, 29.5 days left"),
+        (cert(90, 30.5), now, "90-day certificate, 30.5 days left"),
+        (cert(90, 12), now, "90-day certificate, 12 days left"),
+        (cert(90, 9.5), now, "90-day certificate, 9.5 days left"),
+        (cert(90, 8.5), now, "90-day certificate, 8.5 days left"),
+        (cert(90, 0.25), now, "90-day certificate, 6 hours left"),
+        (cert(6, 1.5), now, "6-day certificate, 1.5 days left"),
+        (cert(6, 0.5), now, "6-day certificate, 12 hours left"),
+        (cert(398, 35), now, "398-day certificate, 35 days left"),
+        (cert(90, -1), now, "90-day certificate that expired yesterday"),
+        (cert(90, 93), now, "90-day certificate that starts in 3 days"),
+        (first, now + 31 * day, "90-day certificate, 31 days later"),
+        (first, now + 61 * day, "90-day certificate, 61 days later"),
     ]
-    for cert, moment, what in cases:
-        got, want = answer(cert, moment), _expected_level(cert, moment)
-        assert got == want, f"for a certificate with {what} you returned {got!r}, expected {want!r}"
+    for certificate, moment, what in cases:
+        got, want = answer(certificate, moment), _expected_level(certificate, moment)
+        assert got == want, f"for a {what} you returned {got!r}, expected {want!r}"
     real_now = _dt.datetime.now(_UTC)
     chains = _lab_chains("valid", "expired", "not-yet-valid")
     for scenario, chain in chains.items():

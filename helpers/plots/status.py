@@ -1,14 +1,28 @@
-"""A certificate's status at a moment: valid, expiring, expired... (notebook 03).
+"""A certificate's status at a moment: in date, due for renewal, expired... (notebook 03).
 
-The certificate figures (:mod:`.chain`, :mod:`.expiry`) colour every bar by
-:func:`status_of`, so the status names, their colours and their legend text live here,
-with the few phrases the bars are labelled with ("89 d left", "expired 3 d ago").
+The certificate figures (:mod:`.chain`, :mod:`.expiry`) and the monitor table of
+notebook 03 (``helpers/plots/status.py`` → :func:`status_of`) colour and label every
+certificate by its status, so the status names, their colours and their legend text
+live here, with the few phrases the bars are labelled with ("89 d left", "expired 3 d ago").
 
 Theory of operation
 -------------------
-A certificate is valid from ``notBefore`` to ``notAfter`` *inclusive*
+A certificate is within its dates from ``notBefore`` to ``notAfter`` *inclusive*
 (RFC 5280 §4.1.2.5). Everything here compares those two fields against one moment in
 UTC, which defaults to now; pass ``now`` to ask about any other day.
+
+**"In date" is not "valid".** The dates are one rule of path validation among many
+(RFC 5280 §6.1.3); a self-signed or wrongly named certificate is perfectly in date.
+So the status that means "within its dates" is called ``"in date"``: a monitor shows
+it next to ``verified: no`` without contradicting itself.
+
+**Due for renewal is relative to the lifetime.** ACME clients renew when about two
+thirds of a certificate's lifetime has passed (certbot: 30 days before the end of a
+90-day certificate), and with ACME Renewal Information (ARI, RFC 9773) the CA itself
+suggests the window. A fixed "30 days left" rule would flag a 6-day certificate as
+expiring the moment it is issued, and stay silent far too long about a 398-day one,
+so :func:`status_of` calls a certificate ``"expiring"`` once :data:`RENEW_AT` of its
+lifetime has passed.
 """
 
 from __future__ import annotations
@@ -31,13 +45,18 @@ __all__ = [
     "NOT_YET_VALID",
     "ERROR",
     "EXPIRING_WITHIN",
+    "IN_DATE",
+    "RENEW_AT",
+    "renewal_due",
     "status_of",
 ]
 
 #: Certificate status names, as returned by :func:`status_of`.
 EXPIRED = "expired"
 EXPIRING = "expiring"
-VALID = "valid"
+#: Within its dates. Only the dates: a certificate can be in date and still not verify.
+IN_DATE = "in date"
+VALID = IN_DATE  # the older name of the same status, kept for code that imports it
 NOT_YET_VALID = "not yet valid"
 ERROR = "error"
 
@@ -53,13 +72,18 @@ STATUS_COLORS: dict[str, str] = {
 #: Legend text for each status.
 STATUS_LABELS: dict[str, str] = {
     EXPIRED: "expired",
-    EXPIRING: "expires within 30 days",
-    VALID: "valid",
+    EXPIRING: "due for renewal (2/3 of its life gone)",
+    VALID: "in date (dates only)",
     NOT_YET_VALID: "not yet valid",
     ERROR: "error (no certificate)",
 }
 
-#: "Expiring soon" means within this window; 30 days is what most monitoring uses.
+#: The fraction of its lifetime after which a certificate is due for renewal: ACME
+#: clients renew at about two thirds (certbot: 30 days before the end of 90).
+RENEW_AT = 2 / 3
+
+#: The old absolute window ("expiring" = 30 days or fewer left). Pass it as ``soon=`` to
+#: :func:`status_of` to get that behaviour back; the default is relative (:data:`RENEW_AT`).
 EXPIRING_WITHIN = _dt.timedelta(days=30)
 
 
@@ -72,16 +96,25 @@ def _utc(moment: _dt.datetime | None) -> _dt.datetime:
     return moment.astimezone(_dt.UTC)
 
 
+def renewal_due(cert: x509.Certificate) -> _dt.datetime:
+    """When ``cert`` is due for renewal: :data:`RENEW_AT` of the way through its lifetime."""
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    return cert.not_valid_before_utc + lifetime * RENEW_AT
+
+
 def status_of(
     cert: x509.Certificate | None,
     now: _dt.datetime | None = None,
     *,
-    soon: _dt.timedelta = EXPIRING_WITHIN,
+    soon: _dt.timedelta | None = None,
 ) -> str:
     """Classify a certificate's validity period at ``now`` (default: this moment, UTC).
 
-    RFC 5280 §4.1.2.5: a certificate is valid from ``notBefore`` to ``notAfter``
-    *inclusive*. ``None`` (we could not get a certificate at all) is :data:`ERROR`.
+    RFC 5280 §4.1.2.5: a certificate is within its dates from ``notBefore`` to
+    ``notAfter`` *inclusive*: :data:`IN_DATE` ("in date", which says nothing about
+    whether it verifies), or :data:`EXPIRING` once it is due for renewal
+    (:func:`renewal_due`; or, with ``soon=``, when at most ``soon`` is left).
+    ``None`` (we could not get a certificate at all) is :data:`ERROR`.
 
     >>> status_of(None)
     'error'
@@ -93,9 +126,11 @@ def status_of(
         return NOT_YET_VALID
     if moment > cert.not_valid_after_utc:
         return EXPIRED
-    if cert.not_valid_after_utc - moment <= soon:
-        return EXPIRING
-    return VALID
+    if soon is not None:
+        due = cert.not_valid_after_utc - moment <= soon
+    else:
+        due = moment >= renewal_due(cert)
+    return EXPIRING if due else IN_DATE
 
 
 def _cert_name(cert: x509.Certificate) -> str:
