@@ -256,8 +256,18 @@ def _build(parent: Path, scenarios: Mapping[str, Scenario], fingerprint: str) ->
     tmp = parent / f".building-{final.name}"
     tmp.mkdir(parents=True, mode=0o700)
     try:
-        root = pki.CA("TLS Course Lab Root CA")
-        inter = root.create_intermediate("TLS Course Lab Intermediate CA")
+        # Backdated, so every leaf (the expired one starts 120 days ago) is issued while its
+        # CAs already existed: a 10-year root from 2 years ago, a 5-year intermediate from 1.
+        root = pki.CA(
+            "TLS Course Lab Root CA",
+            not_before=_dt.timedelta(days=-730),
+            not_after=_dt.timedelta(days=3650 - 730),
+        )
+        inter = root.create_intermediate(
+            "TLS Course Lab Intermediate CA",
+            not_before=_dt.timedelta(days=-365),
+            not_after=_dt.timedelta(days=5 * 365 - 365),
+        )
         extra: dict[str, pki.CA] = {}
         deadlines = [root.cert.not_valid_after_utc, inter.cert.not_valid_after_utc]
         files: dict[str, dict[str, str]] = {}
