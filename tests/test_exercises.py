@@ -882,3 +882,164 @@ def test_nb03_alert_level_with_absolute_thresholds_is_refused_for_long_certifica
     )
     message = _nb0203_refused("nb03.alert_level", source, "alert_level")
     assert "a 200-day certificate with 60 days left gave 'ok'" in message, message
+
+
+# --- notebook 08: wrong or insecure answers the checks must refuse, with a reason that teaches
+
+
+def _nb08_refused(key: str, answer) -> str:
+    result = exercises.get(key).check(answer)
+    assert result.attempted and not result.passed, f"{key} accepted a wrong answer"
+    return result.message
+
+
+def _nb08_versions(host, port, *, newest_first=False):
+    import socket
+    import ssl
+    import warnings
+
+    accepted = []
+    for version in (
+        ssl.TLSVersion.TLSv1,
+        ssl.TLSVersion.TLSv1_1,
+        ssl.TLSVersion.TLSv1_2,
+        ssl.TLSVersion.TLSv1_3,
+    ):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ctx.maximum_version = version
+        try:
+            with (
+                socket.create_connection((host, port), timeout=2) as raw,
+                ctx.wrap_socket(raw, server_hostname=host) as tls,
+            ):
+                accepted.append(tls.version())
+        except (ssl.SSLError, OSError):
+            pass
+    return accepted[::-1] if newest_first else accepted
+
+
+def test_nb08_accepted_versions_must_be_oldest_first():
+    message = _nb08_refused(
+        "nb08.accepted_versions", lambda h, p: _nb08_versions(h, p, newest_first=True)
+    )
+    assert "(oldest first)" in message and "['TLSv1.3', 'TLSv1.2']" in message, message
+
+
+def _nb08_letter(protocol, key_exchange, cipher, caps, *, zero_rule=True, caps_replace=False):
+    from helpers.probe import LETTERS
+
+    score = 0.3 * protocol + 0.3 * key_exchange + 0.4 * cipher
+    if zero_rule and 0 in (protocol, key_exchange, cipher):
+        score = 0.0
+    letter = next(letter for minimum, letter in LETTERS if score >= minimum)
+    if caps_replace and caps:
+        return caps[-1]  # "the last rule wins": a cap of B would lift a C
+    for cap in caps:
+        if "FEDCBA".index(cap) < "FEDCBA".index(letter):
+            letter = cap
+    return letter
+
+
+@pytest.mark.parametrize(
+    ("variant", "teaching"),
+    [
+        ({"zero_rule": False}, "overall_letter(100, 0, 100, []) returned 'B', expected 'F'"),
+        (
+            {"caps_replace": True},
+            "overall_letter(90, 90, 90, ['C', 'B']) returned 'B', expected 'C'",
+        ),
+    ],
+)
+def test_nb08_overall_letter_refuses_a_missing_zero_rule_and_caps_that_lift(variant, teaching):
+    message = _nb08_refused(
+        "nb08.overall_letter", lambda p, k, c, caps: _nb08_letter(p, k, c, caps, **variant)
+    )
+    assert teaching in message, message
+
+
+def _nb08_is_revoked(cert, crl, issuer, *, signature=True, freshness=True):
+    import datetime
+
+    if crl.issuer != issuer.subject:
+        raise ValueError("another CA's CRL")
+    if signature and not crl.is_signature_valid(issuer.public_key()):
+        raise ValueError("forged")
+    if freshness and crl.next_update_utc < datetime.datetime.now(datetime.timezone.utc):  # noqa: UP017
+        raise ValueError("stale")
+    return crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+
+
+@pytest.mark.parametrize(
+    ("variant", "teaching"),
+    [
+        ({"signature": False}, "somebody else's signature"),
+        ({"freshness": False}, "whose nextUpdate passed 3 days ago returned False"),  # 8.16
+    ],
+)
+def test_nb08_is_revoked_refuses_forged_and_stale_crls(variant, teaching):
+    message = _nb08_refused(
+        "nb08.is_revoked", lambda cert, crl, issuer: _nb08_is_revoked(cert, crl, issuer, **variant)
+    )
+    assert teaching in message, message
+
+
+def _nb08_server(
+    certfile,
+    keyfile,
+    *,
+    ciphers="ECDHE+AESGCM:ECDHE+CHACHA20",
+    hsts="max-age=31536000",
+    minimum="TLSv1_2",
+    server=True,
+    legacy=False,
+):
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    if legacy:  # the notebook's legacy bank: static RSA key transport only
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("AES128-GCM-SHA256:AES256-GCM-SHA384")
+    else:
+        ctx.minimum_version = getattr(ssl.TLSVersion, minimum)
+        ctx.set_ciphers(ciphers)
+    if server:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx, ({"Strict-Transport-Security": hsts} if hsts else {})
+
+
+NB08_UNSAFE_SERVERS = {
+    "legacy bank as it is": ({"legacy": True}, "grades B", "no-forward-secrecy"),
+    "static RSA next to ECDHE": (
+        {"ciphers": "ECDHE+AESGCM:AES128-GCM-SHA256"},
+        "TLS_RSA_WITH_AES_128_GCM_SHA256",
+        "no forward secrecy",
+    ),
+    "CBC suites kept": ({"ciphers": "ECDHE+AESGCM:ECDHE+AES"}, "_CBC_", "only AEAD suites"),
+    "security level 0": ({"ciphers": "ECDHE+AESGCM:@SECLEVEL=0"}, "security level 0", "probes"),
+    "no TLS 1.2 floor": ({"minimum": "MINIMUM_SUPPORTED"}, "TLS 1.0", "1.1"),
+    "no HSTS": ({"hsts": None}, "A, not yet A+", "Strict-Transport-Security"),
+    "HSTS for a day": ({"hsts": "max-age=86400"}, "max-age is 86400 s", "six months"),
+    "a client context": ({"server": False}, "not a server context", "PROTOCOL_TLS_SERVER"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NB08_UNSAFE_SERVERS))
+def test_nb08_hardened_server_refuses_weak_or_unsafe_servers(case):
+    options, *teaching = NB08_UNSAFE_SERVERS[case]
+    message = _nb08_refused(
+        "nb08.hardened_server", lambda certfile, keyfile: _nb08_server(certfile, keyfile, **options)
+    )
+    assert all(t in message for t in teaching), message
+
+
+def test_nb08_hardened_server_says_what_to_return():
+    message = _nb08_refused("nb08.hardened_server", lambda certfile, keyfile: None)
+    assert "return a tuple (context, headers)" in message, message
+    only_ctx = _nb08_refused(
+        "nb08.hardened_server", lambda certfile, keyfile: _nb08_server(certfile, keyfile)[0]
+    )
+    assert "return a tuple (context, headers), not SSLContext" in only_ctx, only_ctx

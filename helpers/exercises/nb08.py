@@ -127,6 +127,24 @@ def _lab_material() -> tuple[
     return revoked_chain[0], valid, revoked_chain[1], crl
 
 
+def _stale_crl() -> tuple[x509.Certificate, x509.CertificateRevocationList, x509.Certificate]:
+    """A certificate, a CRL its real issuer signed (not listing it) that expired 3 days ago,
+    and the issuer: the CRL was true once, but revocations since then are missing."""
+    from .. import pki
+
+    ca = pki.CA("Check Issuing CA")
+    leaf = ca.issue("stale-crl.lab.localhost")
+    now = _dt.datetime.now(_dt.timezone.utc)  # noqa: UP017
+    stale = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - _dt.timedelta(days=10))
+        .next_update(now - _dt.timedelta(days=3))
+        .sign(ca.key, hashes.SHA256())
+    )
+    return leaf.cert, stale, ca.cert
+
+
 def _forged_crl(issuer: x509.Certificate, serial: int) -> x509.CertificateRevocationList:
     """A CRL with the issuer's *name*, listing ``serial``, signed by somebody else's key."""
     now = _dt.datetime.now(_dt.timezone.utc)  # noqa: UP017
@@ -150,6 +168,9 @@ def _forged_crl(issuer: x509.Certificate, serial: int) -> x509.CertificateRevoca
         "crl.issuer == issuer.subject, and raise ValueError if not.",
         "Anybody can write a CRL with the right issuer name: also check "
         "crl.is_signature_valid(issuer.public_key()) and raise ValueError if it is False.",
+        "A CRL is only news until its nextUpdate (RFC 5280 §5.1.2.5): after that, revocations "
+        "made since are missing. Compare crl.next_update_utc with "
+        "datetime.datetime.now(datetime.timezone.utc) and raise ValueError when it is None or past.",
     ],
 )
 def is_revoked(answer):
@@ -179,4 +200,146 @@ def is_revoked(answer):
         raise AssertionError(
             f"a CRL with the right issuer name but somebody else's signature returned {result!r}: "
             "check crl.is_signature_valid(issuer.public_key()) and raise ValueError"
+        )
+    cert, stale, stale_issuer = _stale_crl()
+    try:
+        result = answer(cert, stale, stale_issuer)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(
+            f"a genuine CRL whose nextUpdate passed 3 days ago returned {result!r}: a stale CRL "
+            "misses every revocation made since, so 'not listed' proves nothing. Compare "
+            "crl.next_update_utc with the current UTC time and raise ValueError"
+        )
+
+
+_BANK = "bank.lab.localhost"
+_HALF_YEAR = 15_768_000  # seconds: SSL Labs' minimum HSTS max-age for A+
+
+
+def _call_hardened(answer, certfile: str, keyfile: str):
+    import ssl
+
+    got = answer(certfile, keyfile)
+    if got is None:
+        raise AssertionError(
+            "your function returned None: return a tuple (context, headers), e.g. "
+            "(ctx, {'Strict-Transport-Security': 'max-age=31536000'})"
+        )
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise AssertionError(
+            f"return a tuple (context, headers), not {type(got).__name__}: the server context "
+            "and the response headers (a dict) the site sends"
+        )
+    ctx, headers = got
+    if not isinstance(ctx, ssl.SSLContext):
+        raise AssertionError(f"the first item must be an ssl.SSLContext, not {type(ctx).__name__}")
+    if ctx.protocol != ssl.PROTOCOL_TLS_SERVER:
+        raise AssertionError(
+            "that is not a server context: start from ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) "
+            "or ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)"
+        )
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, dict):
+        raise AssertionError(
+            f"the headers must be a dict of name -> value, not {type(headers).__name__}"
+        )
+    return ctx, headers
+
+
+def _unsafe_but_graded_well(ctx, result) -> str | None:
+    """What a good letter does not show: the reasons this check refuses an A+ anyway."""
+    import ssl
+
+    if ctx.security_level < 2:
+        return (
+            f"your context runs at OpenSSL security level {ctx.security_level}: '@SECLEVEL=0' or 1 "
+            "is for probes that must *see* weak servers, never for a server you run (it re-admits "
+            "SHA-1 signatures and small keys). Drop it from set_ciphers"
+        )
+    if ctx.minimum_version not in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        return (
+            f"ctx.minimum_version is {ctx.minimum_version.name}: TLS 1.0/1.1 are refused today "
+            "only because of OpenSSL's security level (Debian/Ubuntu Pythons do not set a TLS 1.2 "
+            "floor, and a system crypto policy can lower the level). Set "
+            "ctx.minimum_version = ssl.TLSVersion.TLSv1_2 yourself"
+        )
+    static = [s.iana for s in result.suites if not s.forward_secret]
+    if static:
+        return (
+            f"the grade is good, but your server still accepts {static[0]}: static RSA key "
+            "transport, no forward secrecy. A client that offers no ECDHE suite (old Java, embedded "
+            "devices) gets a session anyone who later steals the key can decrypt. Allow ECDHE suites only"
+        )
+    cbc = [s.iana for s in result.suites if not s.aead]
+    if cbc:
+        return (
+            f"the grade is good, but your server still accepts {cbc[0]}: "
+            "(MAC-then-encrypt CBC, with a padding-oracle history: Lucky13, POODLE-TLS). Mozilla's 'intermediate' profile "
+            "allows only AEAD suites for TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305"
+        )
+    return None
+
+
+@exercise(
+    "nb08",
+    hints=[
+        "Start from ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) and load the certificate with "
+        "ctx.load_cert_chain(certfile, keyfile). Return (ctx, headers).",
+        "Versions: ctx.minimum_version = ssl.TLSVersion.TLSv1_2 (TLS 1.3 stays on). Suites for "
+        "TLS 1.2: ctx.set_ciphers('ECDHE+AESGCM:ECDHE+CHACHA20'): forward secret and AEAD only "
+        "(TLS 1.3's suites are all AEAD and all ephemeral already).",
+        "A+ needs HSTS: headers = {'Strict-Transport-Security': 'max-age=31536000'} (at least "
+        "15,768,000 s, six months). Keep the default security level: no '@SECLEVEL=0'.",
+    ],
+)
+def hardened_server(answer):
+    """Start a server with the learner's context and headers, scan it, grade it."""
+    import tempfile
+
+    from .. import pki
+    from ..probe import grade, scan
+    from ..servers import LoginServer
+
+    ca = pki.CA("Hardening Check CA")
+    leaf = ca.issue(_BANK, key_type="rsa")  # the legacy bank's kind of certificate
+    with tempfile.TemporaryDirectory(prefix="nb08-harden-") as tmp:
+        files = leaf.write(tmp, "bank")
+        cafile = f"{tmp}/ca.pem"
+        with open(cafile, "wb") as f:
+            f.write(ca.cert_pem)
+        ctx, headers = _call_hardened(answer, str(files.chain), str(files.key))
+        with LoginServer(tls=ctx, headers=headers, title="Hardened Bank") as site:
+            result = scan(
+                ("127.0.0.1", site.port), server_hostname=_BANK, cafile=cafile, label="your server"
+            )
+    if not result.accepted_versions:
+        raise AssertionError(
+            "no handshake with your server succeeded: did you load the certificate with "
+            "ctx.load_cert_chain(certfile, keyfile)? ("
+            + "; ".join(f"{v}: {e}" for v, e in result.version_errors.items())
+            + ")"
+        )
+    g = grade(result)
+    fired = "; ".join(f"{rule.id} ({evidence})" for rule, evidence in g.applied if rule.cap != "A+")
+    if g.letter not in ("A", "A+"):
+        raise AssertionError(
+            f"your server grades {g.letter} (score {g.score:.0f}); the rules that held it down: "
+            f"{fired or 'none, the score itself'}"
+        )
+    unsafe = _unsafe_but_graded_well(ctx, result)
+    if unsafe:
+        raise AssertionError(unsafe)
+    if g.letter == "A":
+        hsts = result.hsts
+        raise AssertionError(
+            "A, not yet A+: "
+            + (
+                "no valid Strict-Transport-Security header reached the scan"
+                if hsts is None
+                else f"HSTS max-age is {hsts.max_age} s, below six months ({_HALF_YEAR} s)"
+            )
+            + ". Return headers such as {'Strict-Transport-Security': 'max-age=31536000'}"
         )

@@ -89,7 +89,9 @@ def _key_exchanges(
     found: list[KeyExchange] = []
     if result.tls13_group is not None:  # Python >= 3.15 said it: SSLSocket.group()
         found.append(
-            _tls13(result.tls13_group, "TLSv1.3", result.tls13_suite or "?", b"", "SSLSocket.group()")
+            _tls13(
+                result.tls13_group, "TLSv1.3", result.tls13_suite or "?", b"", "SSLSocket.group()"
+            )
         )
     elif result.versions.get("TLSv1.3"):
         jobs.append(("TLS 1.3", "TLSv1.3", "ALL"))

@@ -54,7 +54,12 @@ _HYBRID_GROUPS: dict[str, tuple[str, str]] = {
 }
 _PURE_ML_KEM = {"mlkem512": "ML-KEM-512", "mlkem768": "ML-KEM-768", "mlkem1024": "ML-KEM-1024"}
 _CURVE_BITS = {"x25519": 255, "x448": 448, "secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
-_ALIASES = {"prime256v1": "secp256r1", "p-256": "secp256r1", "p-384": "secp384r1", "p-521": "secp521r1"}
+_ALIASES = {
+    "prime256v1": "secp256r1",
+    "p-256": "secp256r1",
+    "p-384": "secp384r1",
+    "p-521": "secp521r1",
+}
 
 
 def _group_bits(group: str) -> int:

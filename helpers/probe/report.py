@@ -26,6 +26,7 @@ from .scores import WEIGHTS
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .grading import Grade
     from .result import Scan
+    from .rules import Rule
 
 _FG, _MUTED, _BG, _BORDER, _TRACK = "#1f2328", "#57606a", "#f6f8fa", "#d0d7de", "#e3e6ea"
 _LETTER_COLOURS = {
@@ -115,7 +116,11 @@ def _scan_html(s: Scan) -> str:
                     [
                         e(k.kind),
                         e(k.group)
-                        + (f" <i>(post-quantum part: {e(k.post_quantum)})</i>" if k.post_quantum else ""),
+                        + (
+                            f" <i>(post-quantum part: {e(k.post_quantum)})</i>"
+                            if k.post_quantum
+                            else ""
+                        ),
                         f"{k.bits} bits",
                         str(k.rsa_bits),
                         f"{_PRETTY[k.version]}, {e(k.suite)}"
@@ -210,4 +215,23 @@ def _grade_html(g: Grade) -> str:
         f"<details><summary>every rule (fired rules show their evidence)</summary>"
         f"{_table(['rule', 'grade', 'when', 'evidence here'], rule_rows, [r.id in fired for r in RULES])}"
         f"</details></div>"
+    )
+
+
+def _rules_html(rules: Iterable[Rule]) -> str:
+    """The rules table: three narrow columns, the why and the source folded per row."""
+    e = html.escape
+    rows = [
+        [
+            f"<code>{e(r.id)}</code>",
+            f'<b style="color:{_LETTER_COLOURS.get(r.cap, _FG)}">{e(r.cap)}</b>',
+            e(r.when) + f'<details><summary style="color:{_MUTED}">why</summary>{e(r.why)}'
+            f'<br><span style="color:{_MUTED}">source: {e(r.source)}</span></details>',
+        ]
+        for r in rules
+    ]
+    return (
+        f'<div style="{_FONT}color:{_FG}"><div style="font-weight:600">Grade rules '
+        "(helpers.probe.RULES), checked top to bottom</div>"
+        f"{_table(['rule', 'grade', 'when (open why: the attack, and the source)'], rows)}</div>"
     )

@@ -22,13 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..cards import Table
 from .attempts import _PRETTY
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from .result import Scan
 
-__all__ = ["Rule", "RULES", "rules_table"]
+__all__ = ["Rule", "RULES", "RulesTable", "rules_table"]
 
 
 @dataclass(frozen=True)
@@ -259,12 +258,28 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def rules_table() -> Table:
+class RulesTable:
+    """The rules as a table that fits a notebook: id, letter and condition in columns, the
+    attack and the source folded into a ``<details>`` per row (open it to read them)."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.rules)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{r.id:22} {r.cap:2} {r.when}" for r in self.rules)
+
+    def _repr_html_(self) -> str:
+        from .report import _rules_html
+
+        return _rules_html(self.rules)
+
+
+def rules_table() -> RulesTable:
     """Every rule of :data:`RULES` as a table, for reading in a notebook."""
-    return Table(
-        [
-            {"rule": r.id, "grade": r.cap, "when": r.when, "why": r.why, "source": r.source}
-            for r in RULES
-        ],
-        title="Grade rules (helpers.probe.RULES), checked top to bottom",
-    )
+    return RulesTable(RULES)
