@@ -128,12 +128,25 @@ def test_tls13_client_hello_offers_what_openssl_offers(tls13: Capture) -> None:
     assert {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384"} <= set(hello.cipher_suite_names)
     assert "TLS_CHACHA20_POLY1305_SHA256" in hello.cipher_suite_names
     assert not any(name.startswith("unknown") for name in hello.cipher_suite_names)
-    assert [(k.group_name, k.key_length) for k in hello.key_shares] == [("x25519", 32)]
+    shares = [(k.group_name, k.key_length) for k in hello.key_shares]
+    if ssl.OPENSSL_VERSION_INFO >= (3, 5):
+        # OpenSSL 3.5 offers the hybrid post-quantum group first: an ML-KEM-768
+        # encapsulation key (1184 bytes) + an X25519 share (32) = 1216 bytes, then plain
+        # x25519 for servers without it. The server picks the hybrid: its share is an
+        # ML-KEM ciphertext (1088 bytes) + X25519 (32) = 1120 bytes.
+        assert shares == [("X25519MLKEM768", 1216), ("x25519", 32)]
+        assert hello.supported_groups[:2] == ["X25519MLKEM768", "x25519"]
+        chosen = ("X25519MLKEM768", 1120)
+    else:
+        # OpenSSL 3.0: one X25519 share, 32 bytes (RFC 7748); no post-quantum group.
+        assert shares == [("x25519", 32)]
+        assert "X25519MLKEM768" not in hello.supported_groups
+        chosen = ("x25519", 32)
     assert hello.psk_modes == ["psk_dhe_ke"]
     assert len(hello.session_id) == 32  # the middlebox-compatibility fake session id
     server = tls13.server_hello
     assert server is not None and server.key_share is not None
-    assert server.key_share.group_name == "x25519" and server.key_share.key_length == 32
+    assert (server.key_share.group_name, server.key_share.key_length) == chosen
     assert server.session_id == hello.session_id  # echoed
     assert not server.is_hello_retry_request and server.downgrade_sentinel is None
 
@@ -489,3 +502,51 @@ def test_mutated_real_messages_raise_only_parse_error(
         + bytes(body)
     )
     _exercise(_record(22, message[: 2**14]))
+
+
+# --- RFC 8879 CompressedCertificate (OpenSSL 3.2+ sends it; decoded on every version) ---
+
+
+def _compressed(body: bytes, algorithm: int = 1, announced: int | None = None) -> bytes:
+    import zlib
+
+    data = zlib.compress(body)
+    length = len(body) if announced is None else announced
+    payload = algorithm.to_bytes(2, "big") + length.to_bytes(3, "big")
+    payload += len(data).to_bytes(3, "big") + data
+    return bytes([25]) + len(payload).to_bytes(3, "big") + payload
+
+
+def test_compressed_certificate_round_trip(pki: dict) -> None:
+    """A real chain in a TLS 1.3 Certificate body, zlib-compressed as OpenSSL 3.2+ does
+    (RFC 8879 §4): decoded, named, decompressed, and the same certificates come out."""
+    leaf = pki["leaf"]
+    ders = [leaf.cert.public_bytes(serialization.Encoding.DER)]
+    entries = b"".join(len(d).to_bytes(3, "big") + d + b"\x00\x00" for d in ders)
+    body = b"\x00" + len(entries).to_bytes(3, "big") + entries  # empty request context
+    (message,) = hs.parse_handshake_messages(_compressed(body))
+    assert message.type_name == "CompressedCertificate"
+    decoded = message.decode(tls13=True)
+    assert isinstance(decoded, hs.CompressedCertificate)
+    assert decoded.algorithm_name == "zlib" and decoded.uncompressed_length == len(body)
+    assert decoded.decompress() == body
+    assert decoded.certificate().certificates == ders
+    assert "zlib" in repr(decoded)
+
+
+def test_compressed_certificate_length_is_checked(pki: dict) -> None:
+    """RFC 8879 §4: a decompressed size other than the announced one is bad_certificate;
+    and no more than announced is ever inflated (a compression bomb stops early)."""
+    body = b"\x00" + (3).to_bytes(3, "big") + b"abc"
+    for announced in (len(body) - 1, len(body) + 1):
+        (message,) = hs.parse_handshake_messages(_compressed(body, announced=announced))
+        with pytest.raises(ParseError, match="bad_certificate"):
+            message.decode(tls13=True).decompress()
+    (message,) = hs.parse_handshake_messages(_compressed(body, algorithm=2))
+    decoded = message.decode(tls13=True)
+    assert decoded.algorithm_name == "brotli"
+    try:
+        import brotli  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        with pytest.raises(ParseError, match="brotli"):
+            decoded.decompress()

@@ -51,7 +51,8 @@ Everything below is importable from ``helpers.handshake`` itself.
 ``extensions.py``      the extension block: ``Extension``, ``KeyShareEntry``,
                        ``parse_extensions`` (SNI, ALPN, supported_versions, ...)
 ``hellos.py``          ``ClientHello``, ``ServerHello`` (and HelloRetryRequest)
-``authentication.py``  ``Certificate``, ``CertificateVerify``, ``Finished``
+``authentication.py``  ``Certificate`` (and RFC 8879's ``CompressedCertificate``),
+                       ``CertificateVerify``, ``Finished``
 ``tls12.py``           TLS 1.2's key exchange: ``ServerKeyExchange``,
                        ``ServerHelloDone``, ``ClientKeyExchange``
 ``server_params.py``   ``EncryptedExtensions``, ``CertificateRequest``
@@ -66,9 +67,11 @@ from .alerts import Alert, ChangeCipherSpec, parse_alert, parse_change_cipher_sp
 from .authentication import (
     Certificate,
     CertificateVerify,
+    CompressedCertificate,
     Finished,
     parse_certificate,
     parse_certificate_verify,
+    parse_compressed_certificate,
     parse_finished,
 )
 from .extensions import Extension, KeyShareEntry, parse_extensions
@@ -141,6 +144,7 @@ __all__ = [
     "ClientHello",
     "ServerHello",
     "Certificate",
+    "CompressedCertificate",
     "ServerKeyExchange",
     "ServerHelloDone",
     "ClientKeyExchange",
@@ -157,6 +161,7 @@ __all__ = [
     "parse_client_hello",
     "parse_server_hello",
     "parse_certificate",
+    "parse_compressed_certificate",
     "parse_server_key_exchange",
     "parse_server_hello_done",
     "parse_client_key_exchange",

@@ -8,7 +8,15 @@ the same handshake (a MAC over the whole transcript, keyed from the handshake se
 
 The Certificate message travels in clear in TLS 1.2 and encrypted in TLS 1.3, with a
 slightly different layout (each certificate gets its own extension block), hence the
-``tls13`` flag of :func:`parse_certificate`. In TLS 1.2 only a client with a
+``tls13`` flag of :func:`parse_certificate`. In TLS 1.3 a peer may send
+**CompressedCertificate** (type 25, RFC 8879) instead: the same Certificate message,
+compressed with an algorithm the other side listed in its ``compress_certificate``
+extension (in ClientHello, or in CertificateRequest for the client's certificate). It
+depends on the OpenSSL version: 3.0 does not implement RFC 8879 at all; from 3.2 on it
+advertises the algorithms it was built with, and measured on OpenSSL 3.5.9 (Debian 13) a
+mutual-TLS client sends its certificate zlib-compressed (1087 bytes become 884) while the
+server's own Certificate stays plain. :class:`CompressedCertificate` decodes the
+wrapper, and :meth:`~CompressedCertificate.certificate` gives the Certificate inside. In TLS 1.2 only a client with a
 certificate sends a CertificateVerify: the server proves its key by signing its
 ServerKeyExchange (see ``tls12``) or, with RSA key transport, by decrypting the
 premaster secret. Finished is encrypted in both versions, and in TLS 1.3 so is the
@@ -18,6 +26,7 @@ them, which is where notebook 06 checks them by hand.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +34,7 @@ from ..errors import ParseError
 from .display import _Display, _hex
 from .extensions import Extension, _read_extensions
 from .reader import _as_bytes, _Reader
-from .registry import signature_scheme_name
+from .registry import CERT_COMPRESSION, signature_scheme_name
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from cryptography import x509
@@ -33,8 +42,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 __all__ = [
     "Certificate",
     "CertificateVerify",
+    "CompressedCertificate",
     "Finished",
     "parse_certificate",
+    "parse_compressed_certificate",
     "parse_certificate_verify",
     "parse_finished",
 ]
@@ -120,6 +131,110 @@ def parse_certificate(
             entry_extensions.append(_read_extensions(chain, "certificate"))
     r.done("the Certificate message")
     return Certificate(certificates, context, entry_extensions)
+
+
+# RFC 8879 §4 (Compressed Certificate), TLS 1.3 only, in place of Certificate:
+#
+#     struct {
+#          CertificateCompressionAlgorithm algorithm;
+#          uint24 uncompressed_length;
+#          opaque compressed_certificate_message<1..2^24-1>;
+#     } CompressedCertificate;
+
+
+@dataclass(frozen=True, repr=False)
+class CompressedCertificate(_Display):
+    """A TLS 1.3 Certificate message, compressed (RFC 8879; OpenSSL 3.2+ sends it).
+
+    The compressed bytes are the whole Certificate message *body*. The transcript hash
+    covers this message as it was sent, compressed (RFC 8879 §4), so a decryptor hashes
+    the raw message and decompresses only to read the certificates.
+    """
+
+    algorithm: int
+    uncompressed_length: int
+    compressed: bytes
+
+    @property
+    def algorithm_name(self) -> str:
+        return CERT_COMPRESSION.get(self.algorithm, f"unknown (0x{self.algorithm:04x})")
+
+    def decompress(self) -> bytes:
+        """The Certificate body inside. zlib is in every Python; brotli and zstd need the
+        ``brotli`` package or Python 3.14's ``compression.zstd``. RFC 8879 §4: a length
+        that differs from ``uncompressed_length`` is a ``bad_certificate``."""
+        limit = self.uncompressed_length + 1  # never inflate more than announced
+        if self.algorithm == 1:  # zlib, RFC 1950
+            inflater = zlib.decompressobj()
+            try:
+                data = inflater.decompress(self.compressed, limit)
+            except zlib.error as exc:
+                raise ParseError(
+                    f"The zlib stream of this CompressedCertificate is corrupt ({exc})"
+                ) from None
+        else:
+            decompress = _other_decompressor(self.algorithm_name)
+            try:
+                data = decompress(self.compressed)[:limit]
+            except Exception as exc:  # brotli.error, zstd.ZstdError: corrupt input
+                raise ParseError(
+                    f"The {self.algorithm_name} stream of this CompressedCertificate is corrupt ({exc})"
+                ) from None
+        if len(data) != self.uncompressed_length:
+            raise ParseError(
+                f"This CompressedCertificate announces {self.uncompressed_length} bytes but "
+                f"holds {len(data)}{'+' if len(data) == limit else ''}",
+                "RFC 8879 §4: the receiver must abort with a bad_certificate alert.",
+            )
+        return data
+
+    def certificate(self) -> Certificate:
+        """The TLS 1.3 Certificate message this one carries, decoded."""
+        return parse_certificate(self.decompress(), tls13=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"CompressedCertificate({self.algorithm_name}, {len(self.compressed)} -> "
+            f"{self.uncompressed_length} bytes)"
+        )
+
+    def _rows(self) -> list[tuple[str, Any]]:
+        return [
+            ("algorithm", self.algorithm_name),
+            ("compressed", f"{len(self.compressed)} bytes"),
+            ("uncompressed", f"{self.uncompressed_length} bytes"),
+        ]
+
+
+def _other_decompressor(name: str) -> Any:
+    """brotli or zstd, if this Python has a module for it; else one readable error."""
+    try:
+        if name == "brotli":
+            import brotli  # type: ignore[import-not-found]
+
+            return brotli.decompress
+        if name == "zstd":
+            from compression import zstd  # type: ignore[import-not-found]  # Python 3.14+
+
+            return zstd.decompress
+    except ImportError:
+        pass
+    raise ParseError(
+        f"This CompressedCertificate uses {name}, which this Python cannot decompress",
+        "zlib works everywhere; brotli needs `pip install brotli`, zstd Python 3.14+.",
+    )
+
+
+def parse_compressed_certificate(
+    body: bytes | bytearray | memoryview, *, offset: int = 0
+) -> CompressedCertificate:
+    """Decode a CompressedCertificate body (RFC 8879 §4)."""
+    r = _Reader(_as_bytes(body), offset)
+    algorithm = r.u16("the compression algorithm")
+    length = r.u24("the uncompressed length")
+    compressed = r.opaque(3, "the compressed Certificate message", 1)
+    r.done("the CompressedCertificate message")
+    return CompressedCertificate(algorithm, length, compressed)
 
 
 # RFC 8446 §4.4.3 (Certificate Verify):

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParseError
-from .authentication import parse_certificate, parse_certificate_verify, parse_finished
+from .authentication import (
+    parse_certificate,
+    parse_certificate_verify,
+    parse_compressed_certificate,
+    parse_finished,
+)
 from .display import _Display, _hex
 from .hellos import parse_client_hello, parse_server_hello
 from .reader import _as_bytes
@@ -216,4 +221,6 @@ def decode_message(
         return parse_client_key_exchange(body, key_exchange=key_exchange, offset=offset)
     if t == 20:
         return parse_finished(body, offset=offset)
+    if t == 25:  # RFC 8879, TLS 1.3 only; OpenSSL 3.2+ sends it
+        return parse_compressed_certificate(body, offset=offset)
     return None

@@ -28,6 +28,7 @@ from ..errors import DecryptError
 from ..handshake import (
     Certificate,
     CertificateVerify,
+    CompressedCertificate,
     HandshakeMessage,
     HandshakeParser,
     RecordParser,
@@ -238,7 +239,7 @@ class _Connection:
         if kind == 2:
             self.on_server_hello(message)
             return message
-        if kind == 11:
+        if kind in (11, 25):  # Certificate, or CompressedCertificate (RFC 8879)
             self.keep_certificates(side, message)
         elif kind == 15:
             self.check_certificate_verify(side, message)
@@ -281,8 +282,13 @@ class _Connection:
         self.transcript.append(message.raw)
 
     def keep_certificates(self, side: _Side, message: Message) -> None:
-        assert isinstance(message.decoded, Certificate)
-        certificates = message.decoded.x509()
+        decoded = message.decoded
+        if isinstance(decoded, CompressedCertificate):
+            # OpenSSL 3.2+ (RFC 8879): the transcript keeps the compressed message as
+            # sent; only the certificates are read from the decompressed one.
+            decoded = decoded.certificate()
+        assert isinstance(decoded, Certificate)
+        certificates = decoded.x509()
         if side.direction == "s2c":
             self.certificates = certificates
         else:

@@ -27,6 +27,7 @@ from ..handshake import (
     Certificate,
     CertificateVerify,
     ClientHello,
+    CompressedCertificate,
     EncryptedExtensions,
     Finished,
     HandshakeMessage,
@@ -85,6 +86,12 @@ class Message:
         if isinstance(d, Certificate):
             count = f"{len(d.certificates)} {'entry' if len(d.certificates) == 1 else 'entries'}"
             return f"{name} ({count}: {', '.join(d._subjects())})"
+        if isinstance(d, CompressedCertificate):  # RFC 8879, OpenSSL 3.2+
+            inner = d.certificate()
+            return (
+                f"{name} ({d.algorithm_name}, {len(d.compressed)} of {d.uncompressed_length} "
+                f"bytes: {', '.join(inner._subjects())})"
+            )
         if isinstance(d, CertificateVerify):
             return f"{name} ({d.algorithm_name}, signature {_verdict(self.ok)})"
         if isinstance(d, Finished):
