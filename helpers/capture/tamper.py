@@ -9,7 +9,11 @@ two-byte length) and then ``length`` bytes of payload (RFC 8446 §5.1).
 
 Flip a bit in an encrypted record and the receiver's AEAD check fails: it sends a
 ``bad_record_mac`` alert and the connection dies (RFC 8446 §5.2). TLS detects tampering;
-it does not repair it.
+it does not repair it. What Python raises on the receiving side depends on OpenSSL:
+``[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC]`` on 3.0, ``[SSL: RECORD_LAYER_FAILURE]``
+from 3.2 on (the new record layer wraps the precise reason, and Python shows only the
+last error). The sender reads the alert: ``SSLV3_ALERT_BAD_RECORD_MAC`` on both.
+:func:`helpers.diagnose.explain` calls all of them ``bad-record-mac``.
 """
 
 from __future__ import annotations
