@@ -58,7 +58,9 @@ def test_the_x25519_only_handshake_is_the_smaller_baseline(saved: dict) -> None:
     assert classic.server_hello.key_share is not None
     assert classic.server_hello.key_share.group_name == "x25519"
     hello_growth = len(hybrid.records("c2s")[0].raw) - len(classic.records("c2s")[0].raw)
-    assert 1000 < hello_growth < 1300, hello_growth  # one ML-KEM-768 encapsulation key, less padding
+    assert 1000 < hello_growth < 1300, (
+        hello_growth
+    )  # one ML-KEM-768 encapsulation key, less padding
     server_hello_growth = len(hybrid.records("s2c")[0].raw) - len(classic.records("s2c")[0].raw)
     assert server_hello_growth == 1120 - 32  # the only difference: the bigger key share
     timing = saved["handshake_ms"]

@@ -42,13 +42,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as `python tools/capture_pq.py` from a checkout
-    sys.path.insert(0, str(ROOT))
+from helpers.capture import Capture, Relay
+from helpers.lab.server import Reactor, Request, Response
+from helpers.pki import CA
 
-from helpers.capture import Capture, Relay  # noqa: E402
-from helpers.lab.server import Reactor, Request, Response  # noqa: E402
-from helpers.pki import CA  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT = ROOT / "data" / "pq_handshake.json"
 FORMAT = "tls-course-pq-capture/1"

@@ -147,7 +147,9 @@ def traffic_key_and_iv(answer):
 
     for secret, key, iv in _RFC8448_KEYS:
         got = _as_pair(
-            _call(answer, "(secret, cipher_suite)", bytes.fromhex(secret), "TLS_AES_128_GCM_SHA256"),
+            _call(
+                answer, "(secret, cipher_suite)", bytes.fromhex(secret), "TLS_AES_128_GCM_SHA256"
+            ),
             "RFC 8448",
         )
         assert got == (bytes.fromhex(key), bytes.fromhex(iv)), (

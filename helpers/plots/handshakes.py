@@ -227,7 +227,8 @@ def _draw_sequence(
         ax.text(
             0.5,
             n + 0.45,
-            "? = name guessed from the record's position (pass decrypted= for exact names)",
+            "names marked ? are guessed from the record's position; decrypting with the key log "
+            "gives the real ones",
             ha="center",
             va="bottom",
             fontsize=7,

@@ -41,15 +41,14 @@ def _versus_full(timing: Any, rows: Sequence[Any]) -> str:
     """
     if not timing.resumed:
         return ""
-    full = next(
-        (t for t in rows if not t.resumed and _version_of(t) == _version_of(timing)), None
-    )
+    full = next((t for t in rows if not t.resumed and _version_of(t) == _version_of(timing)), None)
     if full is None:
         return ""
     saved = full.round_trips - timing.round_trips
     if saved > 0:
         return f"\n{saved} RTT less than full"
     return "\nno RTT saved vs full"
+
 
 #: Segment colours on the handshake timeline.
 TIMELINE_COLORS: dict[str, str] = {
