@@ -37,8 +37,9 @@ about *one* certificate, at the moment it is needed:
 
 4. The client must check that answer before believing it (§3.2), and
    :func:`check_ocsp` does, raising :class:`~helpers.errors.OCSPError` otherwise:
-   the signature is the issuer's, or that of a responder certificate the issuer
-   signed with extendedKeyUsage id-kp-OCSPSigning (§4.2.2.2); the CertID is the one
+   the signature is the issuer's, or that of the responder certificate the ResponderID
+   names, which the issuer signed with extendedKeyUsage id-kp-OCSPSigning (§4.2.2.2)
+   and which is in date; RSA signatures may be PKCS#1 v1.5 or PSS; the CertID is the one
    asked about; ``thisUpdate``/``nextUpdate`` bracket the present; the nonce
    (RFC 9654, formerly RFC 8954) comes back unchanged when the responder echoes one.
 
@@ -49,9 +50,11 @@ revocation data the CA publishes in its CRL.
 Why browsers moved away from live OCSP: every lookup tells the CA which site you are
 visiting (privacy), adds a round trip, and when the responder does not answer, clients
 "soft-fail" and accept the certificate anyway, so an attacker who can block the lookup
-defeats it. Browsers push compact revocation sets instead (Chrome CRLSets, Firefox
-CRLite), servers can "staple" a fresh OCSP answer into the handshake (RFC 6066 §8), and
-Let's Encrypt turned its OCSP responders off on 6 August 2025 in favour of CRLs.
+defeats it. Browsers push compact revocation sets instead (Chrome's CRLSets, a curated
+subset; Firefox's CRLite, every revocation of CT-logged certificates, since Firefox 137),
+servers can "staple" a fresh OCSP answer into the handshake (RFC 6066 §8), and Let's
+Encrypt turned its OCSP responders off on 6 August 2025 in favour of CRLs. Python's
+``ssl``, ``urllib3`` and ``requests`` check no revocation at all by default.
 """
 
 from __future__ import annotations
@@ -76,7 +79,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import (
+    AuthorityInformationAccessOID,
+    ExtendedKeyUsageOID,
+    SignatureAlgorithmOID,
+)
 
 from . import live
 from .errors import OCSPError, UsageError
@@ -409,10 +416,23 @@ class OCSPResult:
         )
 
 
-def _verify_signature(public_key: Any, signature: bytes, data: bytes, algorithm: Any) -> bool:
+def _verify_signature(
+    public_key: Any, signature: bytes, data: bytes, algorithm: Any, *, pss: bool = False
+) -> bool:
+    """Check a response signature: RSA (PKCS#1 v1.5 or RSASSA-PSS), ECDSA or EdDSA.
+
+    RSASSA-PSS (RFC 4055; RFC 6960 §4.3 says clients SHOULD accept it with SHA-256) is
+    verified with MGF1 over the same hash and any salt length, as OpenSSL's responder
+    produces it (``openssl ocsp -rsigopt rsa_padding_mode:pss``).
+    """
     try:
         if isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(signature, data, padding.PKCS1v15(), algorithm)
+            scheme: Any = (
+                padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.AUTO)
+                if pss
+                else padding.PKCS1v15()
+            )
+            public_key.verify(signature, data, scheme, algorithm)
         elif isinstance(public_key, ec.EllipticCurvePublicKey):
             public_key.verify(signature, data, ec.ECDSA(algorithm))
         elif isinstance(public_key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
@@ -422,6 +442,50 @@ def _verify_signature(public_key: Any, signature: bytes, data: bytes, algorithm:
     except InvalidSignature:
         return False
     return True
+
+
+#: DER encodings of the hash OIDs an RSASSA-PSS signature may name (RFC 4055 §2.1).
+_PSS_HASH_OIDS: dict[bytes, hashes.HashAlgorithm] = {
+    bytes.fromhex("0609608648016503040201"): hashes.SHA256(),
+    bytes.fromhex("0609608648016503040202"): hashes.SHA384(),
+    bytes.fromhex("0609608648016503040203"): hashes.SHA512(),
+}
+
+
+def _pss_hash(raw: bytes, response: ocsp.OCSPResponse) -> hashes.HashAlgorithm:
+    """The hash of an RSASSA-PSS response signature, read from its AlgorithmIdentifier.
+
+    ``cryptography`` does not decode PSS parameters on OCSP responses, so we read them:
+    in ``BasicOCSPResponse`` the signatureAlgorithm directly follows tbsResponseData, and
+    in ``RSASSA-PSS-params`` the hashAlgorithm ``[0]`` comes first (RFC 4055 §3.1), so the
+    first hash OID after tbsResponseData is it. No hash OID there means the default, SHA-1.
+    """
+    start = raw.find(response.tbs_response_bytes)
+    after = raw[start + len(response.tbs_response_bytes) :][:64] if start >= 0 else b""
+    found = [(after.find(der), alg) for der, alg in _PSS_HASH_OIDS.items() if der in after]
+    return min(found, key=lambda pair: pair[0])[1] if found else hashes.SHA1()  # noqa: S303 - RFC 4055 default
+
+
+def _key_hash(cert: x509.Certificate) -> bytes:
+    """ResponderID's KeyHash: SHA-1 of the subjectPublicKey BIT STRING value (RFC 6960 §4.2.1)."""
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha1(_bit_string_value(spki)).digest()  # noqa: S324 - the RFC's choice
+
+
+def _names_responder(response: ocsp.OCSPResponse, cert: x509.Certificate) -> bool:
+    """Does the response's ResponderID (byName or byKey) name ``cert``?"""
+    if response.responder_key_hash is not None:
+        return response.responder_key_hash == _key_hash(cert)
+    return response.responder_name == cert.subject
+
+
+def _responder_id_text(response: ocsp.OCSPResponse) -> str:
+    if response.responder_key_hash is not None:
+        return f"the key with SHA-1 {response.responder_key_hash.hex()[:16]}…"
+    name = response.responder_name
+    return repr(_cn(name)) if name is not None else "nobody"
 
 
 def _is_local(host: str) -> bool:
@@ -513,11 +577,21 @@ def check_ocsp(
         )
     # §3.2 (2)-(4): signed by the issuer itself, or by a responder certificate that the
     # issuer signed and marked id-kp-OCSPSigning (§4.2.2.2). Anyone else's signature is
-    # worthless: an attacker would simply sign "good".
+    # worthless: an attacker would simply sign "good". The ResponderID (§4.2.1, by name or
+    # by the SHA-1 of its key) says who signed; the certificate used must be that one.
+    now = _now()
     signer_name = _cn(issuer.subject)
     signer_key = issuer.public_key()
-    if response.certificates:
-        delegate = response.certificates[0]
+    if not _names_responder(response, issuer):
+        named = [c for c in response.certificates if _names_responder(response, c)]
+        if not named:
+            raise OCSPError(
+                f"The OCSP response says it was signed by {_responder_id_text(response)}, which "
+                "is neither the issuer nor any certificate included in the response "
+                "(ResponderID, RFC 6960 §4.2.1).",
+                "Without the signer's certificate the answer cannot be checked: do not trust it.",
+            )
+        delegate = named[0]
         try:
             delegate.verify_directly_issued_by(issuer)
         except (ValueError, TypeError, InvalidSignature):
@@ -536,20 +610,34 @@ def check_ocsp(
                 "not authorise to sign OCSP answers (no id-kp-OCSPSigning, RFC 6960 §4.2.2.2).",
                 "Do not trust this answer.",
             )
+        # A delegated responder certificate is checked like any other certificate: in
+        # date (RFC 5280 §6.1.3). An expired one says nothing, however valid its signature.
+        if not (
+            delegate.not_valid_before_utc - CLOCK_SKEW
+            <= now
+            <= delegate.not_valid_after_utc + CLOCK_SKEW
+        ):
+            raise OCSPError(
+                f"The OCSP response is signed by {_cn(delegate.subject)!r}, whose responder "
+                f"certificate is valid only from {delegate.not_valid_before_utc:%Y-%m-%d} to "
+                f"{delegate.not_valid_after_utc:%Y-%m-%d}.",
+                "An out-of-date responder certificate proves nothing: do not trust this answer.",
+            )
         signer_name = f"{_cn(delegate.subject)} (delegated by {_cn(issuer.subject)})"
         signer_key = delegate.public_key()
+    pss = response.signature_algorithm_oid == SignatureAlgorithmOID.RSASSA_PSS
     if not _verify_signature(
         signer_key,
         response.signature,
         response.tbs_response_bytes,
-        response.signature_hash_algorithm,
+        _pss_hash(raw, response) if pss else response.signature_hash_algorithm,
+        pss=pss,
     ):
         raise OCSPError(
             f"The OCSP response's signature does not verify with {signer_name!r}'s key.",
             "The answer was forged or damaged: do not trust it.",
         )
     # §3.2 (5)-(6): fresh. A replayed old "good" (from before the revocation) is stale.
-    now = _now()
     this_update = response.this_update_utc
     next_update = response.next_update_utc
     if this_update > now + CLOCK_SKEW:

@@ -132,3 +132,136 @@ def test_remote_responders_need_live_mode(pkix):
     _root, ca, good, _bad = pkix
     with pytest.raises(LiveModeOff):
         ocsp.check_ocsp(good.cert, ca.cert, "http://ocsp.example.com/")
+
+
+class _Canned(ocsp.Responder):
+    """Serves one prepared DER answer, whatever the request (for answers Responder won't make)."""
+
+    def __init__(self, ca, der: bytes) -> None:
+        super().__init__(ca)
+        self.der = der
+
+    def answer(self, der: bytes) -> bytes:
+        return self.der
+
+
+def _response(ca, cert, *, key, responder, certificates=()):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017
+    builder = (
+        x509_ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=cert,
+            issuer=ca.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=x509_ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(minutes=1),
+            next_update=now + dt.timedelta(hours=1),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(x509_ocsp.OCSPResponderEncoding.NAME, responder)
+    )
+    if certificates:
+        builder = builder.certificates(list(certificates))
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def test_the_responder_id_must_name_the_certificate_that_signed(pkix):
+    root, ca, good, _bad = pkix
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING])
+    delegate = ca.issue("ocsp2.lab.localhost", usages=(), extensions=[(eku, False)])
+    stranger = root.issue("stranger.lab.localhost")
+    # The delegate is the *second* certificate: the ResponderID, not the order, says which.
+    fine = _response(
+        ca,
+        good.cert,
+        key=delegate.key,
+        responder=delegate.cert,
+        certificates=[stranger.cert, delegate.cert],
+    )
+    with _Canned(ca, fine) as responder:
+        result = ocsp.check_ocsp(good.cert, ca.cert, responder.url, nonce=False)
+    assert result.status == "good" and result.signed_by.startswith("ocsp2.lab.localhost")
+    # Signed by somebody whose certificate the response does not include: nothing to check.
+    nobody = _response(ca, good.cert, key=stranger.key, responder=stranger.cert)
+    with _Canned(ca, nobody) as responder, pytest.raises(OCSPError, match="ResponderID"):
+        ocsp.check_ocsp(good.cert, ca.cert, responder.url, nonce=False)
+
+
+def test_an_expired_delegated_responder_proves_nothing(pkix):
+    import datetime as dt
+
+    _root, ca, _good, bad = pkix
+    eku = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING])
+    expired = ca.issue(
+        "old-ocsp.lab.localhost",
+        usages=(),
+        extensions=[(eku, False)],
+        not_before=dt.timedelta(days=-30),
+        not_after=dt.timedelta(days=-1),
+    )
+    with (
+        ocsp.Responder(ca, signer=expired) as responder,
+        pytest.raises(OCSPError, match="valid only from"),
+    ):
+        ocsp.check_ocsp(bad.cert, ca.cert, responder.url)
+
+
+def test_rsa_pss_signed_answers_from_openssl_are_accepted(tmp_path):
+    """`openssl ocsp` signs with RSASSA-PSS on request; the checker must not call that forged."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed: it makes the RSA-PSS response")
+    ca = pki.CA("PSS Issuing CA", key_type="rsa")
+    leaf = ca.issue("pss.lab.localhost")
+    files = ca.write(tmp_path, "ca")
+    expiry = leaf.cert.not_valid_after_utc.strftime("%y%m%d%H%M%SZ")
+    subject = "/" + "/".join(a.rfc4514_string() for a in leaf.cert.subject.rdns)
+    (tmp_path / "index.txt").write_text(
+        f"V\t{expiry}\t\t{leaf.cert.serial_number:X}\tunknown\t{subject}\n"
+    )
+    request = ocsp.build_request(leaf.cert, ca.cert, nonce=None)
+    (tmp_path / "req.der").write_bytes(request.public_bytes(serialization.Encoding.DER))
+    subprocess.run(
+        [
+            openssl,
+            "ocsp",
+            "-index",
+            "index.txt",
+            "-CA",
+            files.cert.name,
+            "-rsigner",
+            files.cert.name,
+            "-rkey",
+            files.key.name,
+            "-reqin",
+            "req.der",
+            "-respout",
+            "resp.der",
+            "-rmd",
+            "sha256",
+            "-rsigopt",
+            "rsa_padding_mode:pss",
+            "-ndays",
+            "1",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    der = (tmp_path / "resp.der").read_bytes()
+    parsed = x509_ocsp.load_der_ocsp_response(der)
+    assert parsed.signature_algorithm_oid == x509.oid.SignatureAlgorithmOID.RSASSA_PSS
+    with _Canned(ca, der) as responder:
+        result = ocsp.check_ocsp(leaf.cert, ca.cert, responder.url, nonce=False)
+    assert result.status == "good" and result.signed_by == "PSS Issuing CA"
+    at = der.find(parsed.signature) + 10  # flip one bit inside the PSS signature itself
+    tampered = der[:at] + bytes([der[at] ^ 1]) + der[at + 1 :]
+    with _Canned(ca, tampered) as responder, pytest.raises(OCSPError, match="signature"):
+        ocsp.check_ocsp(leaf.cert, ca.cert, responder.url, nonce=False)

@@ -1,9 +1,12 @@
 """HSTS: the ``Strict-Transport-Security`` header, read and parsed (introduced in notebook 08).
 
-A user who types ``bank.example`` gets ``http://`` first, and an attacker on the path
-can keep them there (SSL stripping). HSTS (RFC 6797) is the server's answer: a response
-header, sent over HTTPS, that tells the browser to use HTTPS only for this host for
-``max-age`` seconds, optionally for every subdomain too.
+An ``http://`` link or bookmark still starts in plaintext, and an attacker on the path
+can keep the user there (SSL stripping). Browsers now try HTTPS first (Chrome since 90,
+and from Chrome 154, October 2026, it asks before any public HTTP site), but only HSTS
+(RFC 6797) is the server's own, binding answer: a response header, sent over HTTPS, that
+tells the browser to use HTTPS only for this host for ``max-age`` seconds, optionally for
+every subdomain too. On such a host a certificate error is fatal: the user cannot click
+through it (§8.4, §12.1), which is what stops notebook 07's man in the middle.
 
 The scan reads it with one ``GET /`` (:func:`_read_hsts`) over the *verified*
 connection of the trust check: RFC 6797 §8.1 says a client must ignore the header on a
