@@ -25,7 +25,7 @@
 # failure. Needs root (debootstrap, chroot, unshare) for the Debian cells.
 set -uo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd -P)
+REPO=${MATRIX_REPO:-$(cd "$(dirname "$0")/.." && pwd -P)}
 MATRIX=${MATRIX_DIR:-$REPO/build/matrix}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
@@ -89,6 +89,18 @@ remove_tree() {
         return 1
     fi
     rm -rf --one-file-system "$dir"
+}
+
+# Processes still running chrooted in ROOT after its command ended (a kernel that outlived its
+# test run): all started by this script, found by their root directory, ended by PID.
+end_leftover_processes() {
+    local root=$1 proc pid
+    for proc in /proc/[0-9]*; do
+        [ "$(readlink "$proc/root" 2>/dev/null)" = "$root" ] || continue
+        pid=${proc#/proc/}
+        say "ending a leftover process in $root: $pid $(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | cut -c1-80)"
+        kill -9 "$pid" 2>/dev/null || true
+    done
 }
 
 trap unmount_leftovers EXIT
@@ -211,8 +223,14 @@ ensure_root() {
 
 # ---------------------------------------------------------------------------------------- results
 # One line per cell: cell gates python openssl build result seconds detail
-RESULTS=()
-record() { RESULTS+=("$(printf '%s\t' "$@")"); }
+# record CELL GATE PYTHON OPENSSL BUILD RESULT SECONDS DETAIL: one line in build/matrix/results/CELL.tsv
+# (INFO arguments may carry PYTHON<tab>OPENSSL<tab>BUILD in one).
+record() {
+    mkdir -p "$MATRIX/results"
+    printf '%s\t' "$@" | sed 's/\t$//' >"$MATRIX/results/$1.tsv"
+    echo >>"$MATRIX/results/$1.tsv"
+}
+gate_of() { if cell_gates "$1"; then echo GATES; else echo report; fi; }
 
 # Python, OpenSSL and how Python was built, measured by the interpreter itself.
 INFO_CODE='import platform, ssl, sys, sysconfig
@@ -221,6 +239,10 @@ where = "debian" if sys.base_prefix == "/usr" else ("pyenv" if ".pyenv" in sys.b
 print(platform.python_version(), ssl.OPENSSL_VERSION.split()[1],
       f"{where}, suites={suites}, min={ssl.create_default_context().minimum_version.name}", sep="\t")'
 
+# VERBOSE=1 (CI) shows the whole pytest output; otherwise only failures and the final count.
+show_progress() {
+    if [ -n "${VERBOSE:-}" ]; then cat; else grep -E '^(FAILED|ERROR) |^=+ .* in [0-9.]+s'; fi
+}
 failed_tests() { grep -E '^(FAILED|ERROR) ' "$1" | sed -E 's/ - .*//' | sort -u; }
 summary_of_run() {  # the "=== 3 failed, 200 passed in 80s ===" line
     grep -E '^=+ .*(passed|failed|error|skipped|no tests ran).* in [0-9.]+s' "$1" | tail -n 1 | tr -d '='
@@ -232,7 +254,7 @@ run_reference() {
     say "reference: make test in $REPO (this machine's Python, browser test included; log: $log)"
     make -C "$REPO" -s setup >"$log" 2>&1
     info=$("$REPO/.venv/bin/python" -c "$INFO_CODE" 2>/dev/null || printf '?\t?\t?')
-    make -C "$REPO" test 2>&1 | tee -a "$log" | grep -E '^(FAILED|ERROR) |^=+ .* in [0-9.]+s' || true
+    make -C "$REPO" test 2>&1 | tee -a "$log" | show_progress
     rc=${PIPESTATUS[0]}
     finish_cell reference "$info" "$rc" "$((SECONDS - t0))" "$log" "suite $((SECONDS - t0)) s"
 }
@@ -244,7 +266,7 @@ finish_cell() {
     if [ "$rc" = 0 ]; then
         result="passed"
     else
-        result="FAILED ($(failed_tests "$log" | wc -l) tests)"
+        result="FAILED ($(failed_tests "$log" | wc -l) tests, exit $rc)"
         failed_tests "$log" >"$MATRIX/logs/$cell.failed"
         if [ "$gate" = GATES ]; then
             loud "$cell FAILED (gating): $(summary_of_run "$log")" "log: $log"
@@ -255,7 +277,6 @@ finish_cell() {
     fi
     [ "$rc" = 0 ] && rm -f "$MATRIX/logs/$cell.failed"
     record "$cell" "$gate" "$info" "$result" "$secs" "$times; $(summary_of_run "$log")"
-    [ "$rc" = 0 ] || { [ "$gate" = GATES ] && GATE_FAILED=1; }
 }
 
 run_root_cell() {
@@ -271,7 +292,7 @@ run_root_cell() {
     if [ "$rc" != 0 ]; then
         loud "$cell SKIPPED: Debian's $suite archive could not be bootstrapped (debootstrap/apt failed)" \
             "This is not a test failure; the cell is left out of this run. Log: $log"
-        record "$cell" "$(cell_gates "$cell" && echo GATES || echo report)" "?" "?" "?" \
+        record "$cell" "$(gate_of "$cell")" "?" "?" "?" \
             "UNAVAILABLE (archive)" "$((SECONDS - t0))" "see $log"
         return 0
     fi
@@ -283,7 +304,7 @@ run_root_cell() {
         tail -n 5 "$log"
         loud "$cell SKIPPED: apt could not install $(cell_python_packages "$cell") from Debian's $suite" \
             "This is not a test failure; the cell is left out of this run. Log: $log"
-        record "$cell" "$(cell_gates "$cell" && echo GATES || echo report)" "?" "?" "?" \
+        record "$cell" "$(gate_of "$cell")" "?" "?" "?" \
             "UNAVAILABLE (archive)" "$((SECONDS - t0))" "see $log"
         return 0
     fi
@@ -299,10 +320,9 @@ run_root_cell() {
     if ! in_root "$dir" online "cd /srv/$cell && make setup PYTHON=$py" "${PIP_ENV[@]}" >>"$log" 2>&1; then
         tail -n 30 "$log"
         loud "$cell: make setup FAILED with $py" "log: $log"
-        record "$cell" "$(cell_gates "$cell" && echo GATES || echo report)" \
+        record "$cell" "$(gate_of "$cell")" \
             "$(in_root "$dir" offline "$py -c '$INFO_CODE'" 2>/dev/null || printf '?\t?\t?')" \
             "SETUP FAILED" "$((SECONDS - t0))" "root $((t1 - t0)) s; see $log"
-        cell_gates "$cell" && GATE_FAILED=1
         return 0
     fi
     t2=$SECONDS
@@ -310,28 +330,47 @@ run_root_cell() {
     say "$cell: $(echo "$info" | tr '\t' ' ')"
     say "$cell: make test PYTEST_ARGS='-m \"not browser\"' (loopback-only network, clean environment)"
     in_root "$dir" offline "cd /srv/$cell && timeout -k 30 $SUITE_TIMEOUT make test PYTEST_ARGS='-m \"not browser\"'" \
-        2>&1 | tee -a "$log" | grep -E '^(FAILED|ERROR) |^=+ .* in [0-9.]+s' || true
+        2>&1 | tee -a "$log" | show_progress
     rc=${PIPESTATUS[0]}
     t3=$SECONDS
+    end_leftover_processes "$dir"
     finish_cell "$cell" "$info" "$rc" "$((t3 - t0))" "$log" \
         "root $((t1 - t0)) s, setup $((t2 - t1)) s, suite $((t3 - t2)) s"
 }
 
+# print_summary CELL...: the table of the cells' last results; returns 1 if a gating cell did not
+# pass (failed tests, failed setup, or no result at all). An unavailable archive does not gate.
 print_summary() {
-    local line
-    printf '\n%s\n' "==================================== matrix summary ===================================="
+    local cell file status=0
+    printf '\n%s\n' "========================================= matrix summary ========================================="
     {
-        printf 'env\tgate\tPython\tOpenSSL\tbuild\tresult\tseconds\tdetail\n'
-        for line in "${RESULTS[@]}"; do printf '%s\n' "$line"; done
-    } | column -t -s $'\t'
-    printf 'total: %s s\n' "$((SECONDS - START))"
-    local cell
-    for cell in $CELLS; do
-        if [ -s "$MATRIX/logs/$cell.failed" ]; then
-            printf '\nfailing in %s:\n' "$cell"
+        printf 'env\tgate\tPython\tOpenSSL\tbuild\tresult\tseconds\ttimes\n'
+        for cell in "$@"; do
+            file="$MATRIX/results/$cell.tsv"
+            if [ -s "$file" ]; then cat "$file"; else printf '%s\t%s\t?\t?\t?\tNOT RUN\t-\t-\n' "$cell" "$(gate_of "$cell")"; fi
+        done
+    } | awk -F'\t' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; if (NF > nf) nf = NF }
+        END { for (r = 1; r <= n; r++) { line = ""; for (i = 1; i <= nf; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i]); sub(/ +$/, "", line); print line } }'
+    for cell in "$@"; do
+        file="$MATRIX/results/$cell.tsv"
+        if cell_gates "$cell" && ! cut -f6 "$file" 2>/dev/null | grep -qE '^(passed|UNAVAILABLE)'; then status=1; fi
+        if [ -s "$MATRIX/logs/$cell.failed" ] && [ -s "$file" ] && cut -f6 "$file" | grep -q FAILED; then
+            printf '\nfailing in %s (%s):\n' "$cell" "$(gate_of "$cell")"
             sed 's/^/  /' "$MATRIX/logs/$cell.failed"
         fi
     done
+    for cell in "$@"; do
+        if ! cell_gates "$cell" && [ -s "$MATRIX/results/$cell.tsv" ] && ! cut -f6 "$MATRIX/results/$cell.tsv" | grep -q '^passed'; then
+            loud "REPORTED, NOT GATING: $cell did not pass ($(cut -f6 "$MATRIX/results/$cell.tsv")). Fix it before it becomes a gate."
+        fi
+    done
+    if [ "$status" = 1 ]; then
+        loud "MATRIX FAILED: a gating environment (reference, trixie, bookworm) failed or did not run"
+    else
+        say "every gating environment passed or its archive was unavailable"
+    fi
+    return "$status"
 }
 
 # ---------------------------------------------------------------------------------------- main
@@ -347,6 +386,14 @@ if [ "${1:-}" = --in ]; then
     else in_root "$dir" offline "$*"; fi
     exit
 fi
+# tools/matrix.sh --summary [CELL...]: the table of the last results, and the gate (exit status).
+if [ "${1:-}" = --summary ]; then
+    shift
+    trap - EXIT
+    print_summary ${*:-$ALL_CELLS}
+    exit
+fi
+
 CELLS=${*:-${CELLS:-$ALL_CELLS}}
 for cell in $CELLS; do
     case " $ALL_CELLS " in *" $cell "*) ;; *) echo "unknown cell '$cell' (cells: $ALL_CELLS)" >&2; exit 2 ;; esac
@@ -363,16 +410,15 @@ if [ "$needs_root" = 1 ]; then
     done
 fi
 
-mkdir -p "$MATRIX/logs"
+mkdir -p "$MATRIX/logs" "$MATRIX/results"
+# One matrix run at a time: two would share the cached roots.
+exec 9>"$MATRIX/.lock"
+flock -n 9 || { echo "another tools/matrix.sh is running (lock: $MATRIX/.lock)" >&2; exit 2; }
 collect_pip_config
 START=$SECONDS
-GATE_FAILED=0
+for cell in $CELLS; do rm -f "$MATRIX/results/$cell.tsv" "$MATRIX/logs/$cell.failed"; done
 for cell in $CELLS; do
     if [ "$cell" = reference ]; then run_reference; else run_root_cell "$cell"; fi
 done
-print_summary
-if [ "$GATE_FAILED" = 1 ]; then
-    loud "MATRIX FAILED: a gating environment (reference, trixie, bookworm) has failing tests or setup"
-    exit 1
-fi
-say "every gating environment passed"
+say "these cells took $((SECONDS - START)) s"
+print_summary $CELLS
