@@ -1,6 +1,8 @@
 # Two commands from a fresh clone:
 #   make lab    set everything up, then open JupyterLab on notebook 00
-#   make test   set everything up, then run every test (notebooks included)
+#   make test   (contributors) set everything up, then run every test (notebooks included)
+#   make test-matrix [CELLS=trixie]   (contributors, root) the suite in each Python x OpenSSL
+#               environment CI tests: Debian roots made with debootstrap (tools/matrix.sh)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,10 +11,11 @@ STAMP  := $(VENV)/.installed
 JUPYTER_PORT ?= 8888
 JUPYTER_ARGS ?=
 PYTEST_ARGS  ?=
+CELLS        ?=
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: setup lab test lint html nav bench serve-lab clean
+.PHONY: setup lab test test-matrix lint html nav bench serve-lab clean
 
 # The install runs again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -22,12 +25,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# The server's root is the repository (so helpers/*.py open in JupyterLab too); notebook 00 opens first.
 lab: setup
-	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) $(ROOT_FLAG) \
-		$(JUPYTER_ARGS) notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=. \
+		$(ROOT_FLAG) $(JUPYTER_ARGS) notebooks/00_start_here.ipynb
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every cell by default (reference trixie bookworm forky forky-py3.15); roots cached in build/matrix/.
+test-matrix:
+	tools/matrix.sh $(CELLS)
 
 lint: setup
 	$(BIN)/ruff check helpers tests notebooks bench tools
@@ -45,5 +53,9 @@ bench: setup
 serve-lab: setup
 	$(BIN)/python -m helpers.lab $(LAB_ARGS)
 
+# Never rm -rf a tree with something mounted in it (tools/matrix.sh mounts only in private
+# namespaces, but check anyway).
 clean:
+	@if findmnt -rn -o TARGET 2>/dev/null | grep -qF "$(CURDIR)/build/"; then \
+		echo "something is mounted under build/: not removing it (findmnt | grep build)"; exit 1; fi
 	rm -rf build .pytest_cache .ruff_cache

@@ -1,4 +1,8 @@
-"""`make lab` really serves JupyterLab on loopback (started, probed, stopped by PID)."""
+"""`make lab` really serves JupyterLab on loopback (started, probed, stopped by PID).
+
+It serves the whole repository, not just notebooks/: the lessons say "open `helpers/...py`", and
+JupyterLab can only open what is under its root directory.
+"""
 
 from __future__ import annotations
 
@@ -49,6 +53,12 @@ def test_make_lab_serves_jupyterlab_on_loopback():
         )
         code, body = status
         assert code == 200 and "started" in body
+        # The root is the repository: a helper module and notebook 00 are both reachable.
+        for path in ("helpers/__init__.py", "notebooks/00_start_here.ipynb"):
+            url = f"http://127.0.0.1:{port}/api/contents/{path}?content=0&token={token}"
+            with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
+                model = json.load(resp)
+                assert resp.status == 200 and model["path"] == path, (path, model)
         # It listens on loopback only: the same port on another local address is closed.
         with socket.socket() as s:
             s.settimeout(1)

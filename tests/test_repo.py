@@ -14,6 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 from . import notebooks as nbs
 
@@ -33,32 +35,83 @@ def _tracked_files() -> list[Path]:
     return [ROOT / line for line in out.stdout.splitlines() if (ROOT / line).is_file()]
 
 
+#: Every Python the CI matrix runs (tools/matrix.sh), oldest Debian 12 build first.
+MATRIX_PYTHONS = ("3.11.2", "3.11.7", "3.13.5", "3.14.8", "3.15.0")
+
+
+def _environment_yml() -> dict:
+    return yaml.safe_load((ROOT / "environment.yml").read_text())
+
+
 def test_environment_yml_matches_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     runtime = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    env = _environment_yml()
     assert "conda-forge" in env["channels"]
     deps = env["dependencies"]
     conda = {_requirement_name(d) for d in deps if isinstance(d, str)}
     pip_section = [d for d in deps if isinstance(d, dict)]
     assert pip_section and "-e ." in pip_section[0]["pip"], "environment.yml must pip install -e ."
-    assert any(d.startswith("python=") for d in deps if isinstance(d, str))
+    assert "python" in conda
     assert "pip" in conda
     assert conda - {"python", "pip"} == runtime
+
+
+def test_environment_yml_python_is_the_supported_range():
+    """conda gets a range, not a pin: the same floor as requires-python, every CI Python inside."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    requires = SpecifierSet(pyproject["project"]["requires-python"])
+    deps = _environment_yml()["dependencies"]
+    specs = [d for d in deps if isinstance(d, str) and _requirement_name(d) == "python"]
+    assert len(specs) == 1, specs
+    text = specs[0][len("python") :].replace(" ", "")
+    assert text[:1] in "<>!~" and not text.startswith("=="), (
+        f"a range like python>=3.11,<3.16, not {specs[0]!r}"
+    )
+    conda = SpecifierSet(text)
+    for version in MATRIX_PYTHONS:
+        assert version in conda, f"environment.yml excludes Python {version}, which CI tests"
+    for minor in range(6, 30):
+        for patch in (0, 2, 5, 99):
+            version = f"3.{minor}.{patch}"
+            if version in conda:
+                assert version in requires, f"environment.yml allows {version}, pyproject does not"
+    # The same floor: the oldest Python pyproject accepts is one conda may pick.
+    floor = min(s.version for s in requires if s.operator == ">=")
+    assert f"{floor}.0" in conda and f"{floor}.0" in requires
+
+
+def _constraints() -> list[Requirement]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    return [Requirement(ln.split("#", 1)[0]) for ln in lines if ln.split("#", 1)[0].strip()]
 
 
 def test_constraints_pin_every_runtime_and_dev_dependency():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wanted = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
     wanted |= {_requirement_name(d) for d in pyproject["project"]["optional-dependencies"]["dev"]}
-    pinned = {}
-    for line in (ROOT / "constraints.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            assert version, f"constraints.txt must pin exact versions: {line!r}"
-            pinned[name.lower().replace("_", "-")] = version
-    assert wanted <= set(pinned), f"not pinned: {sorted(wanted - set(pinned))}"
+    pinned = set()
+    for req in _constraints():
+        specs = list(req.specifier)
+        assert len(specs) == 1 and specs[0].operator == "==", (
+            f"constraints.txt must pin exact versions: {req}"
+        )
+        pinned.add(req.name.lower().replace("_", "-"))
+    assert wanted <= pinned, f"not pinned: {sorted(wanted - pinned)}"
+
+
+@pytest.mark.parametrize("python", MATRIX_PYTHONS)
+def test_constraints_pin_each_package_once_for_every_supported_python(python):
+    """A pin that needs a newer Python (soupsieve 3+ needs 3.11.5) gets a marker and a fallback."""
+    env = {"python_full_version": python, "python_version": ".".join(python.split(".")[:2])}
+    applies: dict[str, list[str]] = {}
+    for req in _constraints():
+        if req.marker is None or req.marker.evaluate(env):
+            applies.setdefault(req.name.lower(), []).append(str(req.specifier))
+    twice = {name: pins for name, pins in applies.items() if len(pins) != 1}
+    assert not twice, f"on Python {python} these have more than one pin: {twice}"
+    names = {req.name.lower() for req in _constraints()}
+    assert set(applies) == names, f"no pin on Python {python} for {sorted(names - set(applies))}"
 
 
 @pytest.mark.parametrize("path", nbs.lessons() + nbs.solutions(), ids=nbs.short_name)
