@@ -59,10 +59,13 @@ class _Server(ThreadingHTTPServer):
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls is not None:
             request.settimeout(10)  # a client that never finishes its handshake frees the thread
+            # do_handshake_on_connect=False: if the handshake fails, the socket is still
+            # ours, so we can close it politely (_refuse) instead of wrap_socket closing it.
+            tls = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
             try:
-                tls = self.tls.wrap_socket(request, server_side=True)
+                tls.do_handshake()
             except (ssl.SSLError, OSError):
-                request.close()  # a refused handshake ends that connection only
+                _refuse(tls)  # a refused handshake ends that connection only
                 return
             # wrap_socket took over the file descriptor: socketserver would close the old,
             # now empty, socket object, so the TLS one must be closed here.
@@ -73,6 +76,36 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Quiet: a client that vanishes is not the server's problem (and not stderr noise)."""
+
+
+_LINGER = 1.0  # seconds a refused client gets to read the alert and hang up
+
+
+def _refuse(tls: ssl.SSLSocket) -> None:
+    """Close a connection whose handshake failed so that the client can read why.
+
+    OpenSSL has already sent the alert (``certificate_required``, ``unknown_ca``, ...).
+    Under TLS 1.3 the *client's* handshake ended before the server judged its
+    certificate (RFC 8446 §4.4.2.4), so the client may already be sending its request.
+    Closing a socket with unread bytes in it makes the kernel send a TCP reset, and a
+    reset can reach the client before it reads the alert: Python 3.13+ then raises
+    ``ConnectionResetError``, 3.11/3.12 ``SSLEOFError``, instead of the alert. So: send
+    our FIN after the alert (``shutdown(SHUT_WR)``), read and drop what the client still
+    sends until it hangs up (at most :data:`_LINGER` seconds), then close.
+    """
+    try:
+        tls.shutdown(socket.SHUT_WR)  # drops the TLS layer; the alert is already on its way
+        tls.settimeout(_LINGER)
+        received = 0
+        while received < 1 << 20:
+            chunk = tls.recv(65536)  # plain TCP now
+            if not chunk:
+                break
+            received += len(chunk)
+    except OSError:
+        pass  # the client was quicker; nothing left to be polite to
+    finally:
+        tls.close()
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -6,8 +6,10 @@ import http.server
 import re
 import socket
 import ssl
+import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from helpers import diagnose, names, netguard
 from helpers.errors import UsageError
 from helpers.lab import SCENARIOS, Lab, get_lab
-from helpers.pki import load_certificates
+from helpers.pki import CA, load_certificates
 
 CLIENTS = ("ssl", "requests")
 
@@ -471,3 +473,53 @@ def test_mistakes_in_the_call_raise_usage_errors(tmp_path) -> None:
         diagnose.check("https://valid.lab.localhost/", min_version="TLSv9")
     with pytest.raises(UsageError):
         diagnose.explain("not an exception")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- a reset after the handshake
+
+
+@pytest.mark.parametrize("operation", ["write", "read"])
+def test_a_reset_after_the_handshake_by_python_version(operation: str) -> None:
+    """The server finishes its handshake, then aborts the connection (TCP RST, as a server
+    that closes with unread data does, e.g. after refusing a TLS 1.3 client certificate).
+    Python 3.13 reports the reset as ConnectionResetError on the write and on the read;
+    Python 3.11/3.12 report SSLEOFError on the write and an empty read (ragged EOFs are
+    suppressed). Measured with Python 3.11.7 and 3.13.5; diagnose names each as it is."""
+    authority = CA(common_name="Reset Test CA")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    authority.issue("localhost").configure_server(server_ctx)
+    listener = socket.create_server(("127.0.0.1", 0))
+    aborted = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        tls = server_ctx.wrap_socket(conn, server_side=True)
+        tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        tls.close()  # linger 0: close sends RST instead of FIN
+        aborted.set()
+
+    thread = threading.Thread(target=serve, name="rst-server")
+    thread.start()
+    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    authority.configure_trust(client_ctx)
+    outcome: BaseException | bytes | None = None
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert aborted.wait(5)
+                time.sleep(0.2)  # let the RST arrive
+                try:
+                    outcome = tls.sendall(b"GET /") if operation == "write" else tls.recv(64)
+                except OSError as exc:
+                    outcome = exc
+    finally:
+        thread.join(5)
+        listener.close()
+    if sys.version_info >= (3, 13):
+        assert isinstance(outcome, ConnectionResetError), repr(outcome)
+        assert diagnose.explain(outcome).kind == "reset"
+    elif operation == "write":
+        assert isinstance(outcome, ssl.SSLEOFError), repr(outcome)
+        assert diagnose.explain(outcome).kind == "closed"
+    else:
+        assert outcome == b""  # suppress_ragged_eofs=True: the reset reads as end of data
