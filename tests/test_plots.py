@@ -132,7 +132,7 @@ def test_chain_timeline_root_on_top_now_line_days_left(pki: SimpleNamespace) -> 
     )  # a pki Leaf: has .cert
     fig = plots.chain_timeline([leaf, pki.inter, pki.root], now=NOW)  # leaf-first, as sent
     assert isinstance(fig, Figure)
-    (ax,) = fig.axes
+    ax = fig.axes[0]  # the whole chain; fig.axes[1] zooms on the leaf
     labels = [t.get_text() for t in ax.get_yticklabels()]
     # y is inverted: tick 0 (root) is drawn on top.
     assert ax.yaxis_inverted()
@@ -161,7 +161,10 @@ def test_chain_timeline_colours_an_expired_intermediate(pki: SimpleNamespace) ->
     fig = plots.chain_timeline([old.cert, pki.root.cert], now=NOW)
     ax = fig.axes[0]
     colours = [mcolors.to_hex(b.get_facecolor()) for b in _bars(ax)]
-    assert colours == [plots.STATUS_COLORS[plots.VALID].lower(), plots.STATUS_COLORS["expired"].lower()]
+    assert colours == [
+        plots.STATUS_COLORS[plots.VALID].lower(),
+        plots.STATUS_COLORS["expired"].lower(),
+    ]
     assert "expired 2 d ago" in _texts(ax)
 
 
@@ -170,6 +173,126 @@ def test_chain_timeline_rejects_non_certificates() -> None:
         plots.chain_timeline(["not a cert"])
     with pytest.raises(PlotDataError):
         plots.chain_timeline([])
+
+
+# ----------------------------------------------------- figures that can be read (issue 11 §6)
+
+
+def _assert_every_text_inside(fig: Figure) -> None:
+    """No label is cut off: everything drawn, and every text's extent, is inside the figure."""
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    drawn = fig.get_tightbbox(renderer)  # in inches; only what is really drawn (ticks in view)
+    width, height = fig.get_size_inches()
+    assert drawn.x0 >= -0.01 and drawn.y0 >= -0.01, drawn
+    assert drawn.x1 <= width + 0.01 and drawn.y1 <= height + 0.01, drawn
+    page = fig.bbox
+    texts = [t for ax in fig.axes for t in (*ax.texts, ax.title, ax._left_title)]
+    texts += [t for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    for t in texts:
+        if not t.get_text().strip():
+            continue
+        box = t.get_window_extent(renderer)
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1, f"{t.get_text()!r} cut off"
+        assert page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, f"{t.get_text()!r} cut off"
+
+
+def _labels_clear_of_now(ax, gids=("bar-label",)) -> None:
+    """No bar label runs through the dashed now line, and no two labels overlap."""
+    renderer = ax.figure._get_renderer()
+    (line,) = _now_lines(ax)
+    now_px = ax.transData.transform((line.get_xdata()[0], 0))[0]
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts if t.get_gid() in gids]
+    assert boxes
+    for text, box in boxes:
+        assert not box.x0 < now_px < box.x1, f"{text!r} runs through the now line"
+        assert ax.bbox.x0 - 1 <= box.x0 and box.x1 <= ax.bbox.x1 + 1, f"{text!r} leaves the axes"
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            assert not box_a.overlaps(box_b), f"{a!r} overlaps {b!r}"
+
+
+def _bar_fraction(ax, bar) -> float:
+    lo, hi = ax.get_xlim()
+    return bar.get_width() / (hi - lo)
+
+
+@pytest.fixture(scope="module")
+def lab_like() -> SimpleNamespace:
+    """The lab's shape: a 10-year root, a 5-year intermediate, 90-day leaves."""
+    root = CA("Lab-like Root", not_before=NOW - 730 * DAY, not_after=NOW + 2920 * DAY)
+    inter = root.create_intermediate(
+        "Lab-like Intermediate", not_before=NOW - 365 * DAY, not_after=NOW + 1460 * DAY
+    )
+    expired = inter.issue("expired.test", not_before=NOW - 120 * DAY, not_after=NOW - 30 * DAY)
+    fresh = inter.issue("fresh.test", not_before=NOW - DAY / 24, not_after=NOW + 90 * DAY)
+    return SimpleNamespace(root=root, inter=inter, expired=expired.cert, fresh=fresh.cert)
+
+
+@pytest.mark.parametrize("which", ["expired", "fresh"])
+def test_chain_timeline_zooms_so_a_90_day_leaf_is_readable(lab_like, which) -> None:
+    leaf = getattr(lab_like, which)
+    fig = plots.chain_timeline([leaf, lab_like.inter.cert, lab_like.root.cert], now=NOW)
+    whole, zoom = fig.axes[:2]
+    assert zoom.get_gid() == "zoom"
+    leaf_whole, leaf_zoom = _bars(whole)[-1], _bars(zoom)[-1]
+    # On the 10-year axis the leaf is a sliver; in the zoom it is a real bar.
+    assert _bar_fraction(whole, leaf_whole) < 0.05
+    assert _bar_fraction(zoom, leaf_zoom) > 0.25
+    lo, hi = zoom.get_xlim()
+    for moment in (leaf.not_valid_before_utc, leaf.not_valid_after_utc, NOW):
+        assert lo < mdates.date2num(moment) < hi  # the leaf and today are in the zoom
+    shaded = [p for p in whole.patches if p.get_gid() == "zoom-window"]
+    assert len(shaded) == 1  # the upper panel shows where the zoom is
+    assert _same_colour(leaf_zoom.get_facecolor(), leaf_whole.get_facecolor())
+    _assert_every_text_inside(fig)
+    for ax in (whole, zoom):
+        _labels_clear_of_now(ax)
+
+
+def test_chain_timeline_without_a_sliver_needs_no_zoom(pki: SimpleNamespace) -> None:
+    old = pki.root.create_intermediate(
+        "Young Intermediate", not_before=NOW - 900 * DAY, not_after=NOW + 900 * DAY
+    )
+    fig = plots.chain_timeline([old.cert, pki.root.cert], now=NOW)
+    assert len(fig.axes) == 1
+    _assert_every_text_inside(fig)
+
+
+def test_expiry_gantt_panels_share_one_x_range_and_labels_fit(lab_like, pki) -> None:
+    missing = SimpleNamespace(
+        host="retired.lab.localhost",
+        port=443,
+        cert=None,
+        verified=False,
+        error="Cannot resolve 'retired.lab.localhost': 'retired.lab.localhost' is not in the "
+        "lab's hosts table (lab names are never sent to DNS).",
+    )
+    future = lab_like.inter.issue(
+        "future.test", not_before=NOW + 730 * DAY, not_after=NOW + 820 * DAY
+    ).cert
+    items = [("expired", lab_like.expired), ("fresh", lab_like.fresh), ("future", future), missing]
+    fig = plots.expiry_gantt(items, now=NOW)
+    main, policy = fig.axes[:2]
+    assert main.get_xlim() == pytest.approx(policy.get_xlim())  # one x range ...
+    (a,), (b,) = _now_lines(main), _now_lines(policy)
+    assert a.get_xdata()[0] == b.get_xdata()[0]  # ... so the two now lines are one line
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    main_now = main.transData.transform((a.get_xdata()[0], 0))[0]
+    policy_now = policy.transData.transform((b.get_xdata()[0], 0))[0]
+    assert main_now == pytest.approx(policy_now, abs=0.5)  # same pixel column
+    _assert_every_text_inside(fig)
+    _labels_clear_of_now(main)
+    # The retired host's sentence is shown whole, inside its row, above the now line.
+    (message,) = [t for t in main.texts if t.get_gid() == "error-message"]
+    assert " ".join(message.get_text().split()) == " ".join(missing.error.split())
+    assert message.get_window_extent(renderer).x1 <= main.bbox.x1
+    assert message.get_zorder() > a.get_zorder()
+    # The policy panel still shows every step from the one in force today.
+    steps = _texts(policy)
+    for words in ("200 days\nfrom 2026-03-15", "100 days\nfrom 2027-03-15", "47 days"):
+        assert words in steps
 
 
 # --------------------------------------------------------------------------- expiry_gantt

@@ -11,7 +11,11 @@ gets a row (grey, with the error sentence): a fleet chart that silently drops th
 hosts would hide exactly the ones to look at.
 
 Below the chart, :func:`.policy._policy_panel` shows the shrinking maximum lifetime, and
-a bar longer than the limit for its issue date says so.
+a bar longer than the limit for its issue date says so. Both panels share **one** date
+axis (the upper one widens to include the policy steps that matter today), so the two
+dashed "now" lines are one vertical line. Labels are placed after a first layout pass,
+measured with the renderer (:func:`.chain._place_label`): none runs off the figure or
+through the "now" line, and an error sentence is shortened only when it cannot fit.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 
 from ..errors import PlotDataError
-from .policy import _policy_panel, max_lifetime_days
+from .chain import _place_label
+from .policy import _policy_end, _policy_panel, _policy_start, max_lifetime_days
 from .status import (
     ERROR,
     STATUS_COLORS,
@@ -35,10 +40,12 @@ from .status import (
     _utc,
     status_of,
 )
-from .style import _bar_label, _date_axis, _new_figure, _now_line
+from .style import _date_axis, _new_figure, _now_line
 
 if TYPE_CHECKING:  # imported lazily at run time: importing pyplot picks a backend
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
 __all__ = ["expiry_gantt"]
 
@@ -138,7 +145,9 @@ def expiry_gantt(
     height = 1.4 + 0.36 * len(ordered) + (1.9 if show_policy else 0.0)
     fig = _new_figure(10.0, height)
     if show_policy:
-        main, policy = fig.subplots(2, 1, height_ratios=[max(2.0, 0.36 * len(ordered) + 0.6), 1.5])
+        main, policy = fig.subplots(
+            2, 1, height_ratios=[max(2.0, 0.36 * len(ordered) + 0.6), 1.5], sharex=True
+        )
     else:
         main, policy = fig.add_subplot(), None
 
@@ -147,11 +156,15 @@ def expiry_gantt(
         hi = max(max(r.cert.not_valid_after_utc for r in with_cert), moment)  # type: ignore[union-attr]
     else:
         lo, hi = moment - _dt.timedelta(days=30), moment + _dt.timedelta(days=30)
+    if policy is not None:  # one x range for both panels: the "now" lines line up
+        lo, hi = min(lo, _policy_start(moment)), max(hi, _policy_end())
     span = max(hi - lo, _dt.timedelta(days=2))
     x_lo, x_hi = mdates.date2num(lo - span * 0.02), mdates.date2num(hi + span * 0.3)
 
     statuses: set[str] = set()
     unverified = False
+    labels: list[tuple[float, float, float, str]] = []
+    errors: list[tuple[float, str]] = []
     for y, row in enumerate(ordered):
         status = status_of(row.cert, moment)
         statuses.add(status)
@@ -165,14 +178,7 @@ def expiry_gantt(
                 alpha=0.35,
                 gid=f"status:{ERROR}",
             )
-            main.text(
-                mdates.date2num(moment) + (x_hi - x_lo) * 0.01,
-                y,
-                _shorten(row.error or "no certificate"),
-                va="center",
-                fontsize=8,
-                color="#333333",
-            )
+            errors.append((y, " ".join((row.error or "no certificate").split())))
             continue
         start = mdates.date2num(row.cert.not_valid_before_utc)
         end = mdates.date2num(row.cert.not_valid_after_utc)
@@ -193,7 +199,7 @@ def expiry_gantt(
         allowed = max_lifetime_days(row.cert.not_valid_before_utc)
         if show_policy and allowed is not None and _lifetime_days(row.cert) > allowed:
             text += f" (over the {allowed} d max)"
-        _bar_label(main, text, y, start, end, x_lo, x_hi, 7.5)
+        labels.append((y, start, end, text))
     main.set_yticks(range(len(ordered)), [_shorten(r.label, 38) for r in ordered], fontsize=8.5)
     main.set_ylim(len(ordered) - 0.5, -0.5)  # first row (soonest expiry) on top
     main.tick_params(axis="y", length=0)
@@ -216,5 +222,53 @@ def expiry_gantt(
         pad=18,
     )
     if policy is not None:
-        _policy_panel(policy, moment)
+        main.tick_params(axis="x", labelbottom=True)  # sharex hides them; keep both readable
+        _policy_panel(policy, moment, (x_lo, x_hi))
+    fig.draw_without_rendering()  # lay out once, then place labels by their real extents
+    now_x = mdates.date2num(moment)
+    for y, start, end, text in labels:
+        _place_label(main, text, y, start, end, 7.5, now=now_x)
+    for y, message in errors:
+        _fit_message(main, message, y, 8)
     return fig
+
+
+def _fit_message(ax: Axes, message: str, y: float, size: float) -> Text:
+    """Write a host's error across its grey row: whole, on one line or two, never cut.
+
+    Measured with the renderer: one line if it fits inside the axes, else two lines in a
+    slightly smaller font, and only as a last resort shortened with "…". A white box
+    sits above the dashed "now" line, so the line never runs through the words.
+    """
+    import textwrap
+
+    x_lo, _ = ax.get_xlim()
+    renderer = ax.figure._get_renderer()
+    right = ax.get_window_extent(renderer).x1 - 4
+    text = ax.annotate(
+        message,
+        xy=(x_lo, y),
+        xytext=(6, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize=size,
+        color="#222222",
+        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none"},
+        zorder=6,  # above the now line (zorder 5)
+        gid="error-message",
+    )
+    text.set_in_layout(False)
+    if text.get_window_extent(renderer).x1 <= right:
+        return text
+    text.set_fontsize(size - 1)
+    width = len(message) // 2 + 1
+    while width < len(message):
+        text.set_text("\n".join(textwrap.wrap(message, width)[:2]))
+        if len(textwrap.wrap(message, width)) <= 2 and text.get_window_extent(renderer).x1 <= right:
+            return text
+        width += 4
+    words = message
+    while text.get_window_extent(renderer).x1 > right and len(words) > 10:
+        words = words[: int(len(words) * 0.95) - 1].rstrip()
+        text.set_text("\n".join(textwrap.wrap(words + "…", len(words) // 2 + 2)[:2]))
+    return text

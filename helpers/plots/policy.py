@@ -44,50 +44,77 @@ def max_lifetime_days(on: _dt.date | _dt.datetime) -> int | None:
     return allowed
 
 
-def _policy_panel(ax: Axes, now: _dt.datetime) -> None:
-    """A step chart of the CA/B Forum maximum certificate lifetime (ballot SC-081)."""
+def _policy_start(now: _dt.datetime) -> _dt.datetime:
+    """Where the policy panel should begin: a little before the step in force at ``now``."""
+    day = now.date()
+    current = max((d for d, _ in POLICY_STEPS if d <= day), default=POLICY_STEPS[0][0])
+    return _dt.datetime.combine(current, _dt.time(), _dt.UTC) - _dt.timedelta(days=60)
+
+
+def _policy_end() -> _dt.datetime:
+    """Where the policy panel should end: a few months after the last announced step."""
+    return _dt.datetime.combine(POLICY_STEPS[-1][0], _dt.time(), _dt.UTC) + _dt.timedelta(days=120)
+
+
+def _policy_panel(ax: Axes, now: _dt.datetime, x_range: tuple[float, float] | None = None) -> None:
+    """A step chart of the CA/B Forum maximum certificate lifetime (ballot SC-081).
+
+    ``x_range`` (matplotlib date numbers) is the range of the chart above, so both
+    share one date axis; by default the panel shows 2025 to 2030.
+    """
     from matplotlib import dates as mdates
 
-    end = _dt.datetime(2030, 9, 1, tzinfo=_dt.UTC)
-    start = _dt.datetime(2025, 1, 1, tzinfo=_dt.UTC)
+    if x_range is None:
+        x_range = (
+            mdates.date2num(_dt.datetime(2025, 1, 1, tzinfo=_dt.UTC)),
+            mdates.date2num(_dt.datetime(2030, 9, 1, tzinfo=_dt.UTC)),
+        )
+    start = mdates.num2date(x_range[0])
+    end = mdates.num2date(x_range[1])
     xs = [start] + [
-        _dt.datetime.combine(d, _dt.time(), _dt.UTC) for d, _ in POLICY_STEPS if d > start.date()
+        _dt.datetime.combine(d, _dt.time(), _dt.UTC) for d, _ in POLICY_STEPS if start.date() < d
     ]
+    xs = [x for x in xs if x < end]
     ys = [max_lifetime_days(x) or 0 for x in xs]
     xs.append(end)
     ys.append(ys[-1])
     ax.step(xs, ys, where="post", color=OKABE_ITO["blue"], linewidth=2)
     ax.fill_between(xs, ys, step="post", color=OKABE_ITO["blue"], alpha=0.12)
     for x, y in zip(xs[:-1], ys[:-1], strict=False):
+        since = next((d for d, days in reversed(POLICY_STEPS) if d <= x.date()), None)
+        words = f"{y} days" if since is None else f"{y} days\nfrom {since:%Y-%m-%d}"
         ax.annotate(
-            f"{y} days" + (f"\nfrom {x:%Y-%m-%d}" if x > start else ""),
+            words,
             xy=(mdates.date2num(x), y),
             xytext=(4, 3),
             textcoords="offset points",
             fontsize=8,
             va="bottom",
             bbox=_LABEL_BOX,
+            zorder=6,  # its box hides the now line (zorder 5) if they cross
+            gid="policy-step",
         )
-    ax.set_ylim(0, 520)
+    ax.set_ylim(0, 560)
     ax.set_ylabel("max days", fontsize=8)
-    ax.set_xlim(mdates.date2num(start), mdates.date2num(end))
+    ax.set_xlim(*x_range)
     _date_axis(ax)
     if start <= now <= end:
         _now_line(ax, now, label=False)
         today = max_lifetime_days(now)
         ax.annotate(
             f"issued today: at most {today} days",
-            xy=(mdates.date2num(now), today or 0),
-            xytext=(40, 30),
+            xy=(mdates.date2num(now), 470),
+            xytext=(6, 0),
             textcoords="offset points",
             ha="left",
+            va="center",
             fontsize=8,
-            arrowprops={"arrowstyle": "->", "color": "#333333"},
             bbox=_LABEL_BOX,
+            gid="policy-today",
         )
     ax.set_title(
         "CA/Browser Forum maximum lifetime of a public TLS certificate, by issue date "
-        "(ballot SC-081)",
+        "(ballot SC-081; 398 days from 2020-09-01)",
         loc="left",
         fontsize=9,
     )
