@@ -427,7 +427,11 @@ _LIST: tuple[Scenario, ...] = (
         "requests.get(url, cert=lab.client_cert).",
         note=(
             "In TLS 1.3 the client's handshake completes before the server has checked the "
-            "client, so the failure arrives as an alert on the first read (RFC 8446 §4.4.2.4)."
+            "client, so the failure arrives as an alert on the first read (RFC 8446 §4.4.2.4). "
+            "The lab's server half-closes and lingers after sending the alert, so you always "
+            "read it. A server that just closes resets the connection while the client is "
+            "still sending, and the alert can be lost: Python 3.13+ then raises "
+            "ConnectionResetError, 3.11 and 3.12 SSLEOFError."
         ),
     ),
     Scenario(
