@@ -112,17 +112,21 @@ def _draw_sequence(
     lanes = {"Client": 0.0, "Server": 1.0}
     slope = 0.55  # each arrow ends lower than it starts: time flows down the page
 
-    # Flights: light alternating bands, numbered on the right.
+    # Flights: light alternating bands, numbered on the right. "Flight" is a handshake
+    # word: what one side sends before it waits for the other. After the handshake
+    # (tickets, application data) the bands stay but are labelled "after".
     flights = sorted({a.flight for a in arrows})
     for number, flight in enumerate(flights, start=1):
-        rows_in = [ys[k] for k, a in enumerate(arrows) if a.flight == flight]
+        indexes = [k for k, a in enumerate(arrows) if a.flight == flight]
+        rows_in = [ys[k] for k in indexes]
         top, bottom = rows_in[0] - 0.3, rows_in[-1] + slope + 0.3
         if number % 2:
             ax.axhspan(top, bottom, color="#F2F2F2", zorder=0, linewidth=0)
+        after = count.complete and 0 <= last_arrow < indexes[0]
         ax.text(
             1.33,
             (top + bottom) / 2,
-            f"flight {number}",
+            "after" if after else f"flight {number}",
             ha="right",
             va="center",
             fontsize=7.5,
@@ -223,12 +227,17 @@ def _draw_sequence(
         fontsize=8,
         frameon=False,
     )
+    note = "sizes: bytes on the wire, 5-byte record header included"
     if guessed:
+        note += (
+            "\nnames marked ? are guessed from the record's position; decrypting with the key "
+            "log gives the real ones"
+        )
+    if arrows:
         ax.text(
             0.5,
             n + 0.45,
-            "names marked ? are guessed from the record's position; decrypting with the key log "
-            "gives the real ones",
+            note,
             ha="center",
             va="bottom",
             fontsize=7,
