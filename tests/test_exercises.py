@@ -1043,3 +1043,15 @@ def test_nb08_hardened_server_says_what_to_return():
         "nb08.hardened_server", lambda certfile, keyfile: _nb08_server(certfile, keyfile)[0]
     )
     assert "return a tuple (context, headers), not SSLContext" in only_ctx, only_ctx
+
+
+def test_nb08_hardened_server_without_a_certificate_is_told_to_load_one():
+    import ssl
+
+    def no_certificate(certfile, keyfile):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx, {"Strict-Transport-Security": "max-age=31536000"}
+
+    message = _nb08_refused("nb08.hardened_server", no_certificate)
+    assert "ctx.load_cert_chain(certfile, keyfile)" in message, message
