@@ -242,8 +242,9 @@ def _request(host: str) -> bytes:
         "client's context, before wrap_socket.",
         "Send with tls.sendall(request); then call tls.recv(65536) in a loop and stop when it "
         "returns b'' (the server closed the connection).",
-        "In TLS 1.3 a refused client certificate shows up on the first recv(), not in the "
-        "handshake: let that ssl.SSLError propagate, don't catch it.",
+        "In TLS 1.3 a refused client certificate shows up after the handshake, on the first "
+        "recv() (or as a ConnectionResetError when the server's TCP reset overtakes its alert): "
+        "let it propagate, don't catch it.",
     ],
 )
 def mtls_request(answer):
