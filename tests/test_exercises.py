@@ -627,6 +627,24 @@ def _pinned_get_no_verification(url: str, pin: str, cafile: str) -> str:
         conn.close()
 
 
+def _serialization():
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization
+
+
+def _spki_der(cert) -> bytes:
+    s = _serialization()
+    return cert.public_key().public_bytes(s.Encoding.DER, s.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _b64_sha(data: bytes, name: str = "sha256") -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.new(name, data).digest()).decode()
+
+
 def _spki_pin_whole_certificate(cert) -> str:
     import base64
     import hashlib
@@ -686,6 +704,20 @@ NB06_NB07_WRONG_ANSWERS = {
         "hash of the whole certificate; a pin hashes only its SubjectPublicKeyInfo",
     ),
     "nb07-pin-in-hex": ("nb07.spki_pin", _spki_pin_hex, "RFC 7469 pins are base64, not hex"),
+    "nb07-pin-of-the-bare-key": (
+        "nb07.spki_pin",
+        lambda cert: _b64_sha(
+            cert.public_key().public_bytes(
+                _serialization().Encoding.X962, _serialization().PublicFormat.UncompressedPoint
+            )
+        ),
+        "a pin hashes the whole DER SubjectPublicKeyInfo",
+    ),
+    "nb07-pin-with-sha1": (
+        "nb07.spki_pin",
+        lambda cert: _b64_sha(_spki_der(cert), "sha1"),
+        "RFC 7469 pins (pin-sha256) use SHA-256",
+    ),
     "nb07-pinned-get-toctou": (
         "nb07.pinned_get",
         _pinned_get_toctou,

@@ -75,6 +75,15 @@ def _explain_wrong_pin(got: object, cert: x509.Certificate) -> str:
         return "right hash, wrong text form: RFC 7469 pins are base64, not hex"
     if isinstance(got, bytes):
         return "return text (str): decode the base64 bytes with .decode('ascii')"
+    with contextlib.suppress(ValueError, TypeError):  # EC keys: the bare point, no algorithm
+        point = cert.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        if got == base64.b64encode(digest(point).digest()).decode():
+            return (
+                "that hashes the bare public key; a pin hashes the whole DER "
+                "SubjectPublicKeyInfo, algorithm identifier included"
+            )
     if got == base64.b64encode(hashlib.sha1(spki, usedforsecurity=False).digest()).decode():
         return "that is SHA-1; RFC 7469 pins (pin-sha256) use SHA-256"
     return "expected base64(SHA-256(DER SubjectPublicKeyInfo)), RFC 7469 §2.4"
