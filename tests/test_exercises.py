@@ -151,6 +151,14 @@ def test_a_wrong_signature_without_declared_params_still_blames_the_signature():
     assert "(address)" in result.message and "the check could not run" not in result.message
 
 
+def test_a_wrong_signature_is_measured_against_the_lessons_stub_when_params_are_not_declared():
+    ex = exercises.get("nb03.sans_of")
+    assert ex.params is None or ex.params == ("cert",)
+    assert ex.stub_params() == ("cert",)  # read from the cell tagged exercise:nb03.sans_of
+    result = ex.check(lambda cert, extra: [])
+    assert result.message.startswith("your function must take (cert), like the stub"), result.message
+
+
 def test_passing_something_that_is_not_a_function_says_so():
     result = exercises.get("nb00.openssl_version_tuple").check((3, 0, 13))
     assert result.attempted and not result.passed

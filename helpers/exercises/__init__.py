@@ -255,8 +255,9 @@ class Exercise:
 
     def _wrong_signature(self, wrapped: _Answer) -> CheckResult:
         name = getattr(wrapped.__wrapped__, "__name__", "your function")
-        if self.params is not None:
-            want = "(" + ", ".join(self.params) + ")"
+        params = self.params if self.params is not None else self.stub_params()
+        if params is not None:
+            want = "(" + ", ".join(params) + ")"
             message = f"your function must take {want}, like the stub; {name}{wrapped.parameters} does not."
         else:
             message = (
@@ -291,6 +292,36 @@ class Exercise:
             number = self._hints_shown
         number = max(1, min(number, len(self.hints)))
         return Hint(self.key, number, len(self.hints), self.hints[number - 1], after_last)
+
+    def stub_params(self) -> tuple[str, ...] | None:
+        """The parameters of the stub in the lesson notebook (the cell tagged ``exercise:<key>``).
+
+        Used when the checker did not declare ``params=``: the stub is the specification.
+        None if the notebook or the stub cannot be found (an installed copy without notebooks).
+        """
+        import ast
+        import json
+
+        folder = Path(__file__).resolve().parent.parent.parent / "notebooks"
+        number = self.notebook.removeprefix("nb")
+        for path in sorted(folder.glob(f"{number}_*.ipynb")):
+            try:
+                cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+            except (OSError, ValueError, KeyError):
+                continue
+            for cell in cells:
+                if f"exercise:{self.key}" not in cell.get("metadata", {}).get("tags", []):
+                    continue
+                source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+                try:
+                    tree = ast.parse(source)
+                except SyntaxError:
+                    return None
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.FunctionDef) and node.name == self.name:
+                        args = node.args
+                        return tuple(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+        return None
 
     @property
     def solution_path(self) -> str:
