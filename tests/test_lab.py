@@ -228,6 +228,45 @@ def test_legacy_scenarios_expect_what_this_python_decides(lab: Lab) -> None:
         assert lab.scenarios[name].verdict("requests") == legacy.PROTOCOL_VERSION  # urllib3 2
 
 
+def test_legacy_rule_table_and_tool_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule of helpers.lab.legacy for versions this machine does not have (the real
+    tools and this OpenSSL are checked against live servers above and in
+    test_lab_tools.py): OpenSSL 3.1 made TLS 1.0/1.1 level-0 only, curl 8.16 raised its
+    own minimum to TLS 1.2."""
+    from helpers.lab import legacy
+
+    low, tls12, v10 = ssl.TLSVersion.MINIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1
+    assert legacy.offers(v10, openssl=(3, 0, 19), security_level=2, minimum=low)
+    assert not legacy.offers(v10, openssl=(3, 1, 0), security_level=1, minimum=low)
+    assert legacy.offers(v10, openssl=(3, 5, 9), security_level=0, minimum=low)
+    assert not legacy.offers(v10, openssl=(3, 0, 19), security_level=0, minimum=tls12)
+
+    def tools(openssl: str, curl: str) -> None:
+        answers = {"openssl": openssl, "curl": curl}
+        monkeypatch.setattr(legacy, "_run", lambda *cmd: answers[cmd[0]])
+        legacy.tool_versions.cache_clear()
+
+    try:
+        tools(
+            "OpenSSL 3.0.19 27 Jan 2026 (Library: ...)\n",
+            "curl 7.88.1 (x86_64) libcurl/7.88.1 OpenSSL/3.0.19 zlib/1.2.13\n",
+        )
+        assert legacy.tool_versions() == ((3, 0, 19), (7, 88, 1), (3, 0, 19))
+        assert legacy.tool_verdict("openssl", v10) == legacy.LEGACY_SIGALG
+        assert legacy.tool_verdict("curl", v10) == legacy.LEGACY_SIGALG
+        tools(
+            "OpenSSL 3.0.19 27 Jan 2026\n", "curl 8.16.0 (x86_64) libcurl/8.16.0 OpenSSL/3.0.19\n"
+        )
+        assert legacy.tool_verdict("curl", v10) == legacy.PROTOCOL_VERSION  # curl's own minimum
+        tools("OpenSSL 3.5.9 29 Sep 2026\n", "curl 8.14.1 (x86_64) libcurl/8.14.1 GnuTLS/3.8.9\n")
+        assert legacy.tool_verdict("openssl", v10) == legacy.PROTOCOL_VERSION
+        assert legacy.tool_verdict("curl", v10) is None  # not OpenSSL: the lab cannot say
+        tools("", "")
+        assert legacy.tool_verdict("openssl", v10) is None
+    finally:
+        legacy.tool_versions.cache_clear()
+
+
 def test_dh_1024_really_is_dhe(lab: Lab) -> None:
     """With a lenient client the handshake succeeds and uses finite-field DHE."""
     ctx = ssl.create_default_context(cafile=lab.ca_bundle)
