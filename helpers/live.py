@@ -269,7 +269,7 @@ class LiveRow:
     seconds: float = 0.0
 
 
-@dataclass
+@dataclass(repr=False)
 class LiveReport:
     """What :func:`survey` found, host by host, and one honest summary sentence."""
 
@@ -368,6 +368,9 @@ class LiveReport:
     def __str__(self) -> str:
         lines = [f"{r.url:<40} {r.verdict:<18} {r.words}" for r in self.rows]
         return "\n".join([*lines, self.summary])
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_html_(self) -> str:
         import html
