@@ -170,7 +170,7 @@ def _forged_crl(issuer: x509.Certificate, serial: int) -> x509.CertificateRevoca
         "crl.is_signature_valid(issuer.public_key()) and raise ValueError if it is False.",
         "A CRL is only news until its nextUpdate (RFC 5280 §5.1.2.5): after that, revocations "
         "made since are missing. Compare crl.next_update_utc with "
-        "datetime.datetime.now(datetime.timezone.utc) and raise ValueError when it is None or past.",
+        "datetime.datetime.now(datetime.UTC) and raise ValueError when it is None or past.",
     ],
 )
 def is_revoked(answer):
