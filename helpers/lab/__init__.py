@@ -22,7 +22,10 @@ without the internet, so :class:`Lab` builds it on this machine:
 
 The lab root is trusted by nobody until you say so: pass ``lab.ca_bundle`` as
 ``cafile=``/``verify=``, or ``--cacert`` to curl. Every scenario states what a default
-Python client decides (:class:`Expect`), and the tests hold the lab to it.
+Python client decides (:class:`Expect`, :mod:`helpers.lab.expect`), and the tests hold the
+lab to it. Where that verdict depends on the Python build and the OpenSSL version (the
+TLS 1.0/1.1 servers), :mod:`helpers.lab.legacy` computes it for the running Python and
+the installed ``curl`` and ``openssl``.
 
 >>> lab = get_lab()                        # doctest: +SKIP
 >>> requests.get(lab.url("valid"), verify=lab.ca_bundle).status_code
