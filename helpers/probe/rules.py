@@ -158,7 +158,7 @@ RULES: tuple[Rule, ...] = (
         "F",
         "the certificate key is RSA/DSA < 1024 bits",
         "RSA-512 and RSA-768 have been factored in public (RSA-768 in 2009); anyone can forge",
-        "SSL Server Rating Guide 2009e (2014): keys below 1024 bits get F",
+        "SSL Labs, 2014 (Qualys, 'Stricter security requirements for 2014'): keys below 1024 bits get F",
         _tiny_cert_key,
     ),
     Rule(
@@ -225,7 +225,8 @@ RULES: tuple[Rule, ...] = (
         "the certificate key is RSA/DSA 1024-2047 bits, or EC < 224 bits",
         "RSA-1024 is within reach of factoring by a well-funded attacker (NIST SP 800-131A "
         "disallowed it for signatures after 2013); browsers reject it in public certificates",
-        "SSL Server Rating Guide 2009e (2014): keys below 2048 bits capped at B "
+        "SSL Labs, 2014 (Qualys, 'Stricter security requirements for 2014'): keys below 2048 "
+        "bits capped at B "
         "(the EC bound is this course's, from NIST SP 800-57)",
         _weak_cert_key,
     ),
