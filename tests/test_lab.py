@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import socket
 import ssl
 import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from helpers.errors import LabError
 from helpers.lab import SCENARIOS, Expect, Lab, get_lab
 from helpers.lab.build import cache_dir, ensure
 from helpers.lab.scenarios import CertRecipe, Scenario
+from helpers.pki import CA as pki_ca
 
 NAMES = list(SCENARIOS)
 
@@ -226,6 +229,55 @@ def test_legacy_scenarios_expect_what_this_python_decides(lab: Lab) -> None:
     for name in ("tls-1.0-only", "tls-1.1-only"):
         assert lab.scenarios[name].expect == expected
         assert lab.scenarios[name].verdict("requests") == legacy.PROTOCOL_VERSION  # urllib3 2
+
+
+def test_openssl_3_0_still_completes_tls_1_0_with_rsa_key_transport() -> None:
+    """Why a Debian/Ubuntu Python on OpenSSL 3.0 is not protected by its security level:
+    with a minimum below TLS 1.2 (their default: MINIMUM_SUPPORTED) and OpenSSL's DEFAULT
+    cipher list (their build keeps it), RSA key transport involves no SHA-1/MD5 signature
+    and the TLS 1.0 handshake completes at level 2. A python.org-style build drops RSA key
+    transport and SHA-1 MACs from its cipher list, so the server finds no shared suite.
+    OpenSSL 3.1+ does not offer TLS 1.0 above level 0, so the server refuses the version."""
+    authority = pki_ca("TLS 1.0 RSA test CA")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.set_ciphers("AES128-SHA:@SECLEVEL=0")  # RSA key transport, nothing signed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        server_ctx.minimum_version = server_ctx.maximum_version = ssl.TLSVersion.TLSv1
+        client_ctx = ssl.create_default_context()
+        client_ctx.minimum_version = ssl.TLSVersion.TLSv1  # what Debian's build leaves open
+    authority.issue("localhost", key_type="rsa").configure_server(server_ctx)
+    authority.configure_trust(client_ctx)
+    assert client_ctx.security_level == 2
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with contextlib.suppress(ssl.SSLError, OSError):
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(16)
+
+    thread = threading.Thread(target=serve, name="tls10-rsa")
+    thread.start()
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5) as raw:
+            rsa_kx = "AES128-SHA" in {c["name"] for c in client_ctx.get_ciphers()}
+            if ssl.OPENSSL_VERSION_INFO < (3, 1) and rsa_kx:
+                with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    assert (tls.version(), tls.cipher()[0]) == ("TLSv1", "AES128-SHA")
+                    tls.sendall(b"x")
+            else:
+                with pytest.raises(ssl.SSLError) as info:
+                    client_ctx.wrap_socket(raw, server_hostname="localhost")
+                expected = (
+                    "SSLV3_ALERT_HANDSHAKE_FAILURE"  # OpenSSL 3.0, Python's own cipher list
+                    if ssl.OPENSSL_VERSION_INFO < (3, 1)
+                    else "TLSV1_ALERT_PROTOCOL_VERSION"  # OpenSSL 3.1+: TLS 1.0 not offered
+                )
+                assert info.value.reason == expected
+    finally:
+        thread.join(5)
+        listener.close()
 
 
 def test_legacy_rule_table_and_tool_versions(monkeypatch: pytest.MonkeyPatch) -> None:

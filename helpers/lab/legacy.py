@@ -24,6 +24,16 @@ security level 0 and a minimum that allows   the connection works: the lesson's 
 the version                                  that lowers its own guard gets in"
 ===========================================  =============================================
 
+The lab's servers have ECDSA certificates, so the OpenSSL 3.0 row always ends with that
+signature refusal. A TLS 1.0 server with an RSA certificate and RSA key transport (for
+example ``AES128-SHA``) signs nothing, and there OpenSSL 3.0 at security level 2 *completes*
+the handshake if the client's cipher list has such a suite: measured, Debian 12's own
+``/usr/bin/python3.11`` (OpenSSL 3.0.19, OpenSSL's ``DEFAULT`` list) with
+``ssl.create_default_context()`` connects over TLS 1.0 (``tests/test_lab.py`` shows it);
+a python.org-style Python removes RSA key transport from its list and gets a
+``handshake_failure`` instead. OpenSSL 3.0 keeps TLS 1.0/1.1 out only where a handshake
+signature needs SHA-1 or MD5.
+
 A Python's minimum depends on how it was built: python.org, pyenv and conda Pythons are
 built with ``--with-ssl-default-suites=python`` and set TLS 1.2 themselves; Debian and
 Ubuntu build with ``--with-ssl-default-suites=openssl``, so ``minimum_version`` is
@@ -74,7 +84,9 @@ NOTE = (
     "answers 'protocol version'. On OpenSSL 3.0 a client with a lower minimum (Debian and "
     "Ubuntu Pythons, older curl, openssl s_client) agrees on TLS 1.0/1.1 and then rejects "
     "the server's SHA-1/MD5 handshake signature: 'legacy sigalg disallowed or "
-    "unsupported'. A MinProtocol line in openssl.cnf changes a tool's minimum too."
+    "unsupported'. (Against a TLS 1.0 server with RSA key transport, which signs nothing, "
+    "such an OpenSSL 3.0 client even connects.) A MinProtocol line in openssl.cnf changes "
+    "a tool's minimum too."
 )
 
 #: A scenario's ``tls_version`` name -> :class:`ssl.TLSVersion` (also used by the servers).
