@@ -49,6 +49,11 @@ def _verify_kind(message: str | None, code: int | None) -> str | None:
         head = key.split(",", 1)[0]
         if head in _VERIFY_MESSAGES:
             return _VERIFY_MESSAGES[head]
+        # A newer OpenSSL may append a hint ("... or the system clock is incorrect" in
+        # 3.6): the longest known message the text starts with decides.
+        for known in sorted(_VERIFY_MESSAGES, key=len, reverse=True):
+            if key.startswith(known + " "):
+                return _VERIFY_MESSAGES[known]
     if code is not None and ssl.OPENSSL_VERSION_INFO >= (3, 0):
         return _VERIFY_CODES.get(code)
     return None

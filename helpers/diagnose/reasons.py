@@ -44,6 +44,8 @@ import ssl
 _VERIFY_MESSAGES: dict[str, str] = {
     "certificate has expired": "expired",
     "certificate is not yet valid": "not-yet-valid",
+    # OpenSSL 3.6 added a hint to the text (reported in issue 10, forky's OpenSSL 3.6.5)
+    "certificate is not yet valid or the system clock is incorrect": "not-yet-valid",
     "hostname mismatch": "hostname-mismatch",
     "ip address mismatch": "hostname-mismatch",
     "self-signed certificate": "self-signed",
