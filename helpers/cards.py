@@ -33,7 +33,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["ChainCard", "CertificateCard", "Table", "describe"]
 
-#: "Expiring soon" threshold: certbot renews at 30 days left, so should you.
+#: "Expiring soon" once this fraction of the lifetime has passed: ACME clients renew at
+#: about two thirds (certbot: 30 days before the end of a 90-day certificate), so a
+#: certificate still in use after that was not renewed. Relative, so a 6-day certificate
+#: is not "expiring soon" the day it is issued (helpers/plots/status.py uses the same rule).
+RENEW_AT = 2 / 3
+#: The old absolute threshold, kept for code that imports it; no longer used here.
 WARN_DAYS = 30
 
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+; the package supports 3.10)
@@ -136,7 +141,8 @@ def describe(cert: Any, *, now: _dt.datetime | None = None) -> dict[str, Any]:
     ``days_left`` (negative once expired), ``elapsed`` (0..1), ``status`` ("valid",
     "expiring soon", "expired", "not yet valid"), ``key_type``, ``key_size``,
     ``curve``, ``key`` (e.g. "EC P-256"), ``signature_algorithm``,
-    ``sha256_fingerprint`` (colon hex), ``is_ca``, ``path_length``, ``self_signed``,
+    ``sha256_fingerprint`` (colon hex), ``spki_pin`` (``sha256//`` + base64 of the SHA-256
+    of the SubjectPublicKeyInfo: the pin that survives a renewal with the same key), ``is_ca``, ``path_length``, ``self_signed``,
     ``key_usage``, ``extended_key_usage`` (lists of str).
     """
     cert = _cert_of(cert)
@@ -148,7 +154,7 @@ def describe(cert: Any, *, now: _dt.datetime | None = None) -> dict[str, Any]:
         status = "not yet valid"
     elif now > na:
         status = "expired"
-    elif days_left < WARN_DAYS:
+    elif lifetime > 0 and (now - nb).total_seconds() >= RENEW_AT * lifetime:
         status = "expiring soon"
     else:
         status = "valid"
@@ -199,6 +205,7 @@ def describe(cert: Any, *, now: _dt.datetime | None = None) -> dict[str, Any]:
         "key": key_text,
         "signature_algorithm": _signature_name(cert),
         "sha256_fingerprint": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        "spki_pin": _spki_pin(cert),
         "is_ca": bool(bc and bc.ca),
         "path_length": bc.path_length if bc else None,
         "self_signed": _self_signed(cert),
@@ -209,6 +216,18 @@ def describe(cert: Any, *, now: _dt.datetime | None = None) -> dict[str, Any]:
         ],
         "extended_key_usage": [_EKU_NAMES.get(o, o.dotted_string) for o in (eku or ())],
     }
+
+
+def _spki_pin(cert: x509.Certificate) -> str:
+    """``sha256//<base64>``: the SHA-256 of the public key (SPKI), as curl's --pinnedpubkey takes."""
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(spki)
+    return "sha256//" + base64.b64encode(digest.finalize()).decode()
 
 
 def _status_colour(status: str) -> str:
@@ -311,6 +330,10 @@ class CertificateCard:
                 f'<span style="{_MONO}word-break:break-all;">{e(fp)}</span>',
             ),
             _row(
+                "SPKI pin",
+                f'<span style="{_MONO}word-break:break-all;">{e(d["spki_pin"])}</span>',
+            ),
+            _row(
                 "CA / self-signed",
                 f"{'yes' if d['is_ca'] else 'no'} / {'yes' if d['self_signed'] else 'no'}",
             ),
@@ -348,6 +371,7 @@ class CertificateCard:
             ("Public key", d["key"]),
             ("Signature", d["signature_algorithm"]),
             ("SHA-256", d["sha256_fingerprint"]),
+            ("SPKI pin", d["spki_pin"]),
             ("CA", "yes" if d["is_ca"] else "no"),
             ("Self-signed", "yes" if d["self_signed"] else "no"),
         ]
