@@ -97,8 +97,9 @@ ADVICE: Mapping[str, Advice] = {
         "Load a current CRL issued by the CA that issued the server's certificate (crl=...).",
     ),
     "weak-key": Advice(
-        "A certificate's public key is too small for your client's security policy. Python "
-        "runs OpenSSL at security level 2, which wants RSA keys of at least 2048 bits "
+        "A certificate's public key is too small for your client's security policy. Python's "
+        "default context runs OpenSSL at security level 2 (set by Python itself, or by the "
+        "OpenSSL configuration on Debian/Ubuntu builds), which wants RSA keys of at least 2048 bits "
         "(112-bit security, NIST SP 800-57); a 1024-bit RSA key is within reach of a "
         "well-funded attacker.",
         "Admin: issue a new certificate with an ECDSA P-256 or an RSA-2048 (or larger) key.",
