@@ -180,9 +180,11 @@ def _expected_level(cert: x509.Certificate, now: _dt.datetime) -> str:
 def alert_level(answer):
     from ..pki import new_private_key, self_signed
 
-    now = _dt.datetime(2027, 6, 1, 12, 0, tzinfo=_UTC)
-    key = new_private_key()
     day = _dt.timedelta(days=1)
+    # A day about three years ahead: an answer that reads the clock instead of `now` sees
+    # every test certificate as not yet valid, whenever the check runs.
+    now = (_dt.datetime.now(_UTC) + 1000 * day).replace(hour=12, minute=0, second=0, microsecond=0)
+    key = new_private_key()
 
     def cert(lifetime: float, left: float) -> x509.Certificate:
         """A certificate of ``lifetime`` days with ``left`` days to go at ``now``."""
@@ -198,8 +200,8 @@ def alert_level(answer):
     assert isinstance(got, str), f"return one of the level strings, not {got!r}"
     assert got != "not yet valid", (
         "a 90-day certificate issued 30 days before the `now` the check passed you is not "
-        "'not yet valid': use the `now` argument, not datetime.now() (the check asks about "
-        "a day in 2027)"
+        "'not yet valid': use the `now` argument, not datetime.now() (the check asks about a "
+        f"day, {now:%Y-%m-%d})"
     )
     assert got == "ok", f"a 90-day certificate with 60 days left should be 'ok', not {got!r}"
 
