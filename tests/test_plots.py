@@ -295,6 +295,29 @@ def test_expiry_gantt_panels_share_one_x_range_and_labels_fit(lab_like, pki) -> 
         assert words in steps
 
 
+def test_the_labs_chains_draw_coherently() -> None:
+    """No lab certificate starts before the CA that signed it existed (review 02-7)."""
+    from helpers.lab import get_lab
+    from helpers.pki import load_certificate, load_certificates
+
+    lab = get_lab()
+    root = load_certificate(lab.ca_bundle)
+    for name, path in lab.files.chains.items():
+        chain = load_certificates(path)
+        if chain[-1].issuer == root.subject and chain[-1].subject != root.subject:
+            chain = [*chain, root]
+        for child, parent in zip(chain, chain[1:], strict=False):
+            if child.issuer != parent.subject:
+                continue  # a scenario that is broken on purpose (untrusted, not-a-ca)
+            assert child.not_valid_before_utc >= parent.not_valid_before_utc, (
+                f"{name}: {child.subject.rfc4514_string()} starts before its issuer"
+            )
+    expired = load_certificates(lab.files.chains["expired"])
+    fig = plots.chain_timeline(expired)
+    leaf_bar, inter_bar = _bars(fig.axes[0])[-1], _bars(fig.axes[0])[0]
+    assert leaf_bar.get_x() > inter_bar.get_x()  # drawn inside its issuer's lifetime
+
+
 # --------------------------------------------------------------------------- expiry_gantt
 
 

@@ -58,8 +58,9 @@ def _ca_count(path: str | os.PathLike[str]) -> int:
 @exercise(
     "nb02",
     hints=[
-        "Call requests.get(url, verify=ca_bundle, timeout=5) inside try/except "
-        "requests.exceptions.SSLError, and return None when no exception is raised.",
+        "A failed verification raises requests.exceptions.SSLError; the number you want is "
+        "the verify_code of an ssl.SSLCertVerificationError somewhere inside it. Remember to "
+        "pass ca_bundle on (verify=...) and a timeout.",
         "The ssl.SSLCertVerificationError is three layers down: error.args[0] is urllib3's "
         "MaxRetryError, its .reason is urllib3's SSLError, whose .args[0] is the ssl exception.",
         "Or walk the chain generically: keep following .reason, .args[0], __cause__ and "
