@@ -40,6 +40,8 @@ __all__ = ["ChainCard", "CertificateCard", "Table", "describe"]
 RENEW_AT = 2 / 3
 #: The old absolute threshold, kept for code that imports it; no longer used here.
 WARN_DAYS = 30
+#: The status of a certificate within its dates. Not "valid": only the dates were checked.
+IN_DATE = "in date"
 
 _UTC = _dt.timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+; the package supports 3.10)
 
@@ -138,12 +140,20 @@ def describe(cert: Any, *, now: _dt.datetime | None = None) -> dict[str, Any]:
     Keys: ``subject``, ``subject_cn``, ``issuer``, ``issuer_cn``, ``sans`` (list of
     str), ``san_entries`` (list of ``(kind, value)``), ``serial`` (hex), ``version``,
     ``not_before``, ``not_after`` (aware UTC datetimes), ``lifetime_days``,
-    ``days_left`` (negative once expired), ``elapsed`` (0..1), ``status`` ("valid",
-    "expiring soon", "expired", "not yet valid"), ``key_type``, ``key_size``,
+    ``days_left`` (negative once expired), ``elapsed`` (0..1), ``status`` ("in date",
+    "expiring soon", "expired", "not yet valid": the dates only, see below), ``key_type``,
+    ``key_size``,
     ``curve``, ``key`` (e.g. "EC P-256"), ``signature_algorithm``,
     ``sha256_fingerprint`` (colon hex), ``spki_pin`` (``sha256//`` + base64 of the SHA-256
-    of the SubjectPublicKeyInfo: the pin that survives a renewal with the same key), ``is_ca``, ``path_length``, ``self_signed``,
-    ``key_usage``, ``extended_key_usage`` (lists of str).
+    of the SubjectPublicKeyInfo: the pin that survives a renewal with the same key),
+    ``is_ca``, ``path_length``, ``self_signed``, ``key_usage``, ``extended_key_usage``
+    (lists of str).
+
+    ``status`` says where ``now`` falls between notBefore and notAfter (RFC 5280
+    §4.1.2.5), nothing more. A self-signed, wrongly named or untrusted certificate is
+    still "in date": whether it *verifies* is a question for a trust store and a host
+    name, which a card does not have. So the card never calls a certificate "valid"
+    (helpers/plots/status.py uses the same words).
     """
     cert = _cert_of(cert)
     now = _utc_now(now)
@@ -157,7 +167,7 @@ def describe(cert: Any, *, now: _dt.datetime | None = None) -> dict[str, Any]:
     elif lifetime > 0 and (now - nb).total_seconds() >= RENEW_AT * lifetime:
         status = "expiring soon"
     else:
-        status = "valid"
+        status = IN_DATE
     elapsed = 0.0 if lifetime <= 0 else min(1.0, max(0.0, (now - nb).total_seconds() / lifetime))
 
     san = _ext(cert, x509.SubjectAlternativeName)
@@ -231,7 +241,7 @@ def _spki_pin(cert: x509.Certificate) -> str:
 
 
 def _status_colour(status: str) -> str:
-    return {"valid": _GREEN, "expiring soon": _AMBER}.get(status, _RED)
+    return {IN_DATE: _GREEN, "expiring soon": _AMBER}.get(status, _RED)
 
 
 def _days_text(d: Mapping[str, Any], now: _dt.datetime) -> str:
@@ -364,7 +374,7 @@ class CertificateCard:
             ("Issuer", d["issuer"]),
             ("Names", names),
             (
-                "Valid",
+                "Validity",
                 f"{d['not_before']:%Y-%m-%d %H:%M} -> {d['not_after']:%Y-%m-%d %H:%M} UTC"
                 f" ({_days_text(d, self.now)})",
             ),

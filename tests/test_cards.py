@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 import re
+import shutil
+import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from helpers.cards import CertificateCard, ChainCard, Table, describe
 from helpers.pki import CA, self_signed
@@ -50,7 +53,7 @@ def test_describe_reports_the_certificate(leaf, inter, root):
     assert d["san_entries"][1] == ("IP", "127.0.0.1")
     assert d["not_before"] == START and d["not_after"] == END
     assert d["days_left"] == (END - now).days == 59
-    assert d["status"] == "valid"
+    assert d["status"] == "in date"
     assert d["elapsed"] == pytest.approx(40.25 / 100)
     assert d["key_type"] == "EC" and d["key_size"] == 256 and d["key"] == "EC P-256"
     assert d["signature_algorithm"] == "ecdsa-with-SHA256"
@@ -71,7 +74,7 @@ def test_describe_reports_the_certificate(leaf, inter, root):
     ("now", "status", "colour"),
     [
         (START - dt.timedelta(days=2), "not yet valid", RED),
-        (START + dt.timedelta(days=10), "valid", GREEN),
+        (START + dt.timedelta(days=10), "in date", GREEN),
         (END - dt.timedelta(days=12), "expiring soon", AMBER),
         (END + dt.timedelta(days=3), "expired", RED),
     ],
@@ -82,6 +85,52 @@ def test_status_and_colour_follow_the_clock(leaf, now, status, colour):
     page = card._repr_html_()
     assert f"border-left:4px solid {colour}" in page
     assert status in page
+
+
+def test_a_card_never_calls_a_certificate_valid(root):
+    """The card checks dates only: an in-date self-signed certificate is not "valid"."""
+    ss = self_signed("self.lab.localhost", not_before=START, not_after=END)
+    card = CertificateCard(ss, now=START + dt.timedelta(days=1))
+    assert card.facts["status"] == "in date"
+    page = card._repr_html_()
+    assert re.search(r">\s*in date\s*<", page)  # the badge
+    assert not re.search(r">\s*valid\s*<", page)
+    chain_page = ChainCard([ss], now=START + dt.timedelta(days=1))._repr_html_()
+    assert re.search(r">\s*in date\s*<", chain_page)
+    assert not re.search(r">\s*valid\s*<", chain_page)
+
+
+def test_spki_pin_is_what_openssl_computes(tmp_path, leaf, root):
+    """The pin row equals curl's --pinnedpubkey recipe run for real with openssl."""
+    openssl = shutil.which("openssl") or "openssl"  # installed with the course (README)
+    for i, cert in enumerate(
+        (leaf.cert, root.cert, self_signed("rsa.lab.localhost", key_type="rsa").cert)
+    ):
+        pem = tmp_path / f"cert{i}.pem"
+        pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        spki = subprocess.run(
+            [openssl, "x509", "-in", str(pem), "-noout", "-pubkey"],
+            check=True,
+            capture_output=True,
+        ).stdout
+        der = subprocess.run(
+            [openssl, "pkey", "-pubin", "-outform", "der"],
+            input=spki,
+            check=True,
+            capture_output=True,
+        ).stdout
+        digest = subprocess.run(
+            [openssl, "dgst", "-sha256", "-binary"], input=der, check=True, capture_output=True
+        ).stdout
+        expected = "sha256//" + base64.b64encode(digest).decode()
+        d = describe(cert)
+        assert d["spki_pin"] == expected
+        assert html.escape(expected) in CertificateCard(cert)._repr_html_()
+        assert f"SPKI pin     {expected}" in str(CertificateCard(cert))
+    # The pin follows the key, not the certificate: a renewal with the same key keeps it.
+    again = root.issue("www.lab.localhost", key=leaf.key)
+    assert describe(again)["spki_pin"] == describe(leaf)["spki_pin"]
+    assert describe(again)["sha256_fingerprint"] != describe(leaf)["sha256_fingerprint"]
 
 
 def test_card_html_shows_names_days_and_fingerprint(leaf):

@@ -47,10 +47,10 @@ ADVICE: Mapping[str, Advice] = {
         "slightly in the past, as CAs do.",
     ),
     "hostname-mismatch": Advice(
-        "The certificate is valid, but for other names. The client compares the host in the "
+        "The certificate was issued for other names. The client compares the host in the "
         "URL with the certificate's subjectAltName entries (RFC 5280 §4.2.1.6; matching "
-        "rules in RFC 6125 §6 and RFC 9110 §4.3.4); a certificate for another name proves "
-        "nothing about this one.",
+        "rules in RFC 9525 §6, which replaced RFC 6125 in 2023, and RFC 9110 §4.3.4); a "
+        "certificate for another name proves nothing about this one.",
         "Learner: use exactly a name the certificate lists (see the chain below). Admin: "
         "reissue the certificate with every name clients use in subjectAltName, or serve "
         "the right certificate for this name (SNI, RFC 6066 §3).",

@@ -193,7 +193,8 @@ def _detail(d: Diagnosis) -> str:
         if not names:
             said += (
                 " Python's ssl module still falls back to the Common Name; requests and "
-                "browsers do not (RFC 6125 §6.4.4)."
+                "browsers do not (RFC 9110 §4.3.4; RFC 9525 dropped the fallback that the "
+                "older RFC 6125 §6.4.4 allowed)."
             )
         return said
     if d.kind in ("unknown-issuer", "untrusted-root", "self-signed"):
