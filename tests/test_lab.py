@@ -11,6 +11,7 @@ import ssl
 import stat
 import threading
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from helpers import names
 from helpers.errors import LabError
 from helpers.lab import SCENARIOS, Expect, Lab, get_lab
-from helpers.lab.build import cache_dir, ensure
+from helpers.lab.build import TIMELINE, Timeline, build_fingerprint, cache_dir, ensure
 from helpers.lab.scenarios import CertRecipe, Scenario
 from helpers.pki import CA as pki_ca
 
@@ -567,6 +568,39 @@ def test_cache_rebuilds_when_a_recipe_changes(tmp_path: Path) -> None:
     assert second.built and second.directory != first.directory
     leaf = x509.load_pem_x509_certificate(second.chains["valid"].read_bytes())
     assert leaf.subject.rfc4514_string() == "CN=x.lab.localhost"
+
+
+def test_cache_built_with_other_dates_is_rebuilt(tmp_path: Path) -> None:
+    """A learner's cache from an older course version (other dates) is not reused."""
+    base = {"valid": SCENARIOS["valid"], "expired": SCENARIOS["expired"]}
+    # As the lab was built before its CAs were backdated (root and intermediate from today).
+    older = Timeline(root_backdate=0, intermediate_backdate=0, expired_from=100)
+    old = ensure(tmp_path, base, timeline=older)
+    assert old.built
+    assert not ensure(tmp_path, base, timeline=older).built  # same dates: reused
+    old_root = x509.load_pem_x509_certificate(old.ca_bundle.read_bytes())
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017
+    assert now - old_root.not_valid_before_utc < dt.timedelta(days=1)
+
+    current = ensure(tmp_path, base)  # today's TIMELINE
+    assert current.built and current.directory != old.directory
+    assert not old.directory.exists()  # the old generation was cleaned up
+    root = x509.load_pem_x509_certificate(current.ca_bundle.read_bytes())
+    age = now - root.not_valid_before_utc
+    assert (
+        dt.timedelta(days=TIMELINE.root_backdate)
+        <= age
+        < dt.timedelta(days=TIMELINE.root_backdate + 1)
+    )
+    chain = x509.load_pem_x509_certificates(current.chains["expired"].read_bytes())
+    leaf, inter = chain[0], chain[1]
+    assert inter.not_valid_before_utc <= leaf.not_valid_before_utc  # issued by an existing CA
+    assert now - leaf.not_valid_before_utc >= dt.timedelta(days=TIMELINE.expired_from)
+    assert not ensure(tmp_path, base).built
+    # Every field of the timeline is part of the key, not only the CA dates.
+    for field in ("future_from", "crl_days", "intermediate_lifetime"):
+        changed = replace(TIMELINE, **{field: getattr(TIMELINE, field) + 1})
+        assert build_fingerprint(base, changed) != build_fingerprint(base), field
 
 
 def test_cache_location_follows_the_environment(

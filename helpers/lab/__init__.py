@@ -9,7 +9,8 @@ without the internet, so :class:`Lab` builds it on this machine:
 1. **Certificates** (:mod:`helpers.lab.build`): a private root CA and an intermediate,
    then one certificate per scenario, each made wrong on purpose by its
    :class:`~helpers.lab.scenarios.CertRecipe` (EC P-256 unless the scenario is about
-   RSA). They are cached outside the repository and rebuilt when stale.
+   RSA). They are cached outside the repository and rebuilt when stale, or when the
+   course changes what it builds (a recipe, a date: :func:`~helpers.lab.build.build_fingerprint`).
 2. **Servers** (:mod:`helpers.lab.server`): one listening socket per scenario, port chosen
    by the OS, all served by a single thread. Each port has its own
    :class:`ssl.SSLContext`, because protocol versions and client-certificate demands

@@ -12,9 +12,14 @@ client certificate and one chain + key per scenario. It builds them with
 * **What**: one *generation* directory per build, ``lab-<recipe hash>-<time>-<random>``,
   with ``manifest.json`` written last. A generation is complete or it is ignored, so two
   processes building at once each get a consistent set (the newest wins next time).
-* **When it is rebuilt**: when the recipes change (the hash in the directory name), when
-  a file is missing, or when anything that must stay valid (a leaf, the CRL's
-  ``nextUpdate``, a "not yet valid" leaf's ``notBefore``) would change within 7 days.
+* **When it is rebuilt**: when what it would build changes, when a file is missing, or
+  when anything that must stay valid (a leaf, the CRL's ``nextUpdate``, a "not yet valid"
+  leaf's ``notBefore``) would change within 7 days. "What it would build" is a hash in
+  the directory name (:func:`build_fingerprint`) of the scenario recipes, the
+  :class:`Timeline` (every date the build uses: how far the CAs are backdated, how long
+  everything lives), the defaults of :mod:`helpers.pki` and :data:`FORMAT`. So a course
+  update that changes a date gives every learner new certificates at the next start,
+  instead of old ones that disagree with the lesson until they happen to expire.
 * **The CA keys are never written**: the cache holds only what the servers need (leaf
   keys, mode 0600). A CA key on disk would be a CA anyone who reads the file could use
   to impersonate any site to a browser that trusts the lab root. When the lab needs new
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import json
 import os
 import secrets
@@ -37,7 +43,7 @@ import ssl
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -46,12 +52,25 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .. import pki
 from ..errors import PKIError
+from ..pki.validity import BACKDATE, DEFAULT_CA_LIFETIME, DEFAULT_LEAF_LIFETIME
 from .legacy import TLS_VERSIONS
 from .scenarios import SCENARIOS, CertRecipe, Scenario, recipes_fingerprint
 
-__all__ = ["LabFiles", "cache_dir", "ensure", "server_context", "sha1_resign"]
+__all__ = [
+    "TIMELINE",
+    "LabFiles",
+    "Timeline",
+    "build_fingerprint",
+    "cache_dir",
+    "ensure",
+    "server_context",
+    "sha1_resign",
+]
 
-FORMAT = 1  # bump when the layout of a generation directory changes
+#: Bump when the layout of a generation directory, or anything the build code puts into a
+#: certificate that the recipes and the timeline do not describe, changes: cached
+#: generations of another format are ignored and rebuilt.
+FORMAT = 2
 CACHE_ENV = "TLS_COURSE_CACHE"
 RENEW_BEFORE = _dt.timedelta(days=7)
 CRL_DAYS = 100  # longer than a leaf lives (90 days): the CRL never expires before a rebuild
@@ -65,6 +84,52 @@ OAKLEY_GROUP_2 = int(
     "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF",
     16,
 )
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Every date the lab builds with, in days relative to the moment of the build.
+
+    The CAs are backdated so that each certificate is issued while its issuer already
+    exists, even the expired leaf (issued ``expired_from`` days ago): a 10-year root from
+    two years ago, a 5-year intermediate from one. The "not yet valid" leaf starts far
+    enough ahead to stay in the future for as long as a generation is reused.
+    """
+
+    root_backdate: int = 730
+    root_lifetime: int = 3650
+    intermediate_backdate: int = 365
+    intermediate_lifetime: int = 5 * 365
+    expired_from: int = 120  # the expired leaf: notBefore this many days ago ...
+    expired_until: int = 30  # ... and notAfter this many days ago
+    future_from: int = 730  # the not-yet-valid leaf: notBefore this many days ahead ...
+    future_until: int = 820  # ... and notAfter this many days ahead
+    crl_days: int = CRL_DAYS
+
+
+#: The dates the lab uses. Part of the cache key: change one and every cache rebuilds.
+TIMELINE = Timeline()
+
+
+def build_fingerprint(
+    scenarios: Mapping[str, Scenario] = SCENARIOS, timeline: Timeline = TIMELINE
+) -> str:
+    """A short hash of everything a generation is built from (its cache key)."""
+    blob = json.dumps(
+        {
+            "format": FORMAT,
+            "recipes": recipes_fingerprint(scenarios),
+            "timeline": asdict(timeline),
+            # Leaves that give no dates get pki's defaults: those are part of the build too.
+            "pki": [
+                DEFAULT_LEAF_LIFETIME.total_seconds(),
+                DEFAULT_CA_LIFETIME.total_seconds(),
+                BACKDATE.total_seconds(),
+            ],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _utcnow() -> _dt.datetime:
@@ -197,20 +262,25 @@ def dh_params_pem(prime: int, generator: int) -> bytes:
 
 
 def _leaf_for(
-    recipe: CertRecipe, inter: pki.CA, extra: dict[str, pki.CA], now: _dt.datetime
+    recipe: CertRecipe,
+    inter: pki.CA,
+    extra: dict[str, pki.CA],
+    now: _dt.datetime,
+    timeline: Timeline = TIMELINE,
 ) -> pki.Leaf:
     """Build one scenario certificate from its recipe."""
     times: dict[str, _dt.datetime | None] = {"not_before": None, "not_after": None}
+    days = _dt.timedelta(days=1)
     if recipe.validity == "expired":
         times = {
-            "not_before": now - _dt.timedelta(days=120),
-            "not_after": now - _dt.timedelta(days=30),
+            "not_before": now - timeline.expired_from * days,
+            "not_after": now - timeline.expired_until * days,
         }
     elif recipe.validity == "future":
         # Far enough ahead that it stays "not yet valid" for the whole life of the cache.
         times = {
-            "not_before": now + _dt.timedelta(days=730),
-            "not_after": now + _dt.timedelta(days=820),
+            "not_before": now + timeline.future_from * days,
+            "not_after": now + timeline.future_until * days,
         }
     kwargs = dict(
         san=recipe.san,
@@ -249,30 +319,36 @@ def _write_pem(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _build(parent: Path, scenarios: Mapping[str, Scenario], fingerprint: str) -> Path:
+def _build(
+    parent: Path,
+    scenarios: Mapping[str, Scenario],
+    fingerprint: str,
+    timeline: Timeline = TIMELINE,
+) -> Path:
     now = _utcnow().replace(microsecond=0)
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     final = parent / f"lab-{fingerprint}-{stamp}-{secrets.token_hex(3)}"
     tmp = parent / f".building-{final.name}"
     tmp.mkdir(parents=True, mode=0o700)
     try:
-        # Backdated, so every leaf (the expired one starts 120 days ago) is issued while its
-        # CAs already existed: a 10-year root from 2 years ago, a 5-year intermediate from 1.
+        # Backdated, so every leaf (even the expired one) is issued while its CAs already
+        # existed (see Timeline).
+        t, days = timeline, _dt.timedelta(days=1)
         root = pki.CA(
             "TLS Course Lab Root CA",
-            not_before=_dt.timedelta(days=-730),
-            not_after=_dt.timedelta(days=3650 - 730),
+            not_before=-t.root_backdate * days,
+            not_after=(t.root_lifetime - t.root_backdate) * days,
         )
         inter = root.create_intermediate(
             "TLS Course Lab Intermediate CA",
-            not_before=_dt.timedelta(days=-365),
-            not_after=_dt.timedelta(days=5 * 365 - 365),
+            not_before=-t.intermediate_backdate * days,
+            not_after=(t.intermediate_lifetime - t.intermediate_backdate) * days,
         )
         extra: dict[str, pki.CA] = {}
         deadlines = [root.cert.not_valid_after_utc, inter.cert.not_valid_after_utc]
         files: dict[str, dict[str, str]] = {}
         for name, scenario in scenarios.items():
-            leaf = _leaf_for(scenario.cert, inter, extra, now)
+            leaf = _leaf_for(scenario.cert, inter, extra, now, timeline)
             written = leaf.write(tmp, name)
             files[name] = {"chain": written.chain.name, "key": written.key.name}
             if scenario.cert.validity == "future":
@@ -287,7 +363,7 @@ def _build(parent: Path, scenarios: Mapping[str, Scenario], fingerprint: str) ->
         client.write(tmp, "client")
         deadlines.append(client.cert.not_valid_after_utc)
         _write_pem(tmp / "ca.pem", root.cert_pem)
-        crl = inter.crl(days=CRL_DAYS)
+        crl = inter.crl(days=t.crl_days)
         _write_pem(tmp / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
         deadlines.append(crl.next_update_utc or now)
         _write_pem(tmp / "dh1024.pem", dh_params_pem(OAKLEY_GROUP_2, 2))
@@ -352,16 +428,24 @@ def _cleanup(parent: Path, keep: Path) -> None:
 def ensure(
     directory: str | os.PathLike[str] | None = None,
     scenarios: Mapping[str, Scenario] = SCENARIOS,
+    *,
+    timeline: Timeline | None = None,
 ) -> LabFiles:
-    """The lab's certificate files: from the cache when current, else freshly built."""
+    """The lab's certificate files: from the cache when current, else freshly built.
+
+    A cached generation is reused only if it was built from the same recipes, the same
+    :class:`Timeline` (default :data:`TIMELINE`) and the same format, and is complete and
+    not about to expire.
+    """
+    timeline = TIMELINE if timeline is None else timeline
     parent = Path(directory) if directory is not None else cache_dir()
     parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fingerprint = f"{recipes_fingerprint(scenarios)}{FORMAT}"
+    fingerprint = build_fingerprint(scenarios, timeline)
     for candidate in sorted(parent.glob(f"lab-{fingerprint}-*"), reverse=True):
         files = _load(candidate, scenarios, built=False)
         if files is not None:
             return files
-    built = _build(parent, scenarios, fingerprint)
+    built = _build(parent, scenarios, fingerprint, timeline)
     _cleanup(parent, built)
     files = _load(built, scenarios, built=True)
     assert files is not None, "a freshly built lab generation is incomplete"
