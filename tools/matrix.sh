@@ -34,7 +34,9 @@ SUITE_TIMEOUT=${SUITE_TIMEOUT:-1500}   # seconds for one cell's test suite
 HOST_PYTHON=${HOST_PYTHON:-python3}    # whose `pip config` tells us the package index
 
 # Packages installed with apt after debootstrap (debootstrap alone cannot resolve a Provides on forky).
-ROOT_PACKAGES="ca-certificates make git openssl curl tshark tcpdump"
+# netbase (/etc/services, /etc/protocols) is on every real Debian system but not in a minbase root:
+# without it getaddrinfo(host, "https") fails.
+ROOT_PACKAGES="ca-certificates netbase make git openssl curl tshark tcpdump"
 
 # ---------------------------------------------------------------------------------------- cells
 cell_suite() {
@@ -55,6 +57,15 @@ cell_python_packages() {
         trixie | forky) echo "python3 python3-venv" ;;
         bookworm) echo "python3.11 python3.11-venv" ;;
         forky-py3.15) echo "python3.15 python3.15-venv" ;;
+    esac
+}
+cell_title() {
+    case $1 in
+        reference) echo "this machine (CI's own Python)" ;;
+        trixie) echo 'Debian 13 "trixie", `python3`' ;;
+        bookworm) echo 'Debian 12 "bookworm", `/usr/bin/python3.11`' ;;
+        forky) echo 'Debian testing "forky", `python3`' ;;
+        forky-py3.15) echo 'Debian testing "forky", `python3.15`' ;;
     esac
 }
 cell_gates() { case $1 in reference | trixie | bookworm) return 0 ;; *) return 1 ;; esac; }
@@ -196,16 +207,19 @@ ensure_root() {
         say "$suite: reusing the cached root $dir (FRESH=1 rebuilds it)"
         return 0
     fi
-    remove_tree "$dir" || return 1
-    mkdir -p "$MATRIX/roots"
-    # bookworm's debootstrap knows no script for forky: its sid script serves trixie, forky and sid.
-    [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=sid
-    say "$suite: debootstrap from $MIRROR (log: $log)"
-    if ! debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" "$script" >>"$log" 2>&1; then
-        tail -n 20 "$log"
-        return 3
+    if [ -n "${FRESH:-}" ] || [ ! -f "$dir/.matrix-bootstrapped" ]; then
+        remove_tree "$dir" || return 1
+        mkdir -p "$MATRIX/roots"
+        # bookworm's debootstrap has no script for forky: its sid script serves trixie, forky and sid.
+        [ -e "/usr/share/debootstrap/scripts/$suite" ] || script=sid
+        say "$suite: debootstrap from $MIRROR (log: $log)"
+        if ! debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" "$script" >>"$log" 2>&1; then
+            tail -n 20 "$log"
+            return 3
+        fi
+        sources_list "$suite" >"$dir/etc/apt/sources.list"
+        touch "$dir/.matrix-bootstrapped"
     fi
-    sources_list "$suite" >"$dir/etc/apt/sources.list"
     echo "wireshark-common wireshark-common/install-setuid boolean false" >"$dir/tmp/debconf"
     say "$suite: apt-get install $ROOT_PACKAGES"
     if ! in_root "$dir" online "
@@ -391,6 +405,27 @@ if [ "${1:-}" = --summary ]; then
     shift
     trap - EXIT
     print_summary ${*:-$ALL_CELLS}
+    exit
+fi
+
+# tools/matrix.sh --markdown [CELL...]: the last results as README's "Supported versions" table.
+if [ "${1:-}" = --markdown ]; then
+    shift
+    echo "| environment | Python | OpenSSL | build (\`create_default_context().minimum_version\`) | CI | result |"
+    echo "|---|---|---|---|---|---|"
+    for cell in ${*:-$ALL_CELLS}; do
+        file="$MATRIX/results/$cell.tsv"
+        [ -s "$file" ] || continue
+        IFS=$'\t' read -r _ gate python openssl build result secs _ <"$file"
+        case $build in
+            debian,*) origin="Debian's package" ;; pyenv,*) origin="pyenv" ;; *) origin=${build%%,*} ;;
+        esac
+        case $build in *suites=openssl*) suites=", \`--with-ssl-default-suites=openssl\`" ;; *) suites="" ;; esac
+        min=${build##*min=}
+        [ "$gate" = GATES ] && gate="gates" || gate="reported"
+        case $result in passed) result="passes" ;; esac
+        echo "| $(cell_title "$cell") | $python | $openssl | $origin$suites (\`$min\`) | $gate | $result, $(date -u -r "$file" +%Y-%m-%d) |"
+    done
     exit
 fi
 
