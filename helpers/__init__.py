@@ -12,6 +12,8 @@ module             what it holds                                                
 ``errors``         the course's exceptions: one readable sentence each              00
 ``live``           the one switch for cells that talk to real internet hosts       00
 ``environment``    which Python, which OpenSSL (two of them), which packages       00
+``versions``       what changed, version by version, measured here; the "on your   00
+                   Python ..." notes later notebooks print
 ``netguard``       the offline guard used by the tests (loopback only)             00
 ``exercises``      ``check()`` / ``hint()`` for every exercise                      00
 ``servers``        a tiny login site over HTTP or HTTPS                            01
@@ -19,7 +21,8 @@ module             what it holds                                                
 ``timing``         handshake round trips measured through a delaying relay         01
 ``names``          ``*.lab.localhost`` names answered like /etc/hosts would        02
 ``lab``            badssl.com-style broken servers on 127.0.0.1; ``lab.remote``:    02
-                   a teacher's lab shared with a room
+                   a teacher's lab shared with a room; ``lab.legacy``: what a
+                   client decides about TLS 1.0/1.1 servers on this machine
 ``diagnose``       ``check(url)`` and ``explain(error)``: what went wrong           02
 ``cards``          certificates and tables as HTML cards                           03
 ``fetch``          the certificates of many hosts at once                          03

@@ -3,11 +3,16 @@
 Two different OpenSSL libraries are at work in the series, and they do not always
 agree:
 
-* Python's :mod:`ssl` module is linked against the *system* OpenSSL
-  (``ssl.OPENSSL_VERSION``). It does the handshakes: ``requests``, ``urllib3``,
-  ``asyncio`` and ``http.client`` all go through it.
-* ``cryptography`` ships its *own* OpenSSL inside its wheel. It builds and parses
-  certificates and keys, and does HKDF and AEAD when we decrypt a handshake by hand.
+* Python's :mod:`ssl` module uses *the OpenSSL Python was built with*
+  (``ssl.OPENSSL_VERSION``): on a Linux distribution's own Python (Debian, Ubuntu,
+  Fedora) that is the system's OpenSSL; the python.org installers for Windows and
+  macOS, conda and ``uv``'s standalone Pythons bring their own. It does the
+  handshakes: ``requests``, ``urllib3``, ``asyncio`` and ``http.client`` all go
+  through it.
+* ``cryptography`` installed from PyPI ships its *own* OpenSSL inside its wheel (a
+  conda-forge ``cryptography`` links conda's, the same one as :mod:`ssl`). It builds
+  and parses certificates and keys, and does HKDF and AEAD when we decrypt a handshake
+  by hand.
 
 So a policy can differ between them: one may refuse a SHA-1 signature or a
 1024-bit key that the other still accepts. When a notebook's result depends on the
@@ -55,7 +60,7 @@ class Report:
         return all(r.ok for r in self.rows)
 
     def __repr__(self) -> str:
-        return "\n".join(f"[{'OK' if r.ok else 'FAIL'}] {r.name:<28} {r.detail}" for r in self.rows)
+        return "\n".join(f"[{'OK' if r.ok else 'FAIL'}] {r.name:<32} {r.detail}" for r in self.rows)
 
     def _repr_html_(self) -> str:
         body = "".join(
@@ -68,23 +73,28 @@ class Report:
 
 
 def cryptography_openssl() -> str:
-    """The OpenSSL version bundled inside the ``cryptography`` wheel."""
+    """The OpenSSL ``cryptography`` uses: bundled in its PyPI wheel, conda's on conda-forge."""
     from cryptography.hazmat.backends.openssl import backend
 
     return backend.openssl_version_text()
 
 
 def check() -> Report:
-    """Python, both OpenSSLs, and every runtime package, each OK or FAIL."""
+    """Python, the OpenSSL it was built with, cryptography's OpenSSL, and every runtime
+    package, each OK or FAIL."""
     rows = [
         Row("Python", sys.version_info >= (3, 10), platform.python_version()),
-        Row("ssl module's OpenSSL (system)", ssl.OPENSSL_VERSION_INFO >= (1, 1, 1), ssl.OPENSSL_VERSION),
+        Row(
+            "OpenSSL Python was built with",
+            ssl.OPENSSL_VERSION_INFO >= (1, 1, 1),
+            ssl.OPENSSL_VERSION,
+        ),
         Row("TLS 1.3 available", ssl.HAS_TLSv1_3, str(ssl.HAS_TLSv1_3)),
     ]
     try:
-        rows.append(Row("cryptography's OpenSSL (bundled)", True, cryptography_openssl()))
+        rows.append(Row("cryptography's OpenSSL", True, cryptography_openssl()))
     except Exception as exc:  # cryptography missing or broken: say so, don't crash the check
-        rows.append(Row("cryptography's OpenSSL (bundled)", False, str(exc)))
+        rows.append(Row("cryptography's OpenSSL", False, str(exc)))
     for name in RUNTIME_PACKAGES:
         try:
             rows.append(Row(name, True, metadata.version(name)))

@@ -1095,3 +1095,63 @@ def test_nb08_hardened_server_without_a_certificate_is_told_to_load_one():
 
     message = _nb08_refused("nb08.hardened_server", no_certificate)
     assert "ctx.load_cert_chain(certfile, keyfile)" in message, message
+
+
+# --- nb04 / nb05 follow-up: functions that return None by design, and declared parameters
+
+
+def test_returns_none_by_design_drops_the_forgotten_return_prefix():
+    def checker(answer):
+        answer()
+        raise AssertionError("your code wrote the key first and chmod-ed it after")
+
+    plain = exercises.Exercise("nbXX", "demo", checker).check(lambda: None)
+    assert plain.message.startswith("your function returned None: your code wrote"), plain.message
+    by_design = exercises.Exercise("nbXX", "demo", checker, returns_none=True).check(lambda: None)
+    assert by_design.message == "your code wrote the key first and chmod-ed it after"
+
+    def choking(answer):
+        list(answer())  # a checker that chokes on the None it was given
+
+    result = exercises.Exercise("nbXX", "demo", choking, returns_none=True).check(lambda: None)
+    assert "returned None" not in result.message
+    assert result.message.startswith("the check could not run"), result.message
+
+
+def test_nb04_write_key_securely_is_not_blamed_for_returning_none():
+    import os
+
+    assert exercises.get("nb04.write_key_securely").returns_none
+
+    def write_key_securely(path, key, password):  # racy: written 0644, then chmod-ed
+        with open(path, "wb") as f:
+            f.write(_encrypted_pem(key, password))
+        os.chmod(path, 0o600)
+
+    message = _refused("nb04.write_key_securely", write_key_securely)
+    assert not message.startswith("your function returned None"), message
+    assert "tightened the mode afterwards" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "params"),
+    [
+        ("nb04.make_csr_for", ("key", "names")),
+        ("nb04.build_server_cert", ("ca", "name")),
+        ("nb04.write_key_securely", ("path", "key", "password")),
+        ("nb05.version_and_cipher", ("address", "server_hostname", "cafile")),
+        ("nb05.hardened_context", ("cafile",)),
+        (
+            "nb05.mtls_request",
+            ("address", "server_hostname", "cafile", "certfile", "keyfile", "request"),
+        ),
+    ],
+)
+def test_nb04_nb05_declared_params_match_the_stubs_and_name_them(key, params):
+    ex = exercises.get(key)
+    assert ex.params == params
+    assert ex.stub_params() == params  # the lesson's stub says the same
+    result = ex.check(lambda a, b, c, d, e, f, g: None)  # wrong: seven parameters
+    assert result.attempted and not result.passed
+    want = "(" + ", ".join(params) + ")"
+    assert result.message.startswith(f"your function must take {want}, like the stub"), result.message

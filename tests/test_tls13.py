@@ -261,6 +261,15 @@ def test_decrypt_the_whole_published_trace(rfc: dict) -> None:
     assert steps["nonce"] == rfc["keys"]["server_handshake_iv"].hex()  # sequence 0
     app = dict((s, v) for s, v, _ in result.explain("s2c", 2).rows)  # the application data
     assert app["nonce"] == tls13.record_nonce(rfc["keys"]["server_application_iv"], 1).hex()
+    # Three numbers, named apart (review 05-08 row 6.6): position among the server's records,
+    # among its encrypted ones, and the AEAD counter, which restarted under the new key.
+    assert result.explain("s2c", 2).title == (
+        "Decrypting server record #3 (encrypted record #2, sequence 1 under SERVER_TRAFFIC_SECRET_0)"
+    )
+    assert result.server_records[1].name == (
+        "server record #1 (encrypted record #0, sequence 0 under SERVER_HANDSHAKE_TRAFFIC_SECRET)"
+    )
+    assert result.server_records[0].name == "server record #0"  # ServerHello, in the clear
 
 
 def test_wrong_secret_or_flipped_bit_is_a_decrypt_error(rfc: dict) -> None:
@@ -268,7 +277,11 @@ def test_wrong_secret_or_flipped_bit_is_a_decrypt_error(rfc: dict) -> None:
     server = b"".join(rfc["records"]["server"])
     keylog = _rfc_keylog(rfc)
     bad = keylog.replace(rfc["secrets"]["server_handshake_traffic_secret"].hex(), "00" * 32)
-    with pytest.raises(DecryptError, match=r"^Record 1 from the server .* failed authentication"):
+    with pytest.raises(
+        DecryptError,
+        match=r"^Server record #1 \(encrypted record #0, sequence 0 under "
+        r"SERVER_HANDSHAKE_TRAFFIC_SECRET\), at offset \d+, failed authentication",
+    ):
         tls13.decrypt(client, server, bad)
     tampered = bytearray(server)
     tampered[200] ^= 0x01  # inside the encrypted Certificate

@@ -40,7 +40,10 @@ What the framework does for every checker, so checkers need not repeat it:
   function must take (url)" (with ``params=``; otherwise with the arguments the check
   passed), never as "the check could not run";
 * when a check fails and the learner's last call returned ``None``, the message
-  starts with "your function returned None:" (a forgotten ``return``, most often);
+  starts with "your function returned None:" (a forgotten ``return``, most often),
+  unless the exercise is declared with ``returns_none=True``: a function that writes a
+  file or configures something returns ``None`` by design, and the prefix would blame
+  the wrong thing;
 * ``hint()`` past the last hint says so, and where the solution is.
 
 A check must also refuse answers that *work* but are unsafe (swallowed errors, no
@@ -194,6 +197,9 @@ class Exercise:
     hints: list[str] = field(default_factory=list)
     #: The parameters the learner's function must take, as in the stub: ``("text",)``.
     params: tuple[str, ...] | None = None
+    #: True when the learner's function returns None by design (it writes a file, ...):
+    #: then a failure is never blamed on a forgotten ``return``.
+    returns_none: bool = False
     _hints_shown: int = 0
 
     @property
@@ -220,7 +226,10 @@ class Exercise:
             self.checker(wrapped)
         except NotImplementedError:
             return CheckResult(
-                self.key, False, False, "not attempted yet: replace the `raise NotImplementedError`."
+                self.key,
+                False,
+                False,
+                "not attempted yet: replace the `raise NotImplementedError`.",
             )
         except AssertionError as exc:
             if wrapped.signature_error:
@@ -237,7 +246,7 @@ class Exercise:
                     True,
                     f"your code raised {type(exc).__name__}: {exc} (line {mine[-1].lineno}).",
                 )
-            if wrapped.last_result is None:  # the checker choked on a None it was given
+            if wrapped.last_result is None and not self.returns_none:  # it choked on a None
                 return CheckResult(
                     self.key,
                     False,
@@ -266,9 +275,10 @@ class Exercise:
             )
         return CheckResult(self.key, False, True, message)
 
-    @staticmethod
-    def _about_none(wrapped: _Answer, message: str) -> str:
+    def _about_none(self, wrapped: _Answer, message: str) -> str:
         message = message or "not quite, try again."
+        if self.returns_none:  # None is the expected result: the message says what is wrong
+            return message
         if wrapped.last_result is None and not message.startswith("your function returned None"):
             return f"your function returned None: {message}"
         return message
@@ -312,7 +322,9 @@ class Exercise:
             for cell in cells:
                 if f"exercise:{self.key}" not in cell.get("metadata", {}).get("tags", []):
                     continue
-                source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+                source = (
+                    cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+                )
                 try:
                     tree = ast.parse(source)
                 except SyntaxError:
@@ -320,7 +332,9 @@ class Exercise:
                 for node in ast.walk(tree):
                     if isinstance(node, ast.FunctionDef) and node.name == self.name:
                         args = node.args
-                        return tuple(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+                        return tuple(
+                            a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]
+                        )
         return None
 
     @property
@@ -367,15 +381,18 @@ def exercise(
     *,
     hints: list[str] | None = None,
     params: tuple[str, ...] | None = None,
+    returns_none: bool = False,
 ) -> Callable[[Checker], Exercise]:
     """Decorator that turns a checker function into a registered :class:`Exercise`.
 
     ``params`` names the parameters of the learner's function, as in the stub; with
     it, a wrong signature is reported as "your function must take (...)".
+    ``returns_none=True`` says the learner's function returns ``None`` by design (its
+    stub says ``-> None``): failures then never start with "your function returned None".
     """
 
     def register(checker: Checker) -> Exercise:
-        ex = Exercise(notebook, checker.__name__, checker, list(hints or []), params)
+        ex = Exercise(notebook, checker.__name__, checker, list(hints or []), params, returns_none)
         REGISTRY[ex.key] = ex
         return ex
 

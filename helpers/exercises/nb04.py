@@ -79,6 +79,7 @@ def _handshake_errors(
 
 @exercise(
     "nb04",
+    params=("key", "names"),
     hints=[
         "x509.CertificateSigningRequestBuilder().subject_name(...).add_extension(...)"
         ".sign(key, hashes.SHA256())",
@@ -129,6 +130,7 @@ def make_csr_for(answer):
 
 @exercise(
     "nb04",
+    params=("ca", "name"),
     hints=[
         "Start from x509.CertificateBuilder(): subject_name, issuer_name(ca.cert.subject), "
         "public_key, serial_number, not_valid_before/after, then .sign(ca.key, hashes.SHA256()).",
@@ -190,6 +192,8 @@ def build_server_cert(answer):
 
 @exercise(
     "nb04",
+    params=("path", "key", "password"),
+    returns_none=True,
     hints=[
         "key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, "
         "serialization.BestAvailableEncryption(password.encode())) gives the encrypted PEM.",
@@ -259,7 +263,9 @@ class _ChmodWatch:
                 self._look_fd(path)
             else:
                 try:
-                    self._look(stat.S_IMODE(os.stat(path).st_mode), Path(os.fspath(path)).read_bytes)
+                    self._look(
+                        stat.S_IMODE(os.stat(path).st_mode), Path(os.fspath(path)).read_bytes
+                    )
                 except (OSError, TypeError):
                     pass
             real_chmod(path, mode, *args, **kwargs)

@@ -68,6 +68,7 @@ def _raises(
 
 @exercise(
     "nb05",
+    params=("address", "server_hostname", "cafile"),
     hints=[
         "ctx = ssl.create_default_context(cafile=cafile) gives verification and host name checks.",
         "Open the TCP connection with socket.create_connection(address, timeout=5), then "
@@ -151,6 +152,7 @@ def _connects(ctx: ssl.SSLContext, lab: Any, scenario: str) -> bool:
 
 @exercise(
     "nb05",
+    params=("cafile",),
     hints=[
         "Start from ssl.create_default_context(cafile=cafile): verification and host name "
         "checks are already there.",
@@ -215,9 +217,7 @@ def hardened_context(answer):
             "the server alone picks the group (weak 1024-bit groups made Logjam possible, 2015) "
             "and it is much slower than ECDHE; browsers dropped these suites. Allow ECDHE only."
         )
-        chacha = _handshake(
-            ctx, _hardened_server(leaf, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname
-        )
+        chacha = _handshake(ctx, _hardened_server(leaf, "ECDHE-ECDSA-CHACHA20-POLY1305"), hostname)
         assert chacha == "ECDHE-ECDSA-CHACHA20-POLY1305", (
             "a TLS 1.2 server offering ECDHE-ECDSA-CHACHA20-POLY1305 was refused; that suite is fine"
         )
@@ -237,6 +237,7 @@ def _request(host: str) -> bytes:
 
 @exercise(
     "nb05",
+    params=("address", "server_hostname", "cafile", "certfile", "keyfile", "request"),
     hints=[
         "It is version_and_cipher plus one line: ctx.load_cert_chain(certfile, keyfile) on the "
         "client's context, before wrap_socket.",

@@ -39,7 +39,7 @@ from ..handshake import Record as WireRecord
 from .authentication import certificate_verify_content, finished_verify_data, verify_signature
 from .keylog import parse_keylog
 from .protection import open_record
-from .result import Decrypted, Direction, Message, Record
+from .result import Decrypted, Direction, Message, Record, record_name
 from .suites import SUITES, CipherSuite
 from .timeline import _interleave, _stamp
 from .traffic import TrafficKeys, decode_key_update, next_traffic_secret, traffic_keys
@@ -65,7 +65,8 @@ class _Side:
     position: int = 0
     keys: TrafficKeys | None = None
     key_label: str | None = None
-    sequence: int = 0
+    sequence: int = 0  # the AEAD counter under the current key (§5.3)
+    protected: int = 0  # encrypted records opened so far, across keys
     done: list[Record] = field(default_factory=list)
 
     def switch(self, label: str, keys: TrafficKeys) -> None:
@@ -161,7 +162,6 @@ class _Connection:
             side.switch(label, traffic_keys(self.suite, self.secret(label)))
         assert side.keys is not None
         header = raw.raw[:5]
-        who = "client" if side.direction == "c2s" else "server"
         try:
             inner_type, content = open_record(
                 self.suite, side.keys, side.sequence, header, raw.payload
@@ -169,10 +169,12 @@ class _Connection:
         except DecryptError as error:
             if self.is_early_data(side):
                 return self.skip_early_data(side, raw)
+            name = record_name(
+                side.direction, len(side.done), side.protected, side.sequence, side.key_label
+            )
             raise DecryptError(
-                f"Record {len(side.done)} from the {who} (offset {raw.offset}, sequence number"
-                f" {side.sequence}, {side.key_label}) failed authentication: the key log does"
-                " not match or the bytes were changed.",
+                f"{name[0].upper()}{name[1:]}, at offset {raw.offset}, failed authentication:"
+                " the key log does not match or the bytes were changed.",
                 error.hint,
             ) from None
         record = Record(
@@ -187,8 +189,10 @@ class _Connection:
             key_label=side.key_label,
             keys=side.keys,
             sequence=side.sequence,
+            protected_index=side.protected,
         )
         side.sequence += 1
+        side.protected += 1
         side.done.append(record)
         if inner_type == 22:
             for msg in side.parser.feed(content):

@@ -17,6 +17,14 @@ The ``client_random`` (the 32 random bytes of the ClientHello, sent in the clear
 says which connection a line belongs to, so one file can hold many connections.
 :data:`KEYLOG_LABELS` gives each label the name RFC 8446 uses for its secret.
 
+**Python reads ``SSLKEYLOGFILE`` by itself.** :func:`ssl.create_default_context`
+(since Python 3.8) sets ``keylog_filename`` from that environment variable when it is
+set (unless Python runs with ``-E``), and so does urllib3's ``create_urllib3_context()``,
+which every ``requests`` call uses: with the variable exported, every handshake of
+those programs appends its secrets to that file, no code change needed. A bare
+``ssl.SSLContext(...)`` does not look at the variable; set ``keylog_filename`` on it.
+Read in CPython's ``Lib/ssl.py`` and urllib3's ``util/ssl_.py`` (2.x).
+
 **A key log is as dangerous as a private key, and worse in one way.** Whoever holds
 it reads every byte of those connections: passwords, cookies, tokens. It is written
 silently, in plain text, for as long as the variable or the setting is on. Forward

@@ -22,7 +22,11 @@ The AEAD (AES-GCM or ChaCha20-Poly1305) authenticates the 5-byte record header a
 *additional data*, so nobody can change the header either. Its nonce is never sent
 (§5.3): each side counts its records from 0 (the counter restarts at every key
 change), pads the 64-bit sequence number on the left to the IV length and XORs it with
-the IV. Records cannot be dropped, replayed or reordered without the tag check failing.
+the IV. A record cannot be dropped, replayed or reordered without the tag check of
+the records *after* it failing: the receiver's counter and the sender's no longer agree.
+Dropping the *last* records is another matter: nothing follows them whose tag could
+fail. That truncation is caught by ``close_notify`` (RFC 8446 §6.1): a sender ends its
+data with that alert, so a stream that stops without one was cut (notebook 05).
 """
 
 from __future__ import annotations

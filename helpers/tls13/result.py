@@ -112,9 +112,36 @@ def _verdict(ok: bool | None) -> str:
     return {True: "ok", False: "WRONG", None: "not checked"}[ok]
 
 
+def record_name(
+    direction: Direction,
+    index: int,
+    protected_index: int | None = None,
+    sequence: int | None = None,
+    key_label: str | None = None,
+) -> str:
+    """How the course names a record, with all three of its numbers.
+
+    ``index`` counts one direction's records as they travelled, plaintext ones included
+    (the server's ServerHello is #0); ``protected_index`` counts only its encrypted
+    records; ``sequence`` is the AEAD's counter (RFC 8446 §5.3), which restarts at 0
+    under every new traffic secret. E.g. ``"server record #2 (encrypted record #0,
+    sequence 0 under SERVER_HANDSHAKE_TRAFFIC_SECRET)"``.
+    """
+    who = "client" if direction == "c2s" else "server"
+    name = f"{who} record #{index}"
+    if protected_index is not None and sequence is not None:
+        name += f" (encrypted record #{protected_index}, sequence {sequence} under {key_label})"
+    return name
+
+
 @dataclass
 class Record:
-    """One TLS record of the connection, decrypted if it was protected."""
+    """One TLS record of the connection, decrypted if it was protected.
+
+    Three numbers locate it (see :attr:`name`): ``index`` among its direction's records,
+    ``protected_index`` among that direction's encrypted ones, and ``sequence``, the
+    AEAD's per-key counter (§5.3).
+    """
 
     direction: Direction
     index: int  # position among this direction's records
@@ -127,8 +154,16 @@ class Record:
     messages: list[Message] = field(default_factory=list)
     key_label: str | None = None  # which traffic secret protected it
     keys: TrafficKeys | None = None
-    sequence: int | None = None
+    sequence: int | None = None  # the AEAD's counter under key_label (restarts at 0 per key)
     t: float | None = None  # seconds since capture start, when known
+    protected_index: int | None = None  # position among this direction's encrypted records
+
+    @property
+    def name(self) -> str:
+        """``"server record #2 (encrypted record #0, sequence 0 under SERVER_HANDSHAKE_...)"``."""
+        return record_name(
+            self.direction, self.index, self.protected_index, self.sequence, self.key_label
+        )
 
     @property
     def type_name(self) -> str:
@@ -270,10 +305,11 @@ class Decrypted:
         return AppData(client=joined("c2s"), server=joined("s2c"))
 
     def explain(self, direction: Direction = "s2c", index: int = 0) -> Explanation:
-        """The values that decrypt the ``index``-th protected record sent in ``direction``.
+        """The values that decrypt encrypted record #``index`` sent in ``direction``.
 
-        With the defaults: the server's first encrypted record, the one that carries
-        EncryptedExtensions (and usually the certificate).
+        ``index`` counts only the encrypted records of that direction (see
+        :func:`record_name`). With the defaults: the server's first encrypted record, the
+        one that carries EncryptedExtensions (and usually the certificate).
         """
         protected = [r for r in self.records if r.direction == direction and r.keys is not None]
         if not protected:
@@ -305,7 +341,11 @@ class Decrypted:
                 keys.iv.hex(),
                 f'HKDF-Expand-Label(secret, "iv", "", {suite.iv_length})',
             ),
-            ("sequence number", padded_seq.hex(), f"record {record.sequence} under this key"),
+            (
+                "sequence number",
+                padded_seq.hex(),
+                f"{record.sequence}: counts the records under {label}, from 0 (§5.3)",
+            ),
             (
                 "nonce",
                 record_nonce(keys.iv, record.sequence).hex(),
@@ -329,7 +369,7 @@ class Decrypted:
             ),
             ("content", _preview(record.content, 32), f"{len(record.content)} bytes"),
         ]
-        return Explanation(f"Decrypting record {record.index} ({direction})", rows)
+        return Explanation(f"Decrypting {record.name}", rows)
 
     def __repr__(self) -> str:
         checks = (
@@ -350,7 +390,7 @@ class Decrypted:
             arrow = "client → server" if r.direction == "c2s" else "server → client"
             rows.append(
                 "<tr>"
-                f"<td>{r.index}</td><td>{arrow}</td>"
+                f"<td>#{r.index}</td><td>{arrow}</td>"
                 f"<td>{'🔒 ' + html.escape(r.key_label or '') if r.encrypted else 'clear'}</td>"
                 f"<td>{html.escape(r.type_name)}</td>"
                 f"<td style='text-align:left'>{html.escape(r.summary())}</td>"
@@ -358,6 +398,6 @@ class Decrypted:
             )
         return (
             f"<table><caption>TLS 1.3, {html.escape(self.suite.name)}</caption>"
-            "<tr><th>#</th><th>direction</th><th>protection</th><th>content type</th>"
+            "<tr><th>record</th><th>direction</th><th>protection</th><th>content type</th>"
             "<th>content</th></tr>" + "".join(rows) + "</table>"
         )
