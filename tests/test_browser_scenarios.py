@@ -1,0 +1,132 @@
+"""What a browser shows for each lab scenario is measured, not remembered.
+
+Each scenario in ``helpers/lab/scenarios.py`` has a ``browser`` text. This test starts the
+lab the way a learner does (``python -m helpers.lab --json``), trusts the lab root in a
+fresh NSS database (``certutil``, as Chromium's "Manage certificates > Authorities > Import"
+would), opens every scenario's URL in the system's headless Chromium and compares:
+
+* a scenario whose page fails names the ``net::ERR_*`` code Chromium really reports
+  (``NET::ERR_CERT_DATE_INVALID`` on the error page), and no other Chromium code;
+* a scenario whose page loads says "the page loads" and names no error code;
+* a Firefox code (nothing Firefox is measured here) is labelled "per Mozilla's
+  documentation".
+
+The lab's ``*.lab.localhost`` names need no resolver rule: Chromium answers every
+``*.localhost`` name with loopback itself (RFC 6761 §6.3), so the URLs the lab prints work
+as they are. The Chromium version and every measured outcome are printed in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.lab.scenarios import SCENARIOS
+
+from . import chromium
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Chromium's error names as its error pages print them (NET::ERR_CERT_... or ERR_SSL_...).
+CHROMIUM_CODE = re.compile(r"(?<![A-Z_])ERR_[A-Z0-9_]+")
+FIREFOX_CODE = re.compile(r"\b(?:SEC_ERROR|SSL_ERROR|MOZILLA_PKIX_ERROR)_[A-Z0-9_]+")
+LOADS = "the page loads"
+
+
+def _report(config: pytest.Config, lines: list[str]) -> None:
+    """Show the measurements in the run's output, even under -q and output capture."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if reporter is None or capture is None:
+        print("\n".join(lines))
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory, pytestconfig):
+    """Start the lab, open every scenario in one Chromium, stop the lab."""
+    missing = chromium.missing_tools()
+    if missing:
+        pytest.fail(
+            "This test needs Chromium and certutil: apt-get install -y " + " ".join(missing)
+        )
+    work = tmp_path_factory.mktemp("browser-scenarios")
+    log = open(work / "lab.log", "wb")  # noqa: SIM115 (closed below)
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "helpers.lab", "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        start_new_session=True,  # its own process group, stopped below
+    )
+    try:
+        assert lab.stdout is not None
+        first = lab.stdout.readline()
+        if not first:
+            lab.wait(timeout=10)
+            log.flush()
+            pytest.fail(
+                "python -m helpers.lab --json printed nothing:\n" + (work / "lab.log").read_text()
+            )
+        summary = json.loads(first)
+        home = chromium.trusting_home(work / "home", Path(summary["ca_bundle"]))
+        urls = {name: entry["url"] for name, entry in summary["scenarios"].items()}
+        version, visits = chromium.visit_all(urls, home)
+        lines = [f"Chromium {version}, headless, lab root trusted in $HOME/.pki/nssdb:"]
+        for name in urls:
+            visit = visits[name]
+            lines.append(f"  {name:<22} {visit.error or f'page loads (HTTP {visit.status})'}")
+        _report(pytestconfig, lines)
+        yield summary, version, visits
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        try:
+            lab.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait()
+        log.close()
+
+
+@pytest.mark.browser
+def test_every_scenario_is_served_and_visited(measured):
+    summary, _, visits = measured
+    assert set(summary["scenarios"]) == set(SCENARIOS)
+    assert set(visits) == set(SCENARIOS)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_browser_text_names_what_chromium_shows(name, measured):
+    _, version, visits = measured
+    visit, text = visits[name], SCENARIOS[name].browser
+    said = set(CHROMIUM_CODE.findall(text))
+    where = f"{name}: Chromium {version} gets {visit.error or 'the page'}; the text says {text!r}"
+    if visit.error is not None:
+        assert visit.error.startswith("net::ERR_"), where
+        assert said == {visit.error.removeprefix("net::")}, where
+    else:
+        # The lab's own page, not an error page or someone else's.
+        assert visit.status == 200 and (visit.title or "").startswith(f"{name}:"), where
+        assert LOADS in text.lower() and not said, where
+    # A version the text quotes ("Chromium 156 shows ...") was measured, not guessed ahead.
+    for quoted in re.findall(r"Chrom(?:e|ium) (\d+)", text):
+        assert int(quoted) <= int(version.split(".")[0]), where
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_firefox_codes_say_where_they_come_from(name):
+    """No Firefox runs here: a Firefox code is quoted from Mozilla, and says so."""
+    text = SCENARIOS[name].browser
+    if FIREFOX_CODE.search(text):
+        assert "per Mozilla's documentation" in text, f"{name}: {text!r}"
