@@ -27,6 +27,18 @@ cannot hold a worker longer than ``timeout``.
 Live mode: hosts on loopback (``127.0.0.0/8``, ``::1``, ``localhost``) and lab names
 (``*.lab.localhost``) are always allowed; anything else needs
 :func:`helpers.live.enable` (else :class:`~helpers.errors.LiveModeOff`).
+
+Proxies: a machine that reaches the web only through an HTTP proxy has
+``HTTPS_PROXY`` set, and ``requests`` honours it. So does this module, for internet
+hosts: :func:`helpers.live.proxy_for` reads ``HTTPS_PROXY``/``ALL_PROXY`` and
+``NO_PROXY`` exactly as ``requests`` does, and :func:`helpers.live.open_tunnel` asks the
+proxy to ``CONNECT host:port`` (RFC 9110 §9.3.6). The TLS handshake then runs end to end
+through the tunnel: the proxy relays encrypted records and sees only the name in SNI,
+so the certificate we read is the server's own (unless the proxy re-signs traffic with a
+company CA, which then shows up as the issuer). Loopback and ``*.localhost`` names always
+go direct: they mean *this* machine (RFC 6761 §6.3), which a proxy elsewhere cannot
+reach, and lab names resolve only inside this Python process. ``trust_env=False``
+ignores the environment, as in a ``requests.Session``; ``proxy=`` names one explicitly.
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ from typing import Any, Union
 from cryptography import x509
 
 from . import live
-from .errors import CourseError, LiveModeOff
+from .errors import ConnectionProblem, CourseError, LiveModeOff
 
 __all__ = [
     "FetchResult",
@@ -147,6 +159,7 @@ class FetchResult:
     elapsed: float
     chain: list[x509.Certificate] = field(default_factory=list)
     tls_version: str | None = None
+    via_proxy: str | None = None  # the proxy it went through (no password), or None: direct
 
     @property
     def label(self) -> str:
@@ -163,7 +176,8 @@ class FetchResult:
             state = f"NOT verified: {self.error}"
         else:
             state = f"failed: {self.error}"
-        return f"<FetchResult {self.label} {state} ({self.elapsed * 1000:.0f} ms)>"
+        via = f" via {self.via_proxy}" if self.via_proxy else ""
+        return f"<FetchResult {self.label} {state} ({self.elapsed * 1000:.0f} ms){via}>"
 
     def _html_row(self) -> str:
         if self.verified:
@@ -281,17 +295,65 @@ def _der_chain(tls: ssl.SSLSocket) -> list[bytes]:
     return out
 
 
+def _shown(proxy: str) -> str:
+    """A proxy URL without its user name and password, for messages and tables."""
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+
+
+def _proxy_of(target: Target, proxy: str | None, trust_env: bool) -> str | None:
+    """The proxy to reach ``target`` through, or None for a direct connection."""
+    if _is_local(target.host):
+        return None  # this machine: a proxy cannot reach it (see the module docstring)
+    if proxy is not None:
+        return proxy
+    return live.proxy_for(f"https://{target.label}/") if trust_env else None
+
+
+def _tunnel(target: Target, proxy: str, remaining: float, timeout: float) -> socket.socket:
+    """A TCP connection to ``target`` through ``proxy``; failures as one sentence."""
+    shown = _shown(proxy)
+    try:
+        return live.open_tunnel(proxy, target.host, target.port, timeout=remaining)
+    except live.ProxyTunnelError as exc:
+        answer = str(exc).removeprefix("Tunnel connection failed: ")
+        wants = (
+            " It wants a user name and password: write them into the proxy URL "
+            "(http://user:password@host:port)."
+            if exc.status == 407
+            else ""
+        )
+        raise ConnectionProblem(
+            f"The proxy {shown} would not open a tunnel to {target.label}: {answer}.{wants}"
+        ) from exc
+    except TimeoutError as exc:
+        raise TimeoutError(f"the proxy {shown} did not answer within {timeout:g} s") from exc
+    except OSError as exc:
+        raise ConnectionProblem(
+            f"Could not reach the proxy {shown} to tunnel to {target.label}: "
+            f"{exc.strerror or exc}.",
+        ) from exc
+
+
 def _handshake(
-    target: Target, ctx: ssl.SSLContext, deadline: float, timeout: float
+    target: Target,
+    ctx: ssl.SSLContext,
+    deadline: float,
+    timeout: float,
+    proxy: str | None = None,
 ) -> tuple[list[x509.Certificate], str | None]:
-    """Connect, shake hands, and return (certificates sent, TLS version). Raises on failure."""
+    """Connect (through ``proxy`` if given), shake hands, and return (certificates sent,
+    TLS version). Raises on failure."""
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise TimeoutError(f"no TLS answer within {timeout:g} s")
-    try:
-        sock = socket.create_connection((target.host, target.port), timeout=remaining)
-    except TimeoutError as exc:  # connect() itself ran out of time
-        raise TimeoutError(f"could not connect within {timeout:g} s") from exc
+    if proxy is not None:
+        sock = _tunnel(target, proxy, remaining, timeout)
+    else:
+        try:
+            sock = socket.create_connection((target.host, target.port), timeout=remaining)
+        except TimeoutError as exc:  # connect() itself ran out of time
+            raise TimeoutError(f"could not connect within {timeout:g} s") from exc
     with sock:
         with ctx.wrap_socket(
             sock, server_hostname=target.host, do_handshake_on_connect=False
@@ -339,19 +401,28 @@ def fetch_certificate(
     timeout: float = 5.0,
     cafile: str | PathLike[str] | None = None,
     context: ssl.SSLContext | None = None,
+    proxy: str | None = None,
+    trust_env: bool = True,
 ) -> FetchResult:
     """Fetch one host's certificate. Never raises for network or TLS trouble: see ``.error``.
 
-    Raises :class:`~helpers.errors.LiveModeOff` for an internet host while live mode is off.
+    ``proxy`` (``"http://proxy:3128"``) tunnels through that proxy; by default an internet
+    host goes through the proxy ``requests`` would use (``HTTPS_PROXY``, ``NO_PROXY``),
+    unless ``trust_env=False``. Raises :class:`~helpers.errors.LiveModeOff` for an
+    internet host while live mode is off.
     """
     t = parse_target(target)
     _check_live([t])
     verifier = context or _verifying_context(cafile)
-    return _fetch_one(t, verifier, _probe_context(), timeout)
+    return _fetch_one(t, verifier, _probe_context(), timeout, _proxy_of(t, proxy, trust_env))
 
 
 def _fetch_one(
-    target: Target, verifier: ssl.SSLContext, probe: ssl.SSLContext, timeout: float
+    target: Target,
+    verifier: ssl.SSLContext,
+    probe: ssl.SSLContext,
+    timeout: float,
+    proxy: str | None = None,
 ) -> FetchResult:
     start = time.monotonic()
     deadline = start + timeout
@@ -360,12 +431,12 @@ def _fetch_one(
     verified = False
     error = ""
     try:
-        certs, version = _handshake(target, verifier, deadline, timeout)
+        certs, version = _handshake(target, verifier, deadline, timeout, proxy)
         verified = True
     except ssl.SSLError as exc:  # verification or protocol failure: the server did answer
         error = _sentence(exc, target, timeout)
         try:
-            certs, version = _handshake(target, probe, deadline, timeout)
+            certs, version = _handshake(target, probe, deadline, timeout, proxy)
         except Exception as probe_exc:  # noqa: BLE001 - reported, never raised
             error += f" (Reading the certificate anyway failed too: {_sentence(probe_exc, target, timeout)})"
     except Exception as exc:  # noqa: BLE001 - one result per host, whatever happened
@@ -380,6 +451,7 @@ def _fetch_one(
         elapsed=time.monotonic() - start,
         chain=certs,
         tls_version=version,
+        via_proxy=_shown(proxy) if proxy else None,
     )
 
 
@@ -404,6 +476,8 @@ def fetch_certificates(
     cafile: str | PathLike[str] | None = None,
     progress: bool = True,
     context: ssl.SSLContext | None = None,
+    proxy: str | None = None,
+    trust_env: bool = True,
 ) -> FetchResults:
     """Fetch the certificates of many hosts concurrently; one result per host, in order.
 
@@ -411,6 +485,8 @@ def fetch_certificates(
     ``timeout``: seconds per host, for everything. ``workers``: threads (hosts in flight
     at once). ``cafile``: trust these roots instead of the system's (for the lab:
     ``lab.ca_bundle``); or pass a ready ``context``. ``progress``: a tqdm bar.
+    ``proxy``/``trust_env``: as for :func:`fetch_certificate` (internet hosts go through
+    the proxy from ``HTTPS_PROXY``/``NO_PROXY`` by default; loopback and lab hosts never do).
 
     The results draw directly: ``plots.expiry_gantt(fetch_certificates(hosts))``.
     """
@@ -433,7 +509,9 @@ def fetch_certificates(
         ThreadPoolExecutor(max_workers=max(1, min(workers, len(parsed)))) as pool,
     ):
         futures = {
-            pool.submit(_fetch_one, target, verifier, probe, timeout): index
+            pool.submit(
+                _fetch_one, target, verifier, probe, timeout, _proxy_of(target, proxy, trust_env)
+            ): index
             for index, target in enumerate(parsed)
         }
         for future in as_completed(futures):

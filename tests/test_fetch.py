@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -180,3 +182,142 @@ def test_no_progress_bar_imports_nothing_that_warns(servers: SimpleNamespace) ->
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+# ----------------------------------------------------------------------------- proxies
+
+PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
+
+
+@contextlib.contextmanager
+def connect_proxy(
+    upstream_port: int, answer: bytes | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """A real HTTP CONNECT proxy on 127.0.0.1 (RFC 9110 §9.3.6).
+
+    Like a proxy at the edge of a company network, it resolves the requested name itself:
+    here every name leads to 127.0.0.1:``upstream_port``, so a public-looking name reaches a
+    loopback test server without any DNS. With ``answer`` it replies that and closes.
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def relay(a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := a.recv(65536):
+                b.sendall(chunk)
+        with contextlib.suppress(OSError):
+            b.shutdown(socket.SHUT_WR)
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            seen.append(head.split(b"\r\n", 1)[0].decode())
+            if answer is not None:
+                conn.sendall(answer)
+                return
+            with socket.create_connection(("127.0.0.1", upstream_port), timeout=5) as upstream:
+                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                back = threading.Thread(target=relay, args=(upstream, conn), daemon=True)
+                back.start()
+                relay(conn, upstream)
+                back.join(5)
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", seen
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+
+
+@pytest.fixture
+def live_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live mode on (the hosts below look public) and no proxy from the shell."""
+    monkeypatch.setattr(live, "_override", True)
+    for name in PROXY_VARS + NO_PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+# somewhere-else.test is a name in the "wrong-host" server's certificate; .test never
+# resolves (RFC 6761 §6.2), so only a proxy can reach it.
+PUBLIC = "somewhere-else.test:443"
+
+
+def test_internet_hosts_go_through_the_proxy_from_the_environment(
+    servers: SimpleNamespace, live_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connect_proxy(servers.ports["wrong-host"]) as (proxy, seen):
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        good, local = fetch.fetch_certificates(
+            [PUBLIC, _t(servers, "good")], cafile=servers.cafile, progress=False, timeout=3
+        )
+        # The handshake ran end to end through the tunnel: the server's own certificate,
+        # verified for the name we asked for.
+        assert good.verified and good.cert == servers.leaves["wrong-host"].cert, good
+        assert good.via_proxy == proxy
+        assert seen == [f"CONNECT {PUBLIC} HTTP/1.1"]
+        # Loopback never goes through the proxy: it means this machine.
+        assert local.verified and local.via_proxy is None
+        # A failed verification reads the certificate through the proxy too (two tunnels).
+        (probed,) = fetch.fetch_certificates([PUBLIC], progress=False, timeout=3)
+        assert probed.ok and not probed.verified and probed.via_proxy
+        assert "unable to get local issuer certificate" in probed.error
+        assert seen == [f"CONNECT {PUBLIC} HTTP/1.1"] * 3
+
+
+def test_no_proxy_and_trust_env_false_go_direct(
+    servers: SimpleNamespace, live_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with connect_proxy(servers.ports["wrong-host"]) as (proxy, seen):
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
+        direct = fetch.fetch_certificate(PUBLIC, cafile=servers.cafile, timeout=3, trust_env=False)
+        monkeypatch.setenv("NO_PROXY", "somewhere-else.test")
+        listed = fetch.fetch_certificate(PUBLIC, cafile=servers.cafile, timeout=3)
+        assert seen == []
+    for r in (direct, listed):
+        # Direct means a name lookup here, which the offline guard (or the .test TLD) stops.
+        assert not r.ok and r.via_proxy is None and r.error, r
+    # An explicit proxy= needs no environment at all.
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.delenv("NO_PROXY")
+    with connect_proxy(servers.ports["wrong-host"]) as (proxy, seen):
+        r = fetch.fetch_certificate(PUBLIC, cafile=servers.cafile, timeout=3, proxy=proxy)
+        assert r.verified and seen == [f"CONNECT {PUBLIC} HTTP/1.1"]
+
+
+def test_a_proxy_that_refuses_says_so_in_one_sentence(
+    servers: SimpleNamespace, live_on: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+    with connect_proxy(servers.ports["wrong-host"], answer) as (proxy, seen):
+        monkeypatch.setenv("HTTPS_PROXY", proxy.replace("http://", "http://ada:s3cret@"))
+        r = fetch.fetch_certificate(PUBLIC, timeout=3)
+    assert not r.ok and seen == [f"CONNECT {PUBLIC} HTTP/1.1"]
+    assert r.error.startswith(f"The proxy {proxy} would not open a tunnel to {PUBLIC}")
+    assert "s3cret" not in r.error
+    assert "407 Proxy Authentication Required" in r.error and "user name and password" in r.error
+    assert r.via_proxy is not None and "s3cret" not in r.via_proxy
+    # A proxy that is not there at all: the sentence names the proxy, not the host.
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{servers.ports['refused']}")
+    r = fetch.fetch_certificate(PUBLIC, timeout=3)
+    assert not r.ok and r.error.startswith("Could not reach the proxy"), r.error
+    assert "Traceback" not in r.error
