@@ -60,12 +60,12 @@ class _Server(ThreadingHTTPServer):
         if self.tls is not None:
             request.settimeout(10)  # a client that never finishes its handshake frees the thread
             # do_handshake_on_connect=False: if the handshake fails, the socket is still
-            # ours, so we can close it politely (_refuse) instead of wrap_socket closing it.
+            # ours, so we can close it politely (refuse) instead of wrap_socket closing it.
             tls = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
             try:
                 tls.do_handshake()
             except (ssl.SSLError, OSError):
-                _refuse(tls)  # a refused handshake ends that connection only
+                refuse(tls)  # a refused handshake ends that connection only
                 return
             # wrap_socket took over the file descriptor: socketserver would close the old,
             # now empty, socket object, so the TLS one must be closed here.
@@ -81,8 +81,11 @@ class _Server(ThreadingHTTPServer):
 _LINGER = 1.0  # seconds a refused client gets to read the alert and hang up
 
 
-def _refuse(tls: ssl.SSLSocket) -> None:
+def refuse(tls: ssl.SSLSocket) -> None:
     """Close a connection whose handshake failed so that the client can read why.
+
+    Introduced in notebook 05 (its ``EchoServer`` calls it after a refused client
+    certificate); :class:`LoginServer` and the lab close refused clients the same way.
 
     OpenSSL has already sent the alert (``certificate_required``, ``unknown_ca``, ...).
     Under TLS 1.3 the *client's* handshake ended before the server judged its
