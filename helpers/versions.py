@@ -140,7 +140,9 @@ def _tls12_floor() -> Observation:
         seen += (
             " (minimum_version is MINIMUM_SUPPORTED: a Debian/Ubuntu-style build, "
             "--with-ssl-default-suites=openssl; the TLS 1.2 floor then comes from the "
-            "security level: OpenSSL 3 completes TLS 1.0/1.1 only at level 0)"
+            "security level: above level 0, OpenSSL 3.1+ does not offer TLS 1.0/1.1 and "
+            "OpenSSL 3.0 refuses their SHA-1/MD5 handshake signatures; Ubuntu also patches "
+            "level 2 to forbid them)"
         )
     effective = floor >= ssl.TLSVersion.TLSv1_2 or ctx.security_level >= 1
     return Observation(effective and ctx.security_level >= 2, seen)
@@ -238,8 +240,8 @@ CHANGES: tuple[Change, ...] = (
         "tls12-minimum",
         "Python 3.10",
         "a new SSLContext refuses TLS 1.0 and 1.1 (minimum TLS 1.2) and runs at OpenSSL "
-        "security level 2: no RSA/DH keys under 2048 bits, no ciphers without forward "
-        "secrecy or with SHA-1 MACs",
+        "security level 2 (no RSA/DH keys under 2048 bits); python.org-style builds also drop "
+        "cipher suites without forward secrecy or with SHA-1 MACs from the default list",
         _tls12_floor,
     ),
     Change(

@@ -96,9 +96,10 @@ def _why_not(got: list[ssl.TLSVersion], accepted: list[ssl.TLSVersion]) -> str:
         )
         return (
             f" Here create_default_context().minimum_version is {ctx.minimum_version.name}{build}, "
-            f"but the range is not the whole story: OpenSSL 3 completes TLS 1.0 and 1.1 handshakes "
-            f"only at security level 0 (they sign with SHA-1), and this context is at level "
-            f"{ctx.security_level} (ctx.security_level)."
+            f"but the range is not the whole story: above security level 0, OpenSSL 3.1+ does not "
+            f"even offer TLS 1.0/1.1, and OpenSSL 3.0 offers them but refuses their SHA-1/MD5 "
+            f"handshake signatures (so against the lab's servers, which sign, they never "
+            f"complete); this context is at level {ctx.security_level} (ctx.security_level)."
         )
     if sorted(got) != got:
         return " List them oldest first."
@@ -114,9 +115,11 @@ def _why_not(got: list[ssl.TLSVersion], accepted: list[ssl.TLSVersion]) -> str:
         "MINIMUM_SUPPORTED and MAXIMUM_SUPPORTED are placeholders; replace them with the oldest "
         "(TLSv1) and newest (TLSv1_3) real versions. Then keep [v for v in ssl.TLSVersion if ...] "
         "between the two.",
-        "The range is not the whole story: OpenSSL 3 completes TLS 1.0/1.1 handshakes only at "
-        "security level 0, so when ctx.security_level >= 1 the real minimum is at least TLS 1.2 "
-        "(this matters on Debian/Ubuntu Pythons, whose minimum_version is MINIMUM_SUPPORTED).",
+        "The range is not the whole story: when ctx.security_level >= 1, OpenSSL 3.1+ does not "
+        "offer TLS 1.0/1.1 at all and OpenSSL 3.0 refuses their SHA-1/MD5 handshake signatures, "
+        "so against servers that sign their key exchange (the lab's do) the real minimum is "
+        "TLS 1.2. This matters on Debian/Ubuntu Pythons, whose minimum_version is "
+        "MINIMUM_SUPPORTED.",
     ],
 )
 def default_client_versions(answer):

@@ -17,7 +17,7 @@ minimum below 1.2, OpenSSL >= 3.1, security  the same: "SSL 3, TLS 1.0, TLS 1.1 
 level >= 1                                   only work at security level 0" (OpenSSL 3.1
                                              NEWS), so the client does not offer them
 minimum below 1.2, OpenSSL 3.0, security     TLS 1.0 is offered and agreed, then the client
-level >= 1 (Debian/Ubuntu Pythons on 3.0,    refuses the server's MD5-SHA1 / SHA-1
+level >= 1 (Debian 12's Python on 3.0,       refuses the server's MD5-SHA1 / SHA-1
 curl < 8.16, ``openssl s_client`` 3.0)       ServerKeyExchange signature: "legacy sigalg
                                              disallowed or unsupported"
 security level 0 and a minimum that allows   the connection works: the lesson's "a client
@@ -37,7 +37,9 @@ signature needs SHA-1 or MD5.
 A Python's minimum depends on how it was built: python.org, pyenv and conda Pythons are
 built with ``--with-ssl-default-suites=python`` and set TLS 1.2 themselves; Debian and
 Ubuntu build with ``--with-ssl-default-suites=openssl``, so ``minimum_version`` is
-``MINIMUM_SUPPORTED`` and OpenSSL (and its configuration file) decides. That is why the
+``MINIMUM_SUPPORTED`` and OpenSSL (and its configuration file) decides. Ubuntu also
+patches its OpenSSL so that security level 2 forbids TLS below 1.2 (Ubuntu's own
+documentation; not measured here), which puts its clients in the first row. That is why the
 verdicts below read the running Python's context instead of assuming a minimum.
 
 :func:`python_verdict` answers for :func:`ssl.create_default_context` (it reads a fresh
@@ -86,7 +88,8 @@ NOTE = (
     "the server's SHA-1/MD5 handshake signature: 'legacy sigalg disallowed or "
     "unsupported'. (Against a TLS 1.0 server with RSA key transport, which signs nothing, "
     "such an OpenSSL 3.0 client even connects.) A MinProtocol line in openssl.cnf changes "
-    "a tool's minimum too."
+    "a tool's minimum too, and Ubuntu patches its OpenSSL so that security level 2 itself "
+    "forbids TLS below 1.2 (Ubuntu's clients then see 'protocol version'; not measured here)."
 )
 
 #: A scenario's ``tls_version`` name -> :class:`ssl.TLSVersion` (also used by the servers).
