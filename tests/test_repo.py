@@ -234,3 +234,18 @@ def test_navigation_is_up_to_date():
         [sys.executable, "tools/navigation.py", "--check"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_helpers_module_is_in_the_module_map():
+    """``helpers/__init__.py`` is the learner's map: a module missing from it is a module nobody opens."""
+    import helpers
+
+    doc = helpers.__doc__ or ""
+    modules = {
+        p.stem if p.is_file() else p.name
+        for p in (ROOT / "helpers").iterdir()
+        if not p.name.startswith("_")
+        and ((p.is_file() and p.suffix == ".py") or (p / "__init__.py").is_file())
+    }
+    missing = sorted(m for m in modules if f"``{m}``" not in doc)
+    assert not missing, f"add these to the module map in helpers/__init__.py: {missing}"
