@@ -18,11 +18,13 @@ import asyncio
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 CHROMIUM = Path("/usr/bin/chromium")
+K = TypeVar("K", bound=Hashable)
 CERTUTIL = "certutil"
 
 #: Quiet, offline, reproducible: no GPU, no QUIC, no background fetches (component
@@ -101,8 +103,8 @@ async def _visit(context, url: str, timeout_ms: int) -> Visit:  # noqa: ANN001 (
 
 
 async def _visit_all(
-    urls: Mapping[str, str], home: Path, extra_flags: tuple[str, ...], timeout_ms: int
-) -> tuple[str, dict[str, Visit]]:
+    urls: Mapping[K, str], home: Path, extra_flags: tuple[str, ...], timeout_ms: int
+) -> tuple[str, dict[K, Visit]]:
     from playwright.async_api import async_playwright
 
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -123,13 +125,13 @@ async def _visit_all(
 
 
 def visit_all(
-    urls: Mapping[str, str],
+    urls: Mapping[K, str],
     home: Path,
     extra_flags: tuple[str, ...] = (),
     timeout_ms: int = 30_000,
-) -> tuple[str, dict[str, Visit]]:
+) -> tuple[str, dict[K, Visit]]:
     """Open every URL in one headless Chromium whose user trust store is ``home``'s.
 
-    Returns ``(browser version, {name: Visit})``.
+    Returns ``(browser version, {key: Visit})``; a URL may appear under several keys.
     """
     return asyncio.run(_visit_all(urls, home, extra_flags, timeout_ms))

@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_CODE = re.compile(r"(?<![A-Z_])ERR_[A-Z0-9_]+")
 FIREFOX_CODE = re.compile(r"\b(?:SEC_ERROR|SSL_ERROR|MOZILLA_PKIX_ERROR)_[A-Z0-9_]+")
 LOADS = "the page loads"
+
+#: Scenarios whose outcome is a race, visited several times, with every code they can give.
+#: client-cert-required: Chromium retries without a certificate; on loopback the server's
+#: certificate_required alert and FIN (RFC 8446 §4.4.2.4) can arrive before Chromium has
+#: handed the new connection to the request, which then finds the socket closed
+#: (ERR_SOCKET_NOT_CONNECTED, about one visit in three here) instead of reading the alert
+#: (ERR_BAD_SSL_CLIENT_AUTH_CERT). Seen in its net-log: SSL_ALERT_RECEIVED before SOCKET_IN_USE.
+RACES = {"client-cert-required": {"ERR_BAD_SSL_CLIENT_AUTH_CERT", "ERR_SOCKET_NOT_CONNECTED"}}
+VISITS_PER_RACE = 8
 
 
 def _report(config: pytest.Config, lines: list[str]) -> None:
@@ -80,12 +90,20 @@ def measured(tmp_path_factory, pytestconfig):
             )
         summary = json.loads(first)
         home = chromium.trusting_home(work / "home", Path(summary["ca_bundle"]))
-        urls = {name: entry["url"] for name, entry in summary["scenarios"].items()}
-        version, visits = chromium.visit_all(urls, home)
+        urls = {
+            (name, i): entry["url"]
+            for name, entry in summary["scenarios"].items()
+            for i in range(VISITS_PER_RACE if name in RACES else 1)
+        }
+        version, flat = chromium.visit_all(urls, home)
+        visits: dict[str, list[chromium.Visit]] = {}
+        for (name, _), visit in flat.items():
+            visits.setdefault(name, []).append(visit)
         lines = [f"Chromium {version}, headless, lab root trusted in $HOME/.pki/nssdb:"]
-        for name in urls:
-            visit = visits[name]
-            lines.append(f"  {name:<22} {visit.error or f'page loads (HTTP {visit.status})'}")
+        for name, seen in visits.items():
+            counts = Counter(v.error or f"page loads (HTTP {v.status})" for v in seen)
+            shown = ", ".join(k if n == 1 else f"{k} x{n}" for k, n in counts.items())
+            lines.append(f"  {name:<22} {shown}")
         _report(pytestconfig, lines)
         yield summary, version, visits
     finally:
@@ -103,22 +121,27 @@ def test_every_scenario_is_served_and_visited(measured):
     summary, _, visits = measured
     assert set(summary["scenarios"]) == set(SCENARIOS)
     assert set(visits) == set(SCENARIOS)
+    assert set(RACES) <= set(SCENARIOS)
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_browser_text_names_what_chromium_shows(name, measured):
     _, version, visits = measured
-    visit, text = visits[name], SCENARIOS[name].browser
+    text = SCENARIOS[name].browser
     said = set(CHROMIUM_CODE.findall(text))
-    where = f"{name}: Chromium {version} gets {visit.error or 'the page'}; the text says {text!r}"
-    if visit.error is not None:
-        assert visit.error.startswith("net::ERR_"), where
-        assert said == {visit.error.removeprefix("net::")}, where
-    else:
-        # The lab's own page, not an error page or someone else's.
-        assert visit.status == 200 and (visit.title or "").startswith(f"{name}:"), where
+    errors = {v.error for v in visits[name]}
+    where = f"{name}: Chromium {version} gets {sorted(map(str, errors))}; the text says {text!r}"
+    if errors == {None}:
+        for visit in visits[name]:  # the lab's own page, not an error page or someone else's
+            assert visit.status == 200 and (visit.title or "").startswith(f"{name}:"), where
         assert LOADS in text.lower() and not said, where
+    else:
+        assert None not in errors, where  # loads on one visit, fails on another
+        codes = {e.removeprefix("net::") for e in errors if e.startswith("net::ERR_")}
+        assert len(codes) == len(errors), where
+        # Every code Chromium gave is named; the text names no code it cannot give.
+        assert codes <= said <= codes | RACES.get(name, set()), where
     # A version the text quotes ("Chromium 156 shows ...") was measured, not guessed ahead.
     for quoted in re.findall(r"Chrom(?:e|ium) (\d+)", text):
         assert int(quoted) <= int(version.split(".")[0]), where

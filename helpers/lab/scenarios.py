@@ -450,8 +450,10 @@ _LIST: tuple[Scenario, ...] = (
         ),
         expect=_ssl_error("tlsv13 alert certificate required", when="read"),
         browser=(
-            "ERR_BAD_SSL_CLIENT_AUTH_CERT when the browser has no certificate to send (as "
-            "measured here); a browser holding client certificates first asks which one to send."
+            "ERR_BAD_SSL_CLIENT_AUTH_CERT when the browser has no certificate to send; on "
+            "loopback sometimes ERR_SOCKET_NOT_CONNECTED, when the server's alert arrives before "
+            "Chromium has sent its request. A browser holding client certificates first asks "
+            "which one to send."
         ),
         badssl="client-cert-missing.badssl.com",
         cert=CertRecipe(names=(_h("client-cert-required"),)),
