@@ -15,6 +15,7 @@ name, ``net::ERR_CERT_DATE_INVALID``: the code the error page shows.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -135,3 +136,36 @@ def visit_all(
     Returns ``(browser version, {key: Visit})``; a URL may appear under several keys.
     """
     return asyncio.run(_visit_all(urls, home, extra_flags, timeout_ms))
+
+
+def verifications(net_log: Path) -> list[dict[str, object]]:
+    """Every certificate verification in a Chromium net-log (``--log-net-log=FILE``).
+
+    One dict per verification: ``host``, ``cert_status`` (0 when the chain verified),
+    ``is_issued_by_known_root`` (a root of Chrome's own store, not one the user added) and
+    ``ct_requirement_status`` (whether Certificate Transparency was demanded).
+    """
+    log = json.loads(net_log.read_text())
+    types = log["constants"]["logEventTypes"]
+    phases = log["constants"]["logEventPhase"]
+    job = types["CERT_VERIFIER_JOB"]
+    begin, end = phases["PHASE_BEGIN"], phases["PHASE_END"]
+    hosts: dict[int, str] = {}
+    found = []
+    for event in log["events"]:
+        if event["type"] != job:
+            continue
+        params = event.get("params") or {}
+        source = event["source"]["id"]
+        if event["phase"] == begin:
+            hosts[source] = params.get("host", "")
+        elif event["phase"] == end:
+            found.append(
+                {
+                    "host": hosts.get(source, ""),
+                    "cert_status": params.get("cert_status"),
+                    "is_issued_by_known_root": params.get("is_issued_by_known_root"),
+                    "ct_requirement_status": params.get("ct_requirement_status"),
+                }
+            )
+    return found

@@ -6,10 +6,14 @@ fresh NSS database (``certutil``, as Chromium's "Manage certificates > Authoriti
 would), opens every scenario's URL in the system's headless Chromium and compares:
 
 * a scenario whose page fails names the ``net::ERR_*`` code Chromium really reports
-  (``NET::ERR_CERT_DATE_INVALID`` on the error page), and no other Chromium code;
+  (``NET::ERR_CERT_DATE_INVALID`` on the error page), and no other Chromium code; a
+  scenario whose outcome is a race (``RACES``) is visited several times and names each
+  code it can give;
 * a scenario whose page loads says "the page loads" and names no error code;
 * a Firefox code (nothing Firefox is measured here) is labelled "per Mozilla's
-  documentation".
+  documentation";
+* Chromium's net-log confirms what the loading pages say about a root you add yourself:
+  not a "known root", so Certificate Transparency is not required.
 
 The lab's ``*.lab.localhost`` names need no resolver rule: Chromium answers every
 ``*.localhost`` name with loopback itself (RFC 6761 §6.3), so the URLs the lab prints work
@@ -25,6 +29,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,6 +52,14 @@ LOADS = "the page loads"
 #: (ERR_BAD_SSL_CLIENT_AUTH_CERT). Seen in its net-log: SSL_ALERT_RECEIVED before SOCKET_IN_USE.
 RACES = {"client-cert-required": {"ERR_BAD_SSL_CLIENT_AUTH_CERT", "ERR_SOCKET_NOT_CONNECTED"}}
 VISITS_PER_RACE = 8
+
+
+@dataclass(frozen=True)
+class Measured:
+    summary: dict  # what python -m helpers.lab --json printed
+    version: str  # Chromium's full version
+    visits: dict[str, list[chromium.Visit]]  # by scenario name
+    verifications: list[dict[str, object]]  # from Chromium's net-log
 
 
 def _report(config: pytest.Config, lines: list[str]) -> None:
@@ -95,7 +108,8 @@ def measured(tmp_path_factory, pytestconfig):
             for name, entry in summary["scenarios"].items()
             for i in range(VISITS_PER_RACE if name in RACES else 1)
         }
-        version, flat = chromium.visit_all(urls, home)
+        net_log = work / "net-log.json"  # Chromium writes it when it exits
+        version, flat = chromium.visit_all(urls, home, (f"--log-net-log={net_log}",))
         visits: dict[str, list[chromium.Visit]] = {}
         for (name, _), visit in flat.items():
             visits.setdefault(name, []).append(visit)
@@ -105,7 +119,7 @@ def measured(tmp_path_factory, pytestconfig):
             shown = ", ".join(k if n == 1 else f"{k} x{n}" for k, n in counts.items())
             lines.append(f"  {name:<22} {shown}")
         _report(pytestconfig, lines)
-        yield summary, version, visits
+        yield Measured(summary, version, visits, chromium.verifications(net_log))
     finally:
         os.killpg(lab.pid, signal.SIGTERM)
         try:
@@ -118,16 +132,15 @@ def measured(tmp_path_factory, pytestconfig):
 
 @pytest.mark.browser
 def test_every_scenario_is_served_and_visited(measured):
-    summary, _, visits = measured
-    assert set(summary["scenarios"]) == set(SCENARIOS)
-    assert set(visits) == set(SCENARIOS)
+    assert set(measured.summary["scenarios"]) == set(SCENARIOS)
+    assert set(measured.visits) == set(SCENARIOS)
     assert set(RACES) <= set(SCENARIOS)
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_browser_text_names_what_chromium_shows(name, measured):
-    _, version, visits = measured
+    version, visits = measured.version, measured.visits
     text = SCENARIOS[name].browser
     said = set(CHROMIUM_CODE.findall(text))
     errors = {v.error for v in visits[name]}
@@ -153,3 +166,19 @@ def test_firefox_codes_say_where_they_come_from(name):
     text = SCENARIOS[name].browser
     if FIREFOX_CODE.search(text):
         assert "per Mozilla's documentation" in text, f"{name}: {text!r}"
+
+
+@pytest.mark.browser
+def test_a_root_you_added_is_exempt_from_certificate_transparency(measured):
+    """The pages that load say so: Chromium demands CT only for chains to its own roots.
+
+    Its net-log records, for each verification, whether the root is a "known root" (in
+    Chrome's root store) and whether CT was required. No lab certificate carries SCTs.
+    """
+    assert "Certificate Transparency" in SCENARIOS["valid"].browser
+    verified = [v for v in measured.verifications if v["cert_status"] == 0]
+    hosts = {v["host"] for v in verified}
+    assert SCENARIOS["valid"].host in hosts, measured.verifications
+    for v in verified:
+        assert v["is_issued_by_known_root"] is False, v
+        assert v["ct_requirement_status"] == "CT_NOT_REQUIRED", v
