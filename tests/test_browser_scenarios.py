@@ -48,7 +48,7 @@ LOADS = "the page loads"
 #: client-cert-required: Chromium retries without a certificate; on loopback the server's
 #: certificate_required alert and FIN (RFC 8446 §4.4.2.4) can arrive before Chromium has
 #: handed the new connection to the request, which then finds the socket closed
-#: (ERR_SOCKET_NOT_CONNECTED, about one visit in three here) instead of reading the alert
+#: (ERR_SOCKET_NOT_CONNECTED, 20-65% of visits in runs here) instead of reading the alert
 #: (ERR_BAD_SSL_CLIENT_AUTH_CERT). Seen in its net-log: SSL_ALERT_RECEIVED before SOCKET_IN_USE.
 RACES = {"client-cert-required": {"ERR_BAD_SSL_CLIENT_AUTH_CERT", "ERR_SOCKET_NOT_CONNECTED"}}
 VISITS_PER_RACE = 8
