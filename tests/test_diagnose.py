@@ -212,6 +212,13 @@ def test_a_scenario_name_is_enough(lab: Lab) -> None:
     assert d.kind == "expired" and d.target == "expired" and d.port == lab.port("expired")
 
 
+def test_a_scenario_name_with_dots_is_a_scenario_not_a_host(lab: Lab) -> None:
+    # "tls-1.0-only" has dots, like a host name; it used to be looked up in DNS ("dns").
+    d = diagnose.check("tls-1.0-only")
+    assert d.port == lab.port("tls-1.0-only")
+    assert d.kind == KINDS["tls-1.0-only"] == "protocol-version"
+
+
 # --------------------------------------------------------------------------- below TLS
 
 

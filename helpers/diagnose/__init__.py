@@ -17,7 +17,7 @@ rung  what happens                    what breaks                               
 5     the certificate chain is        expired, unknown issuer, revoked, weak       ``expired``,
       validated (RFC 5280 §6.1)                                                    ``untrusted-root``, ...
 6     the name is matched             the certificate is for another name          ``hostname-mismatch``
-      (RFC 6125 §6, RFC 9110 §4.3.4)
+      (RFC 9525 §6, RFC 9110 §4.3.4)
 ====  ==============================  ===========================================  ==================
 
 Python reports each break as an exception, and ``requests`` wraps that exception two or

@@ -211,13 +211,14 @@ ADVICE: Mapping[str, Advice] = {
     ),
     "closed": Advice(
         "The server closed the connection without a TLS alert (an EOF where a record was "
-        "due). The server may have rejected us before TLS started (an access list, a wrong "
-        "SNI name) or crashed, or a middlebox cut the connection. Right after a TLS 1.3 "
-        "handshake it is often a refused client certificate: the client's handshake is "
-        "already over (RFC 8446 §4.4.2.4), and a server that closes at once can tear the "
-        "connection down before its alert is read. Python 3.11 and 3.12 then report "
-        "SSLEOFError on the write ('EOF occurred in violation of protocol'); Python 3.13+ "
-        "reports the TCP reset itself (kind 'reset').",
+        "due): it may have rejected us before TLS started (an access list, a wrong SNI "
+        "name), crashed mid-handshake, or a middlebox cut the connection. Python names this "
+        "SSLEOFError ('EOF occurred in violation of protocol') on every version. Right after "
+        "a TLS 1.3 handshake it is often a refused client certificate whose alert was lost: "
+        "the client's handshake is already over (RFC 8446 §4.4.2.4), and a server that closes "
+        "at once can tear the connection down before its alert is read. Python 3.11 and 3.12 "
+        "report that case as SSLEOFError on the write too; Python 3.13+ reports the TCP "
+        "reset underneath it instead (kind 'reset').",
         "Read the server's log; check that this port speaks TLS and that nothing in between "
         "interferes. If the server wants a client certificate, present one.",
     ),

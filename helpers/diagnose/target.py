@@ -112,7 +112,9 @@ def _lab_ports(lab: Lab) -> set[int]:
 
 
 def _looks_like_scenario(target: str) -> bool:
-    if not target or any(c in target for c in ".:/[]"):
+    # A scenario name may contain dots ("tls-1.0-only"), so ask the table first; anything
+    # with a scheme, port or path separator is a URL or an address, never a scenario.
+    if not target or any(c in target for c in ":/[]"):
         return False
     try:
         from ..lab import SCENARIOS
