@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -249,3 +250,46 @@ def test_every_helpers_module_is_in_the_module_map():
     }
     missing = sorted(m for m in modules if f"``{m}``" not in doc)
     assert not missing, f"add these to the module map in helpers/__init__.py: {missing}"
+
+
+# `make test-matrix` / .ci/run: which environments gate CI (tools/matrix.sh --summary reads the
+# recorded result of each cell and exits non-zero when a gating one did not pass).
+_ALL_PASS = {c: "passed" for c in ("reference", "trixie", "bookworm", "forky", "forky-py3.15")}
+
+
+@pytest.mark.parametrize(
+    ("results", "gate"),
+    [
+        (_ALL_PASS, 0),
+        ({**_ALL_PASS, "forky": "FAILED (3 tests, exit 2)", "forky-py3.15": "SETUP FAILED"}, 0),
+        ({**_ALL_PASS, "trixie": "UNAVAILABLE (archive)"}, 0),  # an archive outage is not a test
+        ({**_ALL_PASS, "bookworm": "FAILED (1 tests, exit 2)"}, 1),
+        ({**_ALL_PASS, "trixie": "SETUP FAILED"}, 1),
+        ({**_ALL_PASS, "reference": "FAILED (2 tests, exit 1)"}, 1),
+        ({c: r for c, r in _ALL_PASS.items() if c != "bookworm"}, 1),  # a gate that never ran
+    ],
+    ids=[
+        "all-pass",
+        "reported-fail",
+        "archive-down",
+        "bookworm-fails",
+        "trixie-setup",
+        "reference-fails",
+        "bookworm-missing",
+    ],
+)
+def test_test_matrix_gates_on_reference_trixie_and_bookworm(tmp_path, results, gate):
+    (tmp_path / "results").mkdir()
+    for cell, result in results.items():
+        row = [cell, "-", "3.13.5", "3.5.9", "debian", result, "1", "-"]
+        (tmp_path / "results" / f"{cell}.tsv").write_text("\t".join(row) + "\n")
+    run = subprocess.run(
+        ["bash", "tools/matrix.sh", "--summary"],
+        cwd=ROOT,
+        env={**os.environ, "MATRIX_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == gate, run.stdout + run.stderr
+    assert "matrix summary" in run.stdout
