@@ -65,7 +65,7 @@ cell_python_packages() {
 }
 cell_title() {
     case $1 in
-        reference) echo "this machine (CI's own Python)" ;;
+        reference) echo "the CI machine: CPython built by pyenv on Debian 12" ;;
         trixie) echo 'Debian 13 "trixie", `python3`' ;;
         bookworm) echo 'Debian 12 "bookworm", `/usr/bin/python3.11`' ;;
         forky) echo 'Debian testing "forky", `python3`' ;;
@@ -420,21 +420,22 @@ fi
 # tools/matrix.sh --markdown [CELL...]: the last results as README's "Supported versions" table.
 if [ "${1:-}" = --markdown ]; then
     shift
-    echo "| environment | Python | OpenSSL | build (\`create_default_context().minimum_version\`) | CI | result |"
-    echo "|---|---|---|---|---|---|"
+    echo "| environment | Python | OpenSSL | how Python is built (\`create_default_context().minimum_version\`) | CI |"
+    echo "|---|---|---|---|---|"
+    newest=""
     for cell in ${*:-$ALL_CELLS}; do
         file="$MATRIX/results/$cell.tsv"
         [ -s "$file" ] || continue
-        IFS=$'\t' read -r _ gate python openssl build result secs _ <"$file"
+        IFS=$'\t' read -r _ _ python openssl build result _ <"$file"
         case $build in
-            debian,*) origin="Debian's package" ;; pyenv,*) origin="pyenv" ;; *) origin=${build%%,*} ;;
+            debian,*) origin="Debian's package" ;; pyenv,*) origin="built by pyenv" ;; *) origin=${build%%,*} ;;
         esac
         case $build in *suites=openssl*) suites=", \`--with-ssl-default-suites=openssl\`" ;; *) suites="" ;; esac
-        min=${build##*min=}
-        [ "$gate" = GATES ] && gate="gates" || gate="reported"
-        case $result in passed) result="passes" ;; esac
-        echo "| $(cell_title "$cell") | $python | $openssl | $origin$suites (\`$min\`) | $gate | $result, $(date -u -r "$file" +%Y-%m-%d) |"
+        if cell_gates "$cell"; then gate="gates"; else gate="reported"; fi
+        echo "| $(cell_title "$cell") | $python | $openssl | $origin$suites (\`${build##*min=}\`) | $gate |"
+        if [ -z "$newest" ] || [ "$file" -nt "$newest" ]; then newest=$file; fi
     done
+    [ -n "$newest" ] && echo && echo "Measured by \`.ci/run\` on $(date -u -r "$newest" +%Y-%m-%d)."
     exit
 fi
 
