@@ -106,14 +106,25 @@ remove_tree() {
     rm -rf --one-file-system "$dir"
 }
 
-# Processes still running chrooted in ROOT after its command ended (a kernel that outlived its
-# test run): all started by this script, found by their root directory, ended by PID.
-end_leftover_processes() {
-    local root=$1 proc pid
+# Processes still running chrooted in ROOT after its command ended: all started by this script,
+# found by their root directory, ended by PID. Kernels whose test process is gone notice it within
+# about a second and exit by themselves, so give them a few seconds first.
+processes_in() {
+    local proc
     for proc in /proc/[0-9]*; do
-        [ "$(readlink "$proc/root" 2>/dev/null)" = "$root" ] || continue
-        pid=${proc#/proc/}
-        say "ending a leftover process in $root: $pid $(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | cut -c1-80)"
+        [ "$(readlink "$proc/root" 2>/dev/null)" = "$1" ] && echo "${proc#/proc/}"
+    done
+}
+end_leftover_processes() {
+    local root=$1 pids tries
+    for tries in 1 2 3 4 5; do
+        pids=$(processes_in "$root")
+        [ -z "$pids" ] && return 0
+        sleep 1
+    done
+    say "ending $(echo "$pids" | wc -l) processes still running in $root 5 s after its command ended:"
+    for pid in $pids; do
+        say "  $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-90)"
         kill -9 "$pid" 2>/dev/null || true
     done
 }
