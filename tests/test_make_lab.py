@@ -27,9 +27,9 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_make_lab_serves_jupyterlab_on_loopback():
+def test_make_lab_serves_jupyterlab_on_loopback(tmp_path):
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_TOKEN=token)
+    env = dict(os.environ, JUPYTER_TOKEN=token, JUPYTER_RUNTIME_DIR=str(tmp_path))
     proc = subprocess.Popen(
         ["make", "-s", "lab", f"JUPYTER_PORT={port}", "JUPYTER_ARGS=--no-browser"],
         cwd=nbs.ROOT,
@@ -59,6 +59,9 @@ def test_make_lab_serves_jupyterlab_on_loopback():
             with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
                 model = json.load(resp)
                 assert resp.status == 200 and model["path"] == path, (path, model)
+        # The page a browser is sent to first is notebook 00, inside the repository root.
+        opened = [p.read_text() for p in tmp_path.glob("jpserver-file-to-run-*-open.html")]
+        assert opened and "lab/tree/notebooks/00_start_here.ipynb" in opened[0], opened
         # It listens on loopback only: the same port on another local address is closed.
         with socket.socket() as s:
             s.settimeout(1)
