@@ -467,9 +467,11 @@ if [ "$needs_root" = 1 ]; then
 fi
 
 mkdir -p "$MATRIX/logs" "$MATRIX/results"
-# One matrix run at a time: two would share the cached roots.
-exec 9>"$MATRIX/.lock"
-flock -n 9 || { echo "another tools/matrix.sh is running (lock: $MATRIX/.lock)" >&2; exit 2; }
+# One run at a time in the Debian roots: two would share them.
+if [ "$needs_root" = 1 ]; then
+    exec 9>"$MATRIX/.lock"
+    flock -n 9 || { echo "another tools/matrix.sh is running (lock: $MATRIX/.lock)" >&2; exit 2; }
+fi
 collect_pip_config
 START=$SECONDS
 for cell in $CELLS; do rm -f "$MATRIX/results/$cell.tsv" "$MATRIX/logs/$cell.failed"; done
