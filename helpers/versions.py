@@ -44,6 +44,7 @@ __all__ = [
     "here",
     "client_hello",
     "negotiated_group",
+    "offer_only",
     "table",
     "note",
 ]
@@ -119,6 +120,38 @@ def negotiated_group(tls: Any, server_hello: Any = None) -> str | None:
     if server_hello is not None:
         return server_hello.selected_group
     return None
+
+
+def offer_only(ctx: ssl.SSLContext, group: str) -> ssl.SSLContext:
+    """Make ``ctx`` offer (and send a key share for) one key-exchange group only.
+
+    Introduced in notebook 01 (an x25519-only handshake next to the post-quantum hybrid);
+    notebook 06 and ``tools/capture_pq.py`` use it too. Returns ``ctx``.
+
+    * Python 3.15+: ``SSLContext.set_groups()`` takes OpenSSL's colon-separated list
+      (``"X25519:secp256r1"``), like ``set_ciphers`` (gh-136306). Note that
+      ``get_groups()`` lists every group OpenSSL *implements*, not the ones you set.
+    * Before 3.15: ``set_ecdh_curve()`` sets exactly one group. Built against OpenSSL 3 it
+      calls ``SSL_CTX_set1_groups``, so it works on a client and for X25519. Older builds
+      still go through the EC-only API, which knows no X25519 (measured: Debian 12's
+      Python 3.11.2 raises ``[EC: UNKNOWN_GROUP]``); then this raises
+      :class:`~helpers.errors.UsageError` with one sentence.
+    """
+    from .errors import UsageError
+
+    set_groups = getattr(ctx, "set_groups", None)
+    try:
+        if callable(set_groups):
+            set_groups(group)
+        else:
+            ctx.set_ecdh_curve(group)
+    except (ssl.SSLError, ValueError) as e:
+        raise UsageError(
+            f"This Python ({sys.version.split()[0]}, {ssl.OPENSSL_VERSION}) cannot restrict a "
+            f"context to {group!r}: {e}. Python 3.15's set_groups() or a newer build's "
+            f"set_ecdh_curve() can."
+        ) from None
+    return ctx
 
 
 # ------------------------------------------------------------------ the measurements

@@ -17,6 +17,7 @@ import pytest
 
 from helpers import pki, versions
 from helpers.capture import capture_memory
+from helpers.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,25 @@ def test_importing_measures_nothing():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+def test_offer_only_really_restricts_the_clienthello_or_says_why_not(ca):
+    ctx = _client(ca)
+    try:
+        versions.offer_only(ctx, "X25519")
+    except UsageError as e:
+        # only where this Python's own API really refuses X25519 (EC-only set_ecdh_curve)
+        assert "cannot restrict" in str(e) and not hasattr(ssl.SSLContext, "set_groups")
+        with pytest.raises(ssl.SSLError):
+            ssl.create_default_context().set_ecdh_curve("X25519")
+        return
+    capture = capture_memory(ctx, _server(ca), server_hostname="localhost")
+    shares = [k.group_name for k in capture.client_hello.key_shares]
+    assert shares == ["x25519"]
+    assert capture.client_hello.supported_groups == ["x25519"]
+    assert capture.server_hello.key_share.group_name == "x25519"
+
+
+def test_offer_only_refuses_an_unknown_group_in_one_sentence(ca):
+    with pytest.raises(UsageError, match="cannot restrict a context to 'no-such-group'"):
+        versions.offer_only(_client(ca), "no-such-group")

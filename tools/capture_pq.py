@@ -15,7 +15,7 @@ What it does, all on 127.0.0.1:
    kept in memory only) with OpenSSL's default groups;
 2. connects through a recording :class:`helpers.capture.Relay` (real TCP sockets), twice:
    with the default client context (hybrid + x25519 key shares) and with a client that
-   offers x25519 only (``set_groups`` on Python 3.15+, else ``set_ecdh_curve``);
+   offers x25519 only (``helpers.versions.offer_only``: ``set_groups`` on Python 3.15+, else ``set_ecdh_curve``);
 3. times many more handshakes of each kind directly against the server (loopback: CPU
    only, no network delay), and
 4. writes ``data/pq_handshake.json``: the two captures' raw bytes (hex), the versions that
@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from helpers import versions
 from helpers.capture import Capture, Relay
 from helpers.lab.server import Reactor, Request, Response
 from helpers.pki import CA
@@ -62,12 +63,7 @@ FORBIDDEN = re.compile(
 
 def x25519_only_client(cafile: str) -> ssl.SSLContext:
     """A default client that offers (and sends a key share for) x25519 only."""
-    ctx = ssl.create_default_context(cafile=cafile)
-    if hasattr(ctx, "set_groups"):  # Python 3.15+: a list of groups
-        ctx.set_groups(["X25519"])
-    else:  # before 3.15: exactly one group, through the ECDH API
-        ctx.set_ecdh_curve("X25519")
-    return ctx
+    return versions.offer_only(ssl.create_default_context(cafile=cafile), "X25519")
 
 
 def negotiated_group(tls: ssl.SSLSocket, capture: Capture | None = None) -> str | None:
