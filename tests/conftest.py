@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import netguard
+from helpers import names, netguard
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,31 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_leaves_lab_names_as_it_found_them() -> Iterator[None]:
+    """Stop the lab a module started through ``get_lab()``; fail a module that leaks names.
+
+    ``helpers.lab.get_lab()`` (directly, or through ``diagnose.check("expired")``,
+    ``probe.scan``, ``live.survey``) keeps one lab per *process* on purpose: a kernel
+    reuses it until it exits. A pytest session is one process for every module, so
+    without this the first module's lab stays up for the rest of the run, its names
+    stay in :mod:`helpers.names`, and ``expired.lab.localhost`` resolves in modules
+    that expect it never to (``test_netguard.py``).
+    """
+    from helpers import lab
+
+    found_lab, found_names = lab.running_lab(), names.table()
+    yield
+    started = lab.running_lab()
+    if started is not None and started is not found_lab:
+        started.stop()
+    left = names.table()
+    assert left == found_names, (
+        f"this module left lab names registered in helpers.names: {sorted(set(left) - set(found_names))}"
+        " (stop every Lab you start; pair names.add with names.remove, or use names.resolving)"
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
