@@ -130,7 +130,8 @@ def _share_table(lab: Lab, share: ShareServer, advertise: list[str]) -> str:
             f"      import helpers.lab; lab = helpers.lab.join({join!r})",
             "  or, to make every notebook use this lab unchanged, before starting JupyterLab:",
             f"      {LAB_ENV}={join} make lab                  (macOS, Linux)",
-            f'      $env:{LAB_ENV}="{join}"; jupyter lab       (Windows PowerShell)',
+            f'      $env:{LAB_ENV}="{join}"; jupyter lab --ServerApp.root_dir=. '
+            f"notebooks/00_start_here.ipynb       (Windows PowerShell, in the course folder)",
             f"  Browser page (CA file, fingerprint, curl lines): {share.url(address)}",
         ]
     if advertise and all(ipaddress.ip_address(a).is_loopback for a in advertise if _is_ip(a)):
