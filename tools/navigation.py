@@ -49,9 +49,26 @@ def navigation_cell(index: int, series: list[tuple[Path, str, str]]) -> str:
     return f"{MARKER}\n---\n" + " · ".join(parts)
 
 
+#: The "you will..." column lives in notebook 00's map of the series (one source of truth);
+#: notebook 00 is not in its own map.
+START_HERE_WILL = "check your Python and OpenSSL, see what changed version by version, open a helper"
+WILL_ROW = re.compile(r"^\| (\d\d) \| [^|]+ \| (.+?) \|$", re.M)
+
+
+def you_will() -> dict[str, str]:
+    """Notebook number -> what the learner will do there, from notebook 00's table."""
+    start = sorted(NOTEBOOKS.glob("00_*.ipynb"))
+    found = {"00": START_HERE_WILL}
+    for cell in nbformat.read(start[0], as_version=4).cells if start else []:
+        if cell.cell_type == "markdown" and "you will" in cell.source:
+            found.update(dict(WILL_ROW.findall(cell.source)))
+    return found
+
+
 def readme_table(series: list[tuple[Path, str, str]]) -> str:
-    rows = [f"| {n} | [{t}](notebooks/{p.name}) |" for p, n, t in series]
-    return "\n".join(["| # | notebook |", "|---|---|", *rows])
+    will = you_will()
+    rows = [f"| {n} | [{t}](notebooks/{p.name}) | {will.get(n, '')} |" for p, n, t in series]
+    return "\n".join(["| # | notebook | you will... |", "|---|---|---|", *rows])
 
 
 def update(check: bool) -> list[str]:
