@@ -293,3 +293,38 @@ def test_test_matrix_gates_on_reference_trixie_and_bookworm(tmp_path, results, g
     )
     assert run.returncode == gate, run.stdout + run.stderr
     assert "matrix summary" in run.stdout
+
+
+def _helper_modules(nb) -> set[str]:
+    """The top-level helpers modules a notebook's code imports (read with ast, not regexes)."""
+    import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    ipython = TransformerManager()  # turns obj??, %magic and !shell into plain Python
+    found: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(ipython.transform_cell(cell.source))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "helpers":
+                if node.module == "helpers":
+                    found.update(alias.name for alias in node.names)
+                else:
+                    found.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found.update(
+                    a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")
+                )
+    return found
+
+
+@pytest.mark.parametrize("path", nbs.lessons(), ids=lambda p: p.name)
+def test_every_helper_a_lesson_calls_is_named_by_its_file(path):
+    """The notebook standard: a learner told about a helper can open it (helpers/x.py or helpers/x/)."""
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells)
+    modules = _helper_modules(nb)
+    assert modules, f"{path.name} imports no helpers module: is the parser wrong?"
+    unnamed = sorted(m for m in modules if f"helpers/{m}" not in text)
+    assert not unnamed, f"{path.name} calls helpers it never names by file: {unnamed}"
