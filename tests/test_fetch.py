@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -17,6 +15,8 @@ from helpers import fetch, live, names, plots
 from helpers.errors import LiveModeOff
 from helpers.lab.server import Reactor, Request, Response
 from helpers.pki import CA
+
+from .proxies import connect_proxy
 
 DAY = dt.timedelta(days=1)
 
@@ -188,65 +188,6 @@ def test_no_progress_bar_imports_nothing_that_warns(servers: SimpleNamespace) ->
 
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 NO_PROXY_VARS = ("NO_PROXY", "no_proxy")
-
-
-@contextlib.contextmanager
-def connect_proxy(
-    upstream_port: int, answer: bytes | None = None
-) -> Iterator[tuple[str, list[str]]]:
-    """A real HTTP CONNECT proxy on 127.0.0.1 (RFC 9110 §9.3.6).
-
-    Like a proxy at the edge of a company network, it resolves the requested name itself:
-    here every name leads to 127.0.0.1:``upstream_port``, so a public-looking name reaches a
-    loopback test server without any DNS. With ``answer`` it replies that and closes.
-    """
-    listener = socket.create_server(("127.0.0.1", 0))
-    seen: list[str] = []
-    stop = threading.Event()
-
-    def relay(a: socket.socket, b: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := a.recv(65536):
-                b.sendall(chunk)
-        with contextlib.suppress(OSError):
-            b.shutdown(socket.SHUT_WR)
-
-    def handle(conn: socket.socket) -> None:
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            seen.append(head.split(b"\r\n", 1)[0].decode())
-            if answer is not None:
-                conn.sendall(answer)
-                return
-            with socket.create_connection(("127.0.0.1", upstream_port), timeout=5) as upstream:
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                back = threading.Thread(target=relay, args=(upstream, conn), daemon=True)
-                back.start()
-                relay(conn, upstream)
-                back.join(5)
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", seen
-    finally:
-        stop.set()
-        thread.join(2)
-        listener.close()
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ import pytest
 
 from helpers import live
 
+from .proxies import connect_proxy
+
 # The notebook's own expectations (notebook 02): real names, never resolved here.
 PUBLIC = {
     "https://expired.badssl.com/": {"expired"},
@@ -92,62 +94,6 @@ def tarpit() -> Iterator[int]:
         thread.join(2)
         for conn in held:
             conn.close()
-        server.close()
-
-
-@contextlib.contextmanager
-def connect_proxy(answer: bytes | None = None) -> Iterator[tuple[int, list[str]]]:
-    """An HTTP CONNECT proxy on 127.0.0.1. With ``answer``, it replies that and closes
-    (a 407, say); without, it tunnels to the requested host:port (which must be local)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    requests_seen: list[str] = []
-    stop = threading.Event()
-
-    def relay(a: socket.socket, b: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while chunk := a.recv(65536):
-                b.sendall(chunk)
-        with contextlib.suppress(OSError):
-            b.shutdown(socket.SHUT_WR)
-
-    def handle(conn: socket.socket) -> None:
-        with conn:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            line = head.split(b"\r\n", 1)[0].decode()
-            requests_seen.append(line)
-            if answer is not None:
-                conn.sendall(answer)
-                return
-            host, _, port = line.split()[1].rpartition(":")
-            assert _is_local(host), f"the test proxy only tunnels to loopback, not {host}"
-            with socket.create_connection((host, int(port)), timeout=5) as upstream:
-                conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                back = threading.Thread(target=relay, args=(upstream, conn), daemon=True)
-                back.start()
-                relay(conn, upstream)
-                back.join(5)
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield server.getsockname()[1], requests_seen
-    finally:
-        stop.set()
-        thread.join(2)
         server.close()
 
 
@@ -273,13 +219,13 @@ def test_live_checks_go_through_the_proxy_from_the_environment(
 
     lab = get_lab()
     url = lab.url("expired")
-    with connect_proxy() as (port, seen):
-        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    with connect_proxy() as (proxy, seen):
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
         for via in ("requests", "ssl"):
             report = live.survey({url: {"expired"}}, via=via, timeout=5, deadline=10)
             (row,) = report.rows
             assert row.verdict == live.AS_EXPECTED, (via, row)
-            assert row.via_proxy == f"http://127.0.0.1:{port}"
+            assert row.via_proxy == proxy
         host_port = url.split("/")[2]
         # One tunnel per client (http.client says HTTP/1.0, helpers.live HTTP/1.1).
         assert [line.rsplit(" ", 1)[0] for line in seen] == [f"CONNECT {host_port}"] * 2
@@ -292,8 +238,8 @@ def test_live_checks_go_through_the_proxy_from_the_environment(
 
 def test_a_proxy_that_wants_a_password_is_a_proxy_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     answer = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
-    with connect_proxy(answer) as (port, seen):
-        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    with connect_proxy(answer=answer) as (proxy, seen):
+        monkeypatch.setenv("HTTPS_PROXY", proxy)
         for via in ("requests", "ssl"):
             # A public name: through a proxy it is never looked up here, the proxy would.
             report = live.survey({"https://pypi.org/": {"ok"}}, via=via, timeout=3, deadline=6)
