@@ -550,3 +550,83 @@ def test_compressed_certificate_length_is_checked(pki: dict) -> None:
     except ImportError:
         with pytest.raises(ParseError, match="brotli"):
             decoded.decompress()
+
+
+# --- the registry against OpenSSL and today's code points (issue 12, items 4 and 5b) ------
+
+
+def _openssl_suites() -> list[tuple[int, str, str]]:
+    """(code point, IANA name, OpenSSL name) for every suite the installed openssl knows."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command on this machine: nothing to compare the registry with")
+    out = subprocess.run(
+        [openssl, "ciphers", "-stdname", "-V", "ALL:COMPLEMENTOFALL"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    rows = []
+    for line in out.splitlines():
+        # "0xC0,0x2C - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 - ECDHE-ECDSA-AES256-GCM-SHA384 TLSv1.2 ..."
+        fields = line.split()
+        high, low = fields[0].split(",")
+        rows.append(((int(high, 16) << 8) | int(low, 16), fields[2], fields[4]))
+    return rows
+
+
+def test_every_suite_openssl_can_negotiate_has_its_iana_name() -> None:
+    rows = _openssl_suites()
+    assert len(rows) > 100, rows  # 158 on OpenSSL 3.0.22 and 3.5.9
+    wrong = [
+        (f"0x{code:04x}", hs.cipher_suite_name(code), iana)
+        for code, iana, _ in rows
+        if hs.cipher_suite_name(code) != iana
+    ]
+    assert wrong == []
+    # the issue's examples: OpenSSL's name is not the registry's
+    named = {openssl_name: (code, iana) for code, iana, openssl_name in rows}
+    assert named["CAMELLIA128-SHA"] == (0x0041, "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA")
+    assert hs.cipher_suite_name(0x0041) == "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA"
+    assert all(
+        not name.startswith(("CAMELLIA", "ARIA", "ADH", "AECDH"))
+        for name in hs.CIPHER_SUITES.values()
+    )
+    assert all(name.startswith("TLS_") for name in hs.CIPHER_SUITES.values())
+
+
+def test_the_probe_reports_iana_names_for_every_candidate() -> None:
+    from helpers.probe.suites import _candidates, _suite_of
+
+    for version in ("TLSv1", "TLSv1.2"):
+        for info in _candidates(version):
+            suite = _suite_of(info, version)
+            assert suite.iana.startswith("TLS_"), (suite.name, suite.iana)
+            assert suite.iana == hs.cipher_suite_name(info["id"] & 0xFFFF)
+
+
+def test_code_points_of_2026() -> None:
+    assert hs.extension_name(0x44CD) == "application_settings"  # Chrome's ALPS, new
+    assert hs.extension_name(17513) == "application_settings_old"
+    assert hs.extension_name(0x0022) == "delegated_credential"  # RFC 9345
+    assert [hs.signature_scheme_name(v) for v in (0x0904, 0x0905, 0x0906)] == [
+        "mldsa44",
+        "mldsa65",
+        "mldsa87",
+    ]
+    assert [hs.cipher_suite_name(v) for v in (0x0013, 0x0040, 0x006A)] == [
+        "TLS_DHE_DSS_WITH_3DES_EDE_CBC_SHA",
+        "TLS_DHE_DSS_WITH_AES_128_CBC_SHA256",
+        "TLS_DHE_DSS_WITH_AES_256_CBC_SHA256",
+    ]
+    # the key exchange each name implies, as the ServerKeyExchange parser needs it
+    assert hs.key_exchange_of(0x0034) == "DHE"  # DH_anon: same layout, no signature
+    assert hs.key_exchange_of(0xC018) == "ECDHE"  # ECDH_anon
+    assert hs.key_exchange_of(0x00AE) == "PSK"
+    assert hs.key_exchange_of(0x00AC) == "PSK"  # RSA_PSK is not static RSA
+    assert hs.key_exchange_of(0xC01E) == "SRP"
+    assert hs.key_exchange_of(0x0040) == "DHE"

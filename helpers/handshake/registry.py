@@ -11,6 +11,19 @@ GREASE (RFC 8701) deserves a word: a client deliberately sprinkles reserved nons
 values into its lists, so that a server which chokes on a value it does not know gets
 caught today rather than the day a real new value ships. :func:`is_grease` spots them.
 
+Where the names come from (checked December 2026): the IANA registries "Transport Layer
+Security (TLS) Parameters" (https://www.iana.org/assignments/tls-parameters/: cipher
+suites, supported groups, SignatureScheme, alerts, content and handshake types; RFC 8447
+and RFC 8446 §11 set their rules) and "TLS ExtensionType Values"
+(https://www.iana.org/assignments/tls-extensiontype-values/). How they were checked:
+every suite OpenSSL 3 can negotiate is here under its IANA name, compared line by line
+with ``openssl ciphers -stdname -V ALL:COMPLEMENTOFALL`` on OpenSSL 3.0 and 3.5 (158
+suites on both; ``tests/test_handshake.py`` runs it); the extension, group and signature
+names agree with Wireshark's value strings (``tshark -G values``, 4.0), which predate
+the ML-KEM groups, ML-DSA and ECH. Two values are not IANA's: Chrome's ALPS code points
+17513 and 17613 (draft-vvv-tls-alps, named as BoringSSL's ``tls1.h`` names them), and
+``X25519Kyber768Draft00`` (0x6399), a retired experiment.
+
 Two magic byte strings of RFC 8446 §4.1.3 live here too: the random that turns a
 ServerHello into a HelloRetryRequest (:data:`HRR_RANDOM`), and the downgrade sentinels
 a TLS 1.3 server writes at the end of its random when it negotiates an older version.
@@ -155,6 +168,122 @@ CIPHER_SUITES: dict[int, str] = {
     0xCCAB: "TLS_PSK_WITH_CHACHA20_POLY1305_SHA256",
     0xCCAC: "TLS_ECDHE_PSK_WITH_CHACHA20_POLY1305_SHA256",
     0xCCAD: "TLS_DHE_PSK_WITH_CHACHA20_POLY1305_SHA256",
+    # DHE with DSA certificates (RFC 5246 §A.5). 0x0013 (3DES) is not in `openssl ciphers -V
+    # ALL:COMPLEMENTOFALL` of OpenSSL 3.0.22 or 3.5.9; it is named here for older captures.
+    0x0013: "TLS_DHE_DSS_WITH_3DES_EDE_CBC_SHA",
+    0x0040: "TLS_DHE_DSS_WITH_AES_128_CBC_SHA256",  # DHE-DSS-AES128-SHA256
+    0x006A: "TLS_DHE_DSS_WITH_AES_256_CBC_SHA256",  # DHE-DSS-AES256-SHA256
+    # CAMELLIA (RFC 5932, RFC 6367)
+    0x0041: "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA",  # CAMELLIA128-SHA
+    0x0044: "TLS_DHE_DSS_WITH_CAMELLIA_128_CBC_SHA",  # DHE-DSS-CAMELLIA128-SHA
+    0x0045: "TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA",  # DHE-RSA-CAMELLIA128-SHA
+    0x0084: "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA",  # CAMELLIA256-SHA
+    0x0087: "TLS_DHE_DSS_WITH_CAMELLIA_256_CBC_SHA",  # DHE-DSS-CAMELLIA256-SHA
+    0x0088: "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA",  # DHE-RSA-CAMELLIA256-SHA
+    0x00BA: "TLS_RSA_WITH_CAMELLIA_128_CBC_SHA256",  # CAMELLIA128-SHA256
+    0x00BD: "TLS_DHE_DSS_WITH_CAMELLIA_128_CBC_SHA256",  # DHE-DSS-CAMELLIA128-SHA256
+    0x00BE: "TLS_DHE_RSA_WITH_CAMELLIA_128_CBC_SHA256",  # DHE-RSA-CAMELLIA128-SHA256
+    0x00C0: "TLS_RSA_WITH_CAMELLIA_256_CBC_SHA256",  # CAMELLIA256-SHA256
+    0x00C3: "TLS_DHE_DSS_WITH_CAMELLIA_256_CBC_SHA256",  # DHE-DSS-CAMELLIA256-SHA256
+    0x00C4: "TLS_DHE_RSA_WITH_CAMELLIA_256_CBC_SHA256",  # DHE-RSA-CAMELLIA256-SHA256
+    0xC072: "TLS_ECDHE_ECDSA_WITH_CAMELLIA_128_CBC_SHA256",  # ECDHE-ECDSA-CAMELLIA128-SHA256
+    0xC073: "TLS_ECDHE_ECDSA_WITH_CAMELLIA_256_CBC_SHA384",  # ECDHE-ECDSA-CAMELLIA256-SHA384
+    0xC076: "TLS_ECDHE_RSA_WITH_CAMELLIA_128_CBC_SHA256",  # ECDHE-RSA-CAMELLIA128-SHA256
+    0xC077: "TLS_ECDHE_RSA_WITH_CAMELLIA_256_CBC_SHA384",  # ECDHE-RSA-CAMELLIA256-SHA384
+    # ARIA (RFC 6209)
+    0xC050: "TLS_RSA_WITH_ARIA_128_GCM_SHA256",  # ARIA128-GCM-SHA256
+    0xC051: "TLS_RSA_WITH_ARIA_256_GCM_SHA384",  # ARIA256-GCM-SHA384
+    0xC052: "TLS_DHE_RSA_WITH_ARIA_128_GCM_SHA256",  # DHE-RSA-ARIA128-GCM-SHA256
+    0xC053: "TLS_DHE_RSA_WITH_ARIA_256_GCM_SHA384",  # DHE-RSA-ARIA256-GCM-SHA384
+    0xC056: "TLS_DHE_DSS_WITH_ARIA_128_GCM_SHA256",  # DHE-DSS-ARIA128-GCM-SHA256
+    0xC057: "TLS_DHE_DSS_WITH_ARIA_256_GCM_SHA384",  # DHE-DSS-ARIA256-GCM-SHA384
+    0xC05C: "TLS_ECDHE_ECDSA_WITH_ARIA_128_GCM_SHA256",  # ECDHE-ECDSA-ARIA128-GCM-SHA256
+    0xC05D: "TLS_ECDHE_ECDSA_WITH_ARIA_256_GCM_SHA384",  # ECDHE-ECDSA-ARIA256-GCM-SHA384
+    0xC060: "TLS_ECDHE_RSA_WITH_ARIA_128_GCM_SHA256",  # ECDHE-ARIA128-GCM-SHA256
+    0xC061: "TLS_ECDHE_RSA_WITH_ARIA_256_GCM_SHA384",  # ECDHE-ARIA256-GCM-SHA384
+    # AES-CCM with an 8-byte tag (RFC 6655)
+    0xC0A0: "TLS_RSA_WITH_AES_128_CCM_8",  # AES128-CCM8
+    0xC0A1: "TLS_RSA_WITH_AES_256_CCM_8",  # AES256-CCM8
+    0xC0A2: "TLS_DHE_RSA_WITH_AES_128_CCM_8",  # DHE-RSA-AES128-CCM8
+    0xC0A3: "TLS_DHE_RSA_WITH_AES_256_CCM_8",  # DHE-RSA-AES256-CCM8
+    # NULL encryption: integrity only, everything readable on the wire (RFC 8422)
+    0xC006: "TLS_ECDHE_ECDSA_WITH_NULL_SHA",  # ECDHE-ECDSA-NULL-SHA
+    0xC010: "TLS_ECDHE_RSA_WITH_NULL_SHA",  # ECDHE-RSA-NULL-SHA
+    # Anonymous (EC)DH: no authentication at all, an active attacker sits in the middle (RFC 5246, RFC 8422, RFC 5932)
+    0x0034: "TLS_DH_anon_WITH_AES_128_CBC_SHA",  # ADH-AES128-SHA
+    0x003A: "TLS_DH_anon_WITH_AES_256_CBC_SHA",  # ADH-AES256-SHA
+    0x0046: "TLS_DH_anon_WITH_CAMELLIA_128_CBC_SHA",  # ADH-CAMELLIA128-SHA
+    0x006C: "TLS_DH_anon_WITH_AES_128_CBC_SHA256",  # ADH-AES128-SHA256
+    0x006D: "TLS_DH_anon_WITH_AES_256_CBC_SHA256",  # ADH-AES256-SHA256
+    0x0089: "TLS_DH_anon_WITH_CAMELLIA_256_CBC_SHA",  # ADH-CAMELLIA256-SHA
+    0x00A6: "TLS_DH_anon_WITH_AES_128_GCM_SHA256",  # ADH-AES128-GCM-SHA256
+    0x00A7: "TLS_DH_anon_WITH_AES_256_GCM_SHA384",  # ADH-AES256-GCM-SHA384
+    0x00BF: "TLS_DH_anon_WITH_CAMELLIA_128_CBC_SHA256",  # ADH-CAMELLIA128-SHA256
+    0x00C5: "TLS_DH_anon_WITH_CAMELLIA_256_CBC_SHA256",  # ADH-CAMELLIA256-SHA256
+    0xC015: "TLS_ECDH_anon_WITH_NULL_SHA",  # AECDH-NULL-SHA
+    0xC018: "TLS_ECDH_anon_WITH_AES_128_CBC_SHA",  # AECDH-AES128-SHA
+    0xC019: "TLS_ECDH_anon_WITH_AES_256_CBC_SHA",  # AECDH-AES256-SHA
+    # More pre-shared-key suites (RFC 4279, RFC 4785, RFC 5487, RFC 5489, RFC 6209, RFC 6367, RFC 6655, RFC 7905)
+    0x002C: "TLS_PSK_WITH_NULL_SHA",  # PSK-NULL-SHA
+    0x002D: "TLS_DHE_PSK_WITH_NULL_SHA",  # DHE-PSK-NULL-SHA
+    0x002E: "TLS_RSA_PSK_WITH_NULL_SHA",  # RSA-PSK-NULL-SHA
+    0x0090: "TLS_DHE_PSK_WITH_AES_128_CBC_SHA",  # DHE-PSK-AES128-CBC-SHA
+    0x0091: "TLS_DHE_PSK_WITH_AES_256_CBC_SHA",  # DHE-PSK-AES256-CBC-SHA
+    0x0094: "TLS_RSA_PSK_WITH_AES_128_CBC_SHA",  # RSA-PSK-AES128-CBC-SHA
+    0x0095: "TLS_RSA_PSK_WITH_AES_256_CBC_SHA",  # RSA-PSK-AES256-CBC-SHA
+    0x00AA: "TLS_DHE_PSK_WITH_AES_128_GCM_SHA256",  # DHE-PSK-AES128-GCM-SHA256
+    0x00AB: "TLS_DHE_PSK_WITH_AES_256_GCM_SHA384",  # DHE-PSK-AES256-GCM-SHA384
+    0x00AC: "TLS_RSA_PSK_WITH_AES_128_GCM_SHA256",  # RSA-PSK-AES128-GCM-SHA256
+    0x00AD: "TLS_RSA_PSK_WITH_AES_256_GCM_SHA384",  # RSA-PSK-AES256-GCM-SHA384
+    0x00AE: "TLS_PSK_WITH_AES_128_CBC_SHA256",  # PSK-AES128-CBC-SHA256
+    0x00AF: "TLS_PSK_WITH_AES_256_CBC_SHA384",  # PSK-AES256-CBC-SHA384
+    0x00B0: "TLS_PSK_WITH_NULL_SHA256",  # PSK-NULL-SHA256
+    0x00B1: "TLS_PSK_WITH_NULL_SHA384",  # PSK-NULL-SHA384
+    0x00B2: "TLS_DHE_PSK_WITH_AES_128_CBC_SHA256",  # DHE-PSK-AES128-CBC-SHA256
+    0x00B3: "TLS_DHE_PSK_WITH_AES_256_CBC_SHA384",  # DHE-PSK-AES256-CBC-SHA384
+    0x00B4: "TLS_DHE_PSK_WITH_NULL_SHA256",  # DHE-PSK-NULL-SHA256
+    0x00B5: "TLS_DHE_PSK_WITH_NULL_SHA384",  # DHE-PSK-NULL-SHA384
+    0x00B6: "TLS_RSA_PSK_WITH_AES_128_CBC_SHA256",  # RSA-PSK-AES128-CBC-SHA256
+    0x00B7: "TLS_RSA_PSK_WITH_AES_256_CBC_SHA384",  # RSA-PSK-AES256-CBC-SHA384
+    0x00B8: "TLS_RSA_PSK_WITH_NULL_SHA256",  # RSA-PSK-NULL-SHA256
+    0x00B9: "TLS_RSA_PSK_WITH_NULL_SHA384",  # RSA-PSK-NULL-SHA384
+    0xC035: "TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA",  # ECDHE-PSK-AES128-CBC-SHA
+    0xC036: "TLS_ECDHE_PSK_WITH_AES_256_CBC_SHA",  # ECDHE-PSK-AES256-CBC-SHA
+    0xC037: "TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256",  # ECDHE-PSK-AES128-CBC-SHA256
+    0xC038: "TLS_ECDHE_PSK_WITH_AES_256_CBC_SHA384",  # ECDHE-PSK-AES256-CBC-SHA384
+    0xC039: "TLS_ECDHE_PSK_WITH_NULL_SHA",  # ECDHE-PSK-NULL-SHA
+    0xC03A: "TLS_ECDHE_PSK_WITH_NULL_SHA256",  # ECDHE-PSK-NULL-SHA256
+    0xC03B: "TLS_ECDHE_PSK_WITH_NULL_SHA384",  # ECDHE-PSK-NULL-SHA384
+    0xC06A: "TLS_PSK_WITH_ARIA_128_GCM_SHA256",  # PSK-ARIA128-GCM-SHA256
+    0xC06B: "TLS_PSK_WITH_ARIA_256_GCM_SHA384",  # PSK-ARIA256-GCM-SHA384
+    0xC06C: "TLS_DHE_PSK_WITH_ARIA_128_GCM_SHA256",  # DHE-PSK-ARIA128-GCM-SHA256
+    0xC06D: "TLS_DHE_PSK_WITH_ARIA_256_GCM_SHA384",  # DHE-PSK-ARIA256-GCM-SHA384
+    0xC06E: "TLS_RSA_PSK_WITH_ARIA_128_GCM_SHA256",  # RSA-PSK-ARIA128-GCM-SHA256
+    0xC06F: "TLS_RSA_PSK_WITH_ARIA_256_GCM_SHA384",  # RSA-PSK-ARIA256-GCM-SHA384
+    0xC094: "TLS_PSK_WITH_CAMELLIA_128_CBC_SHA256",  # PSK-CAMELLIA128-SHA256
+    0xC095: "TLS_PSK_WITH_CAMELLIA_256_CBC_SHA384",  # PSK-CAMELLIA256-SHA384
+    0xC096: "TLS_DHE_PSK_WITH_CAMELLIA_128_CBC_SHA256",  # DHE-PSK-CAMELLIA128-SHA256
+    0xC097: "TLS_DHE_PSK_WITH_CAMELLIA_256_CBC_SHA384",  # DHE-PSK-CAMELLIA256-SHA384
+    0xC098: "TLS_RSA_PSK_WITH_CAMELLIA_128_CBC_SHA256",  # RSA-PSK-CAMELLIA128-SHA256
+    0xC099: "TLS_RSA_PSK_WITH_CAMELLIA_256_CBC_SHA384",  # RSA-PSK-CAMELLIA256-SHA384
+    0xC09A: "TLS_ECDHE_PSK_WITH_CAMELLIA_128_CBC_SHA256",  # ECDHE-PSK-CAMELLIA128-SHA256
+    0xC09B: "TLS_ECDHE_PSK_WITH_CAMELLIA_256_CBC_SHA384",  # ECDHE-PSK-CAMELLIA256-SHA384
+    0xC0A4: "TLS_PSK_WITH_AES_128_CCM",  # PSK-AES128-CCM
+    0xC0A5: "TLS_PSK_WITH_AES_256_CCM",  # PSK-AES256-CCM
+    0xC0A6: "TLS_DHE_PSK_WITH_AES_128_CCM",  # DHE-PSK-AES128-CCM
+    0xC0A7: "TLS_DHE_PSK_WITH_AES_256_CCM",  # DHE-PSK-AES256-CCM
+    0xC0A8: "TLS_PSK_WITH_AES_128_CCM_8",  # PSK-AES128-CCM8
+    0xC0A9: "TLS_PSK_WITH_AES_256_CCM_8",  # PSK-AES256-CCM8
+    0xC0AA: "TLS_PSK_DHE_WITH_AES_128_CCM_8",  # DHE-PSK-AES128-CCM8
+    0xC0AB: "TLS_PSK_DHE_WITH_AES_256_CCM_8",  # DHE-PSK-AES256-CCM8
+    0xCCAE: "TLS_RSA_PSK_WITH_CHACHA20_POLY1305_SHA256",  # RSA-PSK-CHACHA20-POLY1305
+    # SRP password key exchange (RFC 5054)
+    0xC01D: "TLS_SRP_SHA_WITH_AES_128_CBC_SHA",  # SRP-AES-128-CBC-SHA
+    0xC01E: "TLS_SRP_SHA_RSA_WITH_AES_128_CBC_SHA",  # SRP-RSA-AES-128-CBC-SHA
+    0xC01F: "TLS_SRP_SHA_DSS_WITH_AES_128_CBC_SHA",  # SRP-DSS-AES-128-CBC-SHA
+    0xC020: "TLS_SRP_SHA_WITH_AES_256_CBC_SHA",  # SRP-AES-256-CBC-SHA
+    0xC021: "TLS_SRP_SHA_RSA_WITH_AES_256_CBC_SHA",  # SRP-RSA-AES-256-CBC-SHA
+    0xC022: "TLS_SRP_SHA_DSS_WITH_AES_256_CBC_SHA",  # SRP-DSS-AES-256-CBC-SHA
     # Signalling values, not real suites
     0x00FF: "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",  # RFC 5746
     0x5600: "TLS_FALLBACK_SCSV",  # RFC 7507
@@ -180,6 +309,7 @@ EXTENSION_TYPES: dict[int, str] = {
     23: "extended_master_secret",
     27: "compress_certificate",
     28: "record_size_limit",
+    34: "delegated_credential",  # RFC 9345 §4.1
     35: "session_ticket",
     41: "pre_shared_key",
     42: "early_data",
@@ -193,7 +323,8 @@ EXTENSION_TYPES: dict[int, str] = {
     51: "key_share",
     57: "quic_transport_parameters",
     13172: "next_protocol_negotiation",
-    17513: "application_settings",
+    17513: "application_settings_old",  # ALPS, draft-vvv-tls-alps: Chrome's first code point (0x4469)
+    17613: "application_settings",  # ALPS's new code point (0x44cd), Chrome's default; not IANA-assigned
     65037: "encrypted_client_hello",
     65281: "renegotiation_info",
 }
@@ -236,6 +367,11 @@ SIGNATURE_SCHEMES: dict[int, str] = {
     0x081A: "ecdsa_brainpoolP256r1tls13_sha256",
     0x081B: "ecdsa_brainpoolP384r1tls13_sha384",
     0x081C: "ecdsa_brainpoolP512r1tls13_sha512",
+    # ML-DSA (FIPS 204) for TLS 1.3, draft-ietf-tls-mldsa; OpenSSL 3.5 offers them when asked
+    # (``-sigalgs mldsa44:mldsa65:mldsa87`` puts 0x0904 0x0905 0x0906 on the wire, measured)
+    0x0904: "mldsa44",
+    0x0905: "mldsa65",
+    0x0906: "mldsa87",
     0x0201: "rsa_pkcs1_sha1",
     0x0203: "ecdsa_sha1",
     0x0202: "dsa_sha1",
@@ -354,8 +490,14 @@ def alert_name(value: int) -> str:
 
 
 def key_exchange_of(cipher_suite: int) -> str | None:
-    """The TLS 1.2 key exchange a suite implies: ``"ECDHE"``, ``"DHE"``, ``"RSA"``, ``"PSK"``.
+    """The TLS 1.2 key exchange a suite implies: ``"ECDHE"``, ``"DHE"``, ``"RSA"``, ``"PSK"``, ``"SRP"``.
 
+    The part of the IANA name between ``TLS_`` and ``_WITH_`` says it. Anonymous suites
+    (``TLS_DH_anon_...``, ``TLS_ECDH_anon_...``) give ``"DHE"`` / ``"ECDHE"``: their
+    ServerKeyExchange has the same layout, only without a signature (RFC 5246 §7.4.3),
+    which is exactly why nobody can tell who sent it. Every PSK variant (``PSK``,
+    ``DHE_PSK``, ``ECDHE_PSK``, ``RSA_PSK``) gives ``"PSK"``: their ServerKeyExchange
+    starts with a psk_identity_hint (RFC 4279 §2, RFC 5489 §2), a layout of its own.
     ``None`` for TLS 1.3 suites (key exchange is negotiated by key_share there) and for
     suites this module does not know.
     """
@@ -363,12 +505,14 @@ def key_exchange_of(cipher_suite: int) -> str | None:
     if "_WITH_" not in name:
         return None
     kex = name[len("TLS_") : name.index("_WITH_")]
-    if kex.startswith("ECDHE"):
-        return "ECDHE"
-    if kex.startswith("DHE"):
-        return "DHE"
-    if kex.startswith("RSA"):
-        return "RSA"
-    if kex.startswith("PSK"):
+    if "PSK" in kex:
         return "PSK"
+    if kex.startswith("SRP"):
+        return "SRP"
+    if kex.startswith(("ECDHE", "ECDH_anon")):
+        return "ECDHE"
+    if kex.startswith(("DHE", "DH_anon")):
+        return "DHE"
+    if kex == "RSA":
+        return "RSA"
     return None
