@@ -583,3 +583,149 @@ def test_client_certificate_is_verified_too(root: pki.CA, tmp_path: Path) -> Non
     assert chain.x509()[0].subject == person.cert.subject  # Ada's, decompressed
     assert result.find("CertificateVerify", "c2s").ok is True
     assert result.certificate_verify_ok and result.server_finished_ok and result.client_finished_ok
+
+
+# --------------------------------------------------------------------------- abandoned handshakes
+# A client that rejects the server's certificate answers the server's flight with an
+# alert instead of its Finished, and never derives (so never logs) the application
+# traffic secrets. What the key log allows is decrypted; the rest is marked, not fatal.
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from helpers.lab import get_lab
+
+    return get_lab()  # stopped at the end of the module by conftest.py
+
+
+def _python_client_refuses(lab, scenario: str, tmp_path: Path) -> tuple[Capture, str]:
+    """A Python client with a key log, trusting the lab's CA, against ``scenario``."""
+    keylog = tmp_path / f"{scenario}.log"
+    context = ssl.create_default_context(cafile=lab.ca_bundle)
+    context.keylog_filename = str(keylog)
+    with Relay(target=lab.address(scenario), label=scenario) as relay:
+        with socket.create_connection(relay.address, timeout=5) as raw:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                context.wrap_socket(raw, server_hostname=lab.host(scenario))
+        (capture,) = relay.wait(1)
+    return capture, keylog.read_text()
+
+
+def _check_abandoned(result: tls13.Decrypted, alert: str) -> None:
+    """The server's whole flight decrypts and verifies; the client's alert is read."""
+    server = [m.name for m in result.messages if m.direction == "s2c"]
+    assert server[:2] == ["ServerHello", "EncryptedExtensions"]
+    assert server[-3:] == ["Certificate", "CertificateVerify", "Finished"] or server[-3:] == [
+        "CompressedCertificate",
+        "CertificateVerify",
+        "Finished",
+    ]
+    assert result.certificate_verify_ok is True and result.server_finished_ok is True
+    assert result.find("Finished", "c2s") is None and result.client_finished_ok is None
+    assert result.abandoned is True
+    assert result.client_alert is not None
+    assert result.client_alert.description_name == alert
+    assert result.client_alert.level_name == "fatal"
+    (alert_record,) = [r for r in result.client_records if r.alert is not None]
+    # OpenSSL 3.0 sends it in clear (it has not switched its write key yet); a client that
+    # has, sends it under the client handshake traffic secret, which it then also logged.
+    if alert_record.encrypted:
+        assert alert_record.key_label == "CLIENT_HANDSHAKE_TRAFFIC_SECRET"
+        assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in result.keylog_secrets
+    assert (
+        f"The client gave up after the server's Finished: instead of its Finished it sent alert {alert}"
+        in (result.outcome)
+    )
+    assert result.outcome in repr(result) and "client Finished absent" in repr(result)
+    assert "gave up" in result._repr_html_()
+    assert "SERVER_TRAFFIC_SECRET_0" not in result.keylog_secrets
+    assert "TLS 1.2" not in result.outcome
+
+
+@pytest.mark.parametrize(
+    "scenario, alert", [("expired", "certificate_expired"), ("untrusted-root", "unknown_ca")]
+)
+def test_abandoned_handshake_decrypts_up_to_the_clients_alert(
+    lab, tmp_path: Path, scenario: str, alert: str
+) -> None:
+    capture, keylog = _python_client_refuses(lab, scenario, tmp_path)
+    result = tls13.decrypt_capture(capture, keylog)
+    _check_abandoned(result, alert)
+    assert result.certificate.subject.rfc4514_string().startswith(f"CN={lab.host(scenario)}")
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(not shutil.which("curl"), reason="needs the curl command")
+def test_curl_abandons_the_expired_server(lab, tmp_path: Path) -> None:
+    """A third-party client: curl, its own OpenSSL calls, its own SSLKEYLOGFILE."""
+    keylog = tmp_path / "curl-keys.log"
+    host = lab.host("expired")
+    with Relay(target=lab.address("expired"), label="curl") as relay:
+        port = relay.address[1]
+        done = subprocess.run(
+            ["curl", "-sS", "--tlsv1.3", "--cacert", str(lab.ca_bundle),
+             "--resolve", f"{host}:{port}:127.0.0.1", "--noproxy", "*", f"https://{host}:{port}/"],
+            env={**os.environ, "SSLKEYLOGFILE": str(keylog)},
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        (capture,) = relay.wait(1)
+    assert done.returncode == 60, done.stderr  # CURLE_PEER_FAILED_VERIFICATION
+    assert "expired" in done.stderr
+    result = tls13.decrypt_capture(capture, keylog.read_text())
+    _check_abandoned(result, "certificate_expired")
+
+
+def test_records_without_their_secret_are_marked_not_fatal(root: pki.CA, tmp_path: Path) -> None:
+    """A key log without the application secrets: the handshake still decrypts and
+    verifies; the application records are kept, marked with the secret they need."""
+    keylog = tmp_path / "keys.log"
+    client, server = _contexts(root, root.issue("localhost"), keylog)
+    capture = capture_memory(client, server, keylog=False)
+    partial = "\n".join(
+        line for line in keylog.read_text().splitlines() if "_TRAFFIC_SECRET_0" not in line
+    )
+    result = tls13.decrypt_capture(capture, partial)
+    assert result.certificate_verify_ok and result.server_finished_ok and result.client_finished_ok
+    assert result.abandoned is False and result.outcome.startswith("Handshake complete")
+    assert result.missing_secrets == ["CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0"] or (
+        result.missing_secrets == ["SERVER_TRAFFIC_SECRET_0", "CLIENT_TRAFFIC_SECRET_0"]
+    )
+    closed = [r for r in result.records if r.missing_secret]
+    assert closed and all(not r.opened and r.content == b"" for r in closed)
+    assert {r.key_label for r in closed} == set(result.missing_secrets)
+    assert "not decrypted: the key log has no SERVER_TRAFFIC_SECRET_0" in repr(result)
+    assert result.application_data.client == result.application_data.server == b""
+    assert "TLS 1.2" not in repr(result)  # that hint is for connections that are TLS 1.2
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(not shutil.which("gnutls-cli"), reason="needs gnutls-cli (gnutls-bin)")
+def test_gnutls_abandons_with_an_encrypted_alert(lab, tmp_path: Path) -> None:
+    """GnuTLS, another TLS stack: it switches to its handshake keys before it checks the
+    certificate, so its alert travels encrypted under CLIENT_HANDSHAKE_TRAFFIC_SECRET."""
+    keylog = tmp_path / "gnutls-keys.log"
+    host = lab.host("expired")
+    with Relay(target=lab.address("expired"), label="gnutls") as relay:
+        done = subprocess.run(
+            ["gnutls-cli", "--x509cafile", str(lab.ca_bundle), "--port", str(relay.address[1]),
+             "--sni-hostname", host, "--verify-hostname", host, "127.0.0.1"],
+            input="", env={**os.environ, "SSLKEYLOGFILE": str(keylog)},
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        (capture,) = relay.wait(1)
+    assert done.returncode == 1 and "expired" in done.stdout + done.stderr
+    text = keylog.read_text()
+    result = tls13.decrypt_capture(capture, text)
+    _check_abandoned(result, "bad_certificate")  # GnuTLS's word for any rejected certificate
+    (alert_record,) = [r for r in result.client_records if r.alert is not None]
+    assert alert_record.encrypted and alert_record.sequence == 0
+    steps = dict((r[0], r[1]) for r in result.explain("c2s").rows)
+    assert steps["inner content type"] == "21 (alert)"
+
+    # Without that line of the key log, the alert stays closed and the result says why.
+    partial = "\n".join(line for line in text.splitlines() if "CLIENT_HANDSHAKE" not in line)
+    result = tls13.decrypt_capture(capture, partial)
+    assert result.server_finished_ok is True and result.client_alert is None
+    assert result.missing_secrets == ["CLIENT_HANDSHAKE_TRAFFIC_SECRET"]
+    assert "the key log has no CLIENT_HANDSHAKE_TRAFFIC_SECRET" in result.outcome
+    assert "not decrypted: the key log has no CLIENT_HANDSHAKE_TRAFFIC_SECRET" in repr(result)

@@ -13,6 +13,15 @@ The server's direction is replayed first: its flight needs only the ClientHello,
 the client's Finished needs the server's whole flight in the transcript. After a
 HelloRetryRequest, the first ClientHello is replaced in the transcript by its hash
 (§4.4.1). 0-RTT early data is recognised and skipped, not decrypted.
+
+A key log holds only the secrets the endpoint derived. A client that rejects the
+server's certificate (the lab's ``expired``) stops before deriving the application
+traffic secrets: its key log has the handshake secrets only. Records whose secret is
+missing are kept and marked (``Record.missing_secret``) instead of ending the replay,
+so the server's whole flight still decrypts and verifies, and the client's alert is
+read (``Decrypted.client_alert``, ``Decrypted.outcome``). OpenSSL sends that alert in
+clear (it has not switched its write key yet); GnuTLS, Chromium and NSS encrypt it
+under ``CLIENT_HANDSHAKE_TRAFFIC_SECRET``.
 """
 
 from __future__ import annotations
@@ -66,11 +75,15 @@ class _Side:
     keys: TrafficKeys | None = None
     key_label: str | None = None
     sequence: int = 0  # the AEAD counter under the current key (§5.3)
-    protected: int = 0  # encrypted records opened so far, across keys
+    protected: int = 0  # encrypted records seen so far, across keys
     done: list[Record] = field(default_factory=list)
+    switched: bool = False  # True once the first protected record chose its key
 
-    def switch(self, label: str, keys: TrafficKeys) -> None:
+    def switch(self, label: str, keys: TrafficKeys | None) -> None:
+        """From now on, records in this direction use ``label``; ``keys`` is None when
+        the key log lacks that secret (those records are kept, marked, not opened)."""
         self.key_label, self.keys, self.sequence = label, keys, 0
+        self.switched = True
 
 
 _EARLY_DATA = "CLIENT_EARLY_TRAFFIC_SECRET (0-RTT, not decrypted)"
@@ -96,6 +109,7 @@ class _Connection:
         self.certificates: list[x509.Certificate] = []
         self.client_certificates: list[x509.Certificate] = []
         self.early_data_offered = False
+        self.version = ""  # from the ServerHello: "TLSv1.3" when decrypting goes on
 
     # -- the clear part ---------------------------------------------------
 
@@ -145,22 +159,26 @@ class _Connection:
 
     # -- the protected part -----------------------------------------------
 
-    def secret(self, label: str) -> bytes:
-        try:
-            return self.secrets[label]
-        except KeyError:
-            raise DecryptError(
-                f"The key log has no {label} for this connection.",
-                "Key logs written by OpenSSL, NSS or Python hold it for TLS 1.3; was this TLS 1.2?",
-            ) from None
+    def secret(self, label: str) -> bytes | None:
+        """The secret ``label`` from the key log, or None when the endpoint never wrote it.
+
+        A client that abandons the handshake (it rejected the server's certificate)
+        never derives the application traffic secrets, so it never logs them: the
+        records they protect cannot be opened, everything before them can.
+        """
+        return self.secrets.get(label)
+
+    def keys_for(self, label: str) -> TrafficKeys | None:
+        secret = self.secret(label)
+        return None if secret is None else traffic_keys(self.current_suite(), secret)
 
     def protected_record(self, side: _Side, raw: WireRecord) -> Record:
         assert self.suite is not None
+        if not side.switched:
+            label = _LABELS[(side.direction, "handshake")]
+            side.switch(label, self.keys_for(label))
         if side.keys is None:
-            phase = "handshake"
-            label = _LABELS[(side.direction, phase)]
-            side.switch(label, traffic_keys(self.suite, self.secret(label)))
-        assert side.keys is not None
+            return self.unopened_record(side, raw)
         header = raw.raw[:5]
         try:
             inner_type, content = open_record(
@@ -197,6 +215,27 @@ class _Connection:
         if inner_type == 22:
             for msg in side.parser.feed(content):
                 record.messages.append(self.on_message(side, msg, encrypted=True))
+        return record
+
+    def unopened_record(self, side: _Side, raw: WireRecord) -> Record:
+        """A protected record whose traffic secret is not in the key log: kept, marked."""
+        record = Record(
+            direction=side.direction,
+            index=len(side.done),
+            offset=raw.offset,
+            wire=raw.raw,
+            outer_type=raw.content_type,
+            encrypted=True,
+            inner_type=raw.content_type,
+            content=b"",
+            key_label=side.key_label,
+            sequence=side.sequence,
+            protected_index=side.protected,
+            missing_secret=side.key_label,
+        )
+        side.sequence += 1
+        side.protected += 1
+        side.done.append(record)
         return record
 
     def is_early_data(self, side: _Side) -> bool:
@@ -254,7 +293,7 @@ class _Connection:
         if kind == 20:
             # §7.2: Finished is the last message under the handshake keys.
             label = _LABELS[(side.direction, "application")]
-            side.switch(label, traffic_keys(self.current_suite(), self.secret(label)))
+            side.switch(label, self.keys_for(label))
         elif kind == 24:
             self.key_update(side)
         return message
@@ -270,6 +309,7 @@ class _Connection:
             self.transcript = [bytes([254, 0, 0, len(first)]) + first, message.raw]
             self.transcript += self.client_hellos[1:2]
             return
+        self.version = hello.version
         if hello.version != "TLSv1.3":
             raise DecryptError(
                 f"This connection negotiated {hello.version}, not TLS 1.3.",
@@ -309,9 +349,11 @@ class _Connection:
         )
 
     def check_finished(self, side: _Side, message: Message) -> None:
-        label = _LABELS[(side.direction, "handshake")]
+        secret = self.secret(_LABELS[(side.direction, "handshake")])
+        if secret is None:  # cannot happen for a record we opened, but stay honest
+            return
         suite = self.current_suite()
-        message.expected = finished_verify_data(suite, self.secret(label), self.transcript_hash())
+        message.expected = finished_verify_data(suite, secret, self.transcript_hash())
         message.ok = hmac.compare_digest(message.expected, message.body)
 
     def key_update(self, side: _Side) -> None:
@@ -350,6 +392,7 @@ class _Connection:
             records=_interleave(self.client.done, self.server.done),
             server_certificates=self.certificates,
             keylog_secrets=dict(self.secrets),
+            version=self.version,
         )
 
 

@@ -24,6 +24,7 @@ from cryptography import x509
 from ..errors import DecryptError
 from ..handshake import (
     CONTENT_TYPES,
+    Alert,
     Certificate,
     CertificateVerify,
     ClientHello,
@@ -108,6 +109,19 @@ class Message:
         return name
 
 
+# What a client's alert says about the server's certificate (RFC 8446 §6.2).
+_ALERT_MEANS = {
+    "certificate_expired": ": the server's certificate is outside its validity period",
+    "unknown_ca": ": it does not trust the issuer of the server's certificate",
+    # Measured: GnuTLS 3.7/3.8 sends bad_certificate for an expired certificate too.
+    "bad_certificate": ": it rejected the server's certificate (GnuTLS says so for any reason)",
+    "certificate_unknown": ": it rejected the server's certificate for another reason",
+    "certificate_revoked": ": the server's certificate was revoked",
+    "decrypt_error": ": a signature or Finished MAC did not verify",
+    "handshake_failure": ": no acceptable set of parameters",
+}
+
+
 def _verdict(ok: bool | None) -> str:
     return {True: "ok", False: "WRONG", None: "not checked"}[ok]
 
@@ -157,6 +171,20 @@ class Record:
     sequence: int | None = None  # the AEAD's counter under key_label (restarts at 0 per key)
     t: float | None = None  # seconds since capture start, when known
     protected_index: int | None = None  # position among this direction's encrypted records
+    # The traffic secret this record needs and the key log lacks (the record stays closed).
+    missing_secret: str | None = None
+
+    @property
+    def opened(self) -> bool:
+        """True for a clear record and for a protected one this module decrypted."""
+        return not self.encrypted or self.keys is not None
+
+    @property
+    def alert(self) -> Alert | None:
+        """The alert this record carries (in clear or decrypted), else None."""
+        if self.opened and self.inner_type == 21 and len(self.content) == 2:
+            return parse_alert(self.content)
+        return None
 
     @property
     def name(self) -> str:
@@ -183,10 +211,11 @@ class Record:
     def summary(self) -> str:
         if self.messages:
             return "; ".join(m.summary() for m in self.messages)
+        if self.missing_secret:
+            return f"not decrypted: the key log has no {self.missing_secret}"
         if self.keys is None and self.encrypted:
             return "0-RTT early data (not decrypted by this module)"
-        if self.inner_type == 21 and len(self.content) == 2:
-            alert = parse_alert(self.content)
+        if (alert := self.alert) is not None:
             return f"alert {alert.description_name} ({alert.level_name})"
         if self.inner_type == 23:
             return f"application data, {len(self.content)} bytes: {_preview(self.content)}"
@@ -250,6 +279,7 @@ class Decrypted:
     records: list[Record]  # both directions, in time order when known
     server_certificates: list[x509.Certificate]
     keylog_secrets: dict[str, bytes]
+    version: str = "TLSv1.3"  # the ServerHello's supported_versions
 
     @property
     def client_records(self) -> list[Record]:
@@ -294,6 +324,62 @@ class Decrypted:
     def client_finished_ok(self) -> bool | None:
         message = self.find("Finished", "c2s")
         return message.ok if message else None
+
+    @property
+    def missing_secrets(self) -> list[str]:
+        """The traffic secrets some records needed and the key log lacked, in order."""
+        return list(dict.fromkeys(r.missing_secret for r in self.records if r.missing_secret))
+
+    @property
+    def client_alert(self) -> Alert | None:
+        """The first alert the client sent (in clear or decrypted), or None."""
+        return next((r.alert for r in self.client_records if r.alert is not None), None)
+
+    @property
+    def server_alert(self) -> Alert | None:
+        """The first alert the server sent (in clear or decrypted), or None."""
+        return next((r.alert for r in self.server_records if r.alert is not None), None)
+
+    @property
+    def abandoned(self) -> bool:
+        """True when the client never sent its Finished: it gave up on the handshake.
+
+        The usual reason: it rejected the server's certificate (expired, untrusted,
+        wrong name). It then sends an alert instead of its Finished (RFC 8446 §6.2) and
+        never derives the application traffic secrets, so its key log lacks
+        ``CLIENT_TRAFFIC_SECRET_0`` and ``SERVER_TRAFFIC_SECRET_0``.
+        """
+        return self.find("Finished", "c2s") is None
+
+    @property
+    def outcome(self) -> str:
+        """One sentence: how the handshake ended, read from the bytes."""
+        if not self.abandoned:
+            verdict = _verdict(self.client_finished_ok)
+            return f"Handshake complete: the client sent its Finished (verify_data {verdict})."
+        server_done = self.find("Finished", "s2c") is not None
+        when = "after the server's Finished" if server_done else "during the server's flight"
+        alerts = [r for r in self.client_records if r.alert is not None]
+        closed = [r for r in self.client_records if r.missing_secret]
+        if alerts:
+            record, alert = alerts[0], alerts[0].alert
+            assert alert is not None
+            how = (
+                f"encrypted under {record.key_label}"
+                if record.encrypted
+                else "in clear, before it had switched to its handshake keys"
+            )
+            why = _ALERT_MEANS.get(alert.description_name, "")
+            return (
+                f"The client gave up {when}: instead of its Finished it sent alert "
+                f"{alert.description_name} ({alert.level_name}, {how}){why}."
+            )
+        if closed:
+            return (
+                f"The client sent no Finished that could be read {when}: "
+                f"{len(closed)} record(s) stay closed, the key log has no {closed[0].missing_secret}."
+            )
+        return f"The client sent no Finished and no alert {when}: the connection just stopped."
 
     @property
     def application_data(self) -> AppData:
@@ -375,9 +461,11 @@ class Decrypted:
         checks = (
             f"CertificateVerify {_verdict(self.certificate_verify_ok)}, "
             f"server Finished {_verdict(self.server_finished_ok)}, "
-            f"client Finished {_verdict(self.client_finished_ok)}"
+            f"client Finished {'absent' if self.abandoned else _verdict(self.client_finished_ok)}"
         )
         lines = [f"<Decrypted {self.suite.name}, {len(self.records)} records; {checks}>"]
+        if self.abandoned or self.missing_secrets:
+            lines.append(f"  {self.outcome}")
         for r in self.records:
             arrow = "→" if r.direction == "c2s" else "←"
             lock = "🔒" if r.encrypted else "  "
@@ -397,7 +485,9 @@ class Decrypted:
                 "</tr>"
             )
         return (
-            f"<table><caption>TLS 1.3, {html.escape(self.suite.name)}</caption>"
+            f"<table><caption>TLS 1.3, {html.escape(self.suite.name)}"
+            + (f"<br>{html.escape(self.outcome)}" if self.abandoned else "")
+            + "</caption>"
             "<tr><th>record</th><th>direction</th><th>protection</th><th>content type</th>"
             "<th>content</th></tr>" + "".join(rows) + "</table>"
         )
