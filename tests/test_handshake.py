@@ -8,6 +8,7 @@ parse function: the only exception allowed is ParseError.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import struct
 
@@ -630,3 +631,70 @@ def test_code_points_of_2026() -> None:
     assert hs.key_exchange_of(0x00AC) == "PSK"  # RSA_PSK is not static RSA
     assert hs.key_exchange_of(0xC01E) == "SRP"
     assert hs.key_exchange_of(0x0040) == "DHE"
+
+
+# --- TLS 1.0: the ServerKeyExchange layout follows the negotiated version (issue 12, item 3) --
+
+
+def test_tls10_server_key_exchange_from_the_lab_is_decoded_and_its_signature_verifies() -> None:
+    """A real capture of the lab's tls-1.0-only server, recorded by the project's Relay.
+
+    The client lowers its own guard (security level 0, minimum TLS 1.0: the row "a client
+    that lowers its own guard gets in" of helpers/lab/legacy.py). Decoded with the version
+    from the ServerHello, the signature must verify over both randoms and the params with
+    SHA-1 (RFC 4492 §5.4, ECDSA in TLS 1.0/1.1): the proof that the layout is right.
+    """
+    import warnings
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from helpers.capture import Relay
+    from helpers.lab import get_lab
+
+    lab = get_lab()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the layout is under test here, not the chain
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLSVersion.TLSv1 is deprecated
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with Relay(lab.address("tls-1.0-only")) as relay:
+        with socket.create_connection(relay.address, timeout=10) as raw:
+            with ctx.wrap_socket(raw) as tls:
+                assert tls.version() == "TLSv1"
+        (capture,) = relay.wait(1)
+    assert capture.version == "TLSv1"
+    flight = [m for e in capture.events() if e.direction == "s2c" for m in e.messages]
+    (ske_message,) = [m for m in flight if m.msg_type == 12]
+
+    # Without the version the TLS 1.2 layout is assumed, and the error says what to pass.
+    with pytest.raises(ParseError, match="version="):
+        ske_message.decode()
+
+    decoded = hs.decode_messages(flight)
+    (ske,) = [d for d in decoded if isinstance(d, hs.ServerKeyExchange)]
+    assert ske == ske_message.decode(version=0x0301)
+    assert ske.key_exchange == "ECDHE" and ske.signature_algorithm is None and ske.signature
+    assert "no algorithm field" in repr(ske)
+    (certificate,) = [d for d in decoded if isinstance(d, hs.Certificate)]
+    params = ske_message.body[: len(ske_message.body) - 2 - len(ske.signature)]
+    signed = capture.client_hello.random + capture.server_hello.random + params
+    key = certificate.x509()[0].public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(ske.signature, signed, ec.ECDSA(hashes.SHA1()))  # raises if the layout were wrong
+
+    # The client's messages, decoded with the same ServerHello.
+    client = [m for e in capture.events() if e.direction == "c2s" for m in e.messages]
+    kinds = [
+        type(d).__name__ for d in hs.decode_messages(client, server_hello=capture.server_hello)
+    ]
+    assert kinds == ["ClientHello", "ClientKeyExchange"]
+
+
+def test_tls12_server_key_exchange_keeps_its_algorithm_field(tls12: Capture) -> None:
+    flight = [m for e in tls12.events() if e.direction == "s2c" for m in e.messages]
+    (ske,) = [d for d in hs.decode_messages(flight) if isinstance(d, hs.ServerKeyExchange)]
+    assert ske.signature_algorithm is not None
+    assert ske.signed_with == hs.signature_scheme_name(ske.signature_algorithm)

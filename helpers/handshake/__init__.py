@@ -76,7 +76,13 @@ from .authentication import (
 )
 from .extensions import Extension, KeyShareEntry, parse_extensions
 from .hellos import ClientHello, ServerHello, parse_client_hello, parse_server_hello
-from .messages import HandshakeMessage, HandshakeParser, decode_message, parse_handshake_messages
+from .messages import (
+    HandshakeMessage,
+    HandshakeParser,
+    decode_message,
+    decode_messages,
+    parse_handshake_messages,
+)
 from .records import Record, RecordParser, parse_records
 from .registry import (
     ALERT_DESCRIPTIONS,
@@ -173,6 +179,7 @@ __all__ = [
     "parse_change_cipher_spec",
     "parse_alert",
     "decode_message",
+    "decode_messages",
     "version_name",
     "cipher_suite_name",
     "group_name",

@@ -31,9 +31,9 @@ from .authentication import (
     parse_finished,
 )
 from .display import _Display, _hex
-from .hellos import parse_client_hello, parse_server_hello
+from .hellos import ServerHello, parse_client_hello, parse_server_hello
 from .reader import _as_bytes
-from .registry import HANDSHAKE_TYPES, HRR_RANDOM, _name
+from .registry import HANDSHAKE_TYPES, HRR_RANDOM, VERSIONS, _name, key_exchange_of
 from .server_params import parse_certificate_request, parse_encrypted_extensions
 from .tickets import parse_new_session_ticket
 from .tls12 import (
@@ -104,9 +104,15 @@ class HandshakeMessage(_Display):
         """Header + body: the bytes that enter the transcript hash."""
         return bytes([self.msg_type]) + len(self.body).to_bytes(3, "big") + self.body
 
-    def decode(self, *, tls13: bool | None = None, key_exchange: str | None = None) -> Any:
+    def decode(
+        self,
+        *,
+        tls13: bool | None = None,
+        key_exchange: str | None = None,
+        version: str | int | None = None,
+    ) -> Any:
         """Decode the body (see :func:`decode_message`)."""
-        return decode_message(self, tls13=tls13, key_exchange=key_exchange)
+        return decode_message(self, tls13=tls13, key_exchange=key_exchange, version=version)
 
     def __repr__(self) -> str:
         return f"HandshakeMessage({self.type_name}, {self.length} bytes, offset={self.offset})"
@@ -185,16 +191,62 @@ def parse_handshake_messages(
 # ---------------------------------------------------------------------------
 
 
+# Why decoding needs the negotiated version: the same message type has a different
+# layout in different versions. The one that bites on old servers is the signature of a
+# ServerKeyExchange (see tls12.py for the whole message).
+#
+# RFC 5246 §4.7 (TLS 1.2), a digitally-signed element:
+#
+#     struct {
+#         SignatureAndHashAlgorithm algorithm;
+#         opaque signature<0..2^16-1>;
+#     } DigitallySigned;
+#
+# RFC 4346 §4.7 (TLS 1.1, and RFC 2246 §4.7, TLS 1.0): no algorithm field; the hash is
+# implied by the certificate's key (MD5 and SHA-1 concatenated for RSA, SHA-1 for DSA,
+# and RFC 4492 §5.4 for ECDSA), so the signature vector follows the parameters:
+#
+#     digitally-signed struct {
+#         opaque client_random[32];
+#         opaque server_random[32];
+#         ServerDHParams params;
+#     } signed_params;          /* RFC 4346 §7.4.3: just opaque signature<0..2^16-1> */
+#
+# Read a TLS 1.0 message with the TLS 1.2 layout and the first two bytes of the length
+# become an "algorithm", the next two a nonsense length: a ParseError. Nothing in the
+# message says which layout it has; the ServerHello of the same connection does.
+
+_OLD_VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1")
+
+
+def _version_name(version: str | int | None) -> str | None:
+    if version is None or isinstance(version, str):
+        return version
+    return VERSIONS.get(version, f"unknown (0x{version:04x})")
+
+
 def decode_message(
-    message: HandshakeMessage, *, tls13: bool | None = None, key_exchange: str | None = None
+    message: HandshakeMessage,
+    *,
+    tls13: bool | None = None,
+    key_exchange: str | None = None,
+    version: str | int | None = None,
 ) -> Any:
     """Decode a handshake message into its dataclass, or return None for unknown types.
 
+    ``version`` is the negotiated version, from the ServerHello (``"TLSv1"``, or the wire
+    value ``0x0301``): it picks the ServerKeyExchange signature layout (TLS 1.0/1.1 have
+    no SignatureAndHashAlgorithm) and, for ``"TLSv1.3"``, the TLS 1.3 layouts.
+    :func:`decode_messages` finds it for you in a list of messages.
     ``tls13`` picks the layout of Certificate, CertificateRequest and NewSessionTicket
-    (by default: TLS 1.2 for the first two, which are plaintext only in TLS 1.2, and a
-    guess from the length fields for NewSessionTicket).
-    ``key_exchange`` ("ECDHE"/"DHE"/"RSA") helps the TLS 1.2 key exchange messages.
+    (by default: from ``version``; without one, TLS 1.2 for the first two, which are
+    plaintext only in TLS 1.2, and a guess from the length fields for NewSessionTicket).
+    ``key_exchange`` ("ECDHE"/"DHE"/"RSA", :func:`key_exchange_of` of the suite) helps
+    the TLS 1.2 key exchange messages.
     """
+    name = _version_name(version)
+    if tls13 is None and name is not None:
+        tls13 = name == "TLSv1.3"
     body, offset, t = message.body, message.offset + 4, message.msg_type
     if t == 1:
         return parse_client_hello(body, offset=offset)
@@ -210,7 +262,19 @@ def decode_message(
         return parse_certificate(body, tls13=bool(tls13), offset=offset)
     if t == 12:
         kex = key_exchange if key_exchange in ("ECDHE", "DHE") else None
-        return parse_server_key_exchange(body, key_exchange=kex, offset=offset)
+        legacy = name in _OLD_VERSIONS
+        try:
+            return parse_server_key_exchange(body, key_exchange=kex, offset=offset, legacy=legacy)
+        except ParseError as error:
+            if name is not None:
+                raise
+            raise ParseError(
+                error.what.split(" (at byte offset")[0],
+                "Its layout depends on the negotiated version, which this call was not told: "
+                "TLS 1.0 and 1.1 put no SignatureAndHashAlgorithm before the signature. Pass "
+                "version= (the ServerHello's .version), or use decode_messages().",
+                offset=error.offset,
+            ) from None
     if t == 13:
         return parse_certificate_request(body, tls13=bool(tls13), offset=offset)
     if t == 14:
@@ -224,3 +288,27 @@ def decode_message(
     if t == 25:  # RFC 8879, TLS 1.3 only; OpenSSL 3.2+ sends it
         return parse_compressed_certificate(body, offset=offset)
     return None
+
+
+def decode_messages(
+    messages: list[HandshakeMessage], *, server_hello: ServerHello | None = None
+) -> list[Any]:
+    """Decode plaintext handshake messages of one connection, as the ServerHello says.
+
+    The ServerHello fixes the version and the cipher suite, and with them the layout of
+    what follows (:func:`decode_message`'s ``version`` and ``key_exchange``). It is taken
+    from ``messages`` (the server's flight) or given as ``server_hello`` (to decode the
+    client's messages, e.g. ``capture.server_hello``). Messages before it are decoded
+    without that knowledge (ClientHello and HelloRetryRequest need none).
+    """
+    version: str | None = None
+    kex: str | None = None
+    if server_hello is not None and not server_hello.is_hello_retry_request:
+        version, kex = server_hello.version, key_exchange_of(server_hello.cipher_suite)
+    decoded = []
+    for message in messages:
+        value = decode_message(message, key_exchange=kex, version=version)
+        if isinstance(value, ServerHello) and not value.is_hello_retry_request:
+            version, kex = value.version, key_exchange_of(value.cipher_suite)
+        decoded.append(value)
+    return decoded

@@ -100,10 +100,17 @@ class ServerKeyExchange(_Display):
             return None
         return signature_scheme_name(self.signature_algorithm)
 
+    @property
+    def signed_with(self) -> str:
+        """The signature scheme, or why there is none on the wire."""
+        if not self.signature:
+            return "nothing (anonymous suite)"
+        return self.signature_algorithm_name or "the hash TLS 1.0/1.1 imply (no algorithm field)"
+
     def __repr__(self) -> str:
         return (
             f"ServerKeyExchange({self.key_exchange}, {self.group_name}, public {len(self.public)} bytes, "
-            f"signed with {self.signature_algorithm_name})"
+            f"signed with {self.signed_with})"
         )
 
     def _rows(self) -> list[tuple[str, Any]]:
@@ -111,7 +118,7 @@ class ServerKeyExchange(_Display):
             ("key exchange", self.key_exchange),
             ("group", self.group_name),
             ("public value", f"{len(self.public)} bytes: {_hex(self.public)}"),
-            ("signature algorithm", self.signature_algorithm_name or "(none)"),
+            ("signature algorithm", self.signed_with),
             ("signature", f"{len(self.signature)} bytes: {_hex(self.signature)}"),
         ]
 
