@@ -19,9 +19,9 @@ server's certificate (the lab's ``expired``) stops before deriving the applicati
 traffic secrets: its key log has the handshake secrets only. Records whose secret is
 missing are kept and marked (``Record.missing_secret``) instead of ending the replay,
 so the server's whole flight still decrypts and verifies, and the client's alert is
-read (``Decrypted.client_alert``, ``Decrypted.outcome``). OpenSSL sends that alert in
-clear (it has not switched its write key yet); GnuTLS, Chromium and NSS encrypt it
-under ``CLIENT_HANDSHAKE_TRAFFIC_SECRET``.
+read (``Decrypted.client_alert``, ``Decrypted.outcome``). Measured: OpenSSL 3.0 and 3.5
+clients (Python, curl) send that alert in clear, as they have not switched their write
+key yet; GnuTLS's gnutls-cli encrypts it under ``CLIENT_HANDSHAKE_TRAFFIC_SECRET``.
 """
 
 from __future__ import annotations
