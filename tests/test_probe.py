@@ -15,7 +15,16 @@ from helpers.servers import LoginServer
 @pytest.fixture(scope="module")
 def scans():
     get_lab()
-    wanted = ["valid", "tls-1.0-only", "dh-1024", "weak-key", "self-signed", "wrong-host", "sha1"]
+    wanted = [
+        "valid",
+        "tls-1.0-only",
+        "dh-1024",
+        "weak-key",
+        "self-signed",
+        "wrong-host",
+        "sha1",
+        "client-cert-required",
+    ]
     return {name: probe.scan(name) for name in wanted}
 
 
@@ -168,3 +177,61 @@ def test_grade_chart_draws_one_bar_per_server(scans):
     badges = [t.get_text() for t in ax.texts if (t.get_gid() or "").startswith("grade:")]
     assert badges == ["A", "C", "T"]
     assert sum(p.get_width() for p in ax.patches[:3]) == pytest.approx(grades[0].score)
+
+
+def _s_client_tls12(address: tuple[str, int], server_name: str) -> tuple[str, str, str]:
+    """``openssl s_client -tls1_2`` with no client certificate: (protocol, cipher, output)."""
+    import re
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command on this machine: nothing to compare the probe with")
+    run = subprocess.run(
+        [openssl, "s_client", "-tls1_2", "-connect", f"{address[0]}:{address[1]}"]
+        + ["-servername", server_name],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    out = run.stdout + run.stderr
+    protocol = re.search(r"^\s*Protocol\s*:\s*(\S+)", out, re.M)
+    cipher = re.search(r"^\s*Cipher\s*:\s*(\S+)", out, re.M)
+    assert protocol and cipher, out
+    return protocol.group(1), cipher.group(1), out
+
+
+def test_client_certificate_required_is_accepted_with_a_note(scans):
+    """Issue 12, item 5(a): the TLS 1.2 refusal comes after version and suite were agreed.
+
+    ``openssl s_client -tls1_2`` without a certificate sees the same thing: it prints the
+    agreed protocol and cipher, the CertificateRequest ("Client Certificate Types") and
+    then the server's fatal alert.
+    """
+    from helpers.handshake import CIPHER_SUITES
+
+    lab = get_lab()
+    result = scans["client-cert-required"]
+    assert result.accepted_versions == ["TLSv1.2", "TLSv1.3"]
+    assert result.client_certificate_required
+    assert any(n.startswith("Client certificate required") for n in result.notes)
+    assert "TLSv1.2" not in result.version_errors
+    assert result.suites and result.suites_version == "TLSv1.2"
+    assert {s.kex for s in result.suites} == {"ECDHE"}
+    # the lab's other servers use the same OpenSSL and certificate type: same suites
+    assert [s.name for s in result.suites] == [s.name for s in scans["valid"].suites]
+    assert not scans["valid"].client_certificate_required
+    assert result.certificate is not None and result.certificate.key_bits
+
+    protocol, cipher, out = _s_client_tls12(
+        lab.address("client-cert-required"), lab.host("client-cert-required")
+    )
+    assert protocol == "TLSv1.2"
+    assert cipher in [s.name for s in result.suites]  # OpenSSL's name of an accepted suite
+    assert "Client Certificate Types" in out  # s_client saw the CertificateRequest
+    assert "alert handshake failure" in out  # and then the refusal (RFC 5246 §7.4.6)
+    # the probe names what s_client names, in the registry's words
+    by_name = {s.name: s.iana for s in result.suites}
+    assert by_name[cipher] in CIPHER_SUITES.values()

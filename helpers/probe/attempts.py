@@ -8,6 +8,15 @@ attempt records the version, suite and certificate it picked, or refuses (an ale
 as ``protocol_version`` or ``handshake_failure``, RFC 8446 §6.2), and the attempt
 records the short reason. Nothing is sent after the handshake.
 
+One refusal is not a "no": a server that requires a client certificate (mutual TLS)
+agrees on version and suite in its ServerHello, asks with a CertificateRequest, and only
+then ends a TLS 1.2 handshake with an alert, because the probe has no certificate to
+show. The attempt keeps the server's bytes (the handshake runs through memory BIOs over
+the socket) and reads them: that version and suite count as accepted, with a note
+"client certificate required" (``_agreed_before_refusal``). ``openssl s_client
+-tls1_2`` shows the same: protocol and cipher agreed, "Client Certificate Types", then
+the server's ``handshake_failure`` alert.
+
 The probe context (:func:`_probe_context`) switches off verification and lowers
 OpenSSL's security level to 0: a scanner must *see* a 1024-bit DH group or a TLS 1.0
 server to report it, and at the default level 2 our own client would refuse first.
@@ -17,6 +26,7 @@ the certificate is trusted comes from the separate verifying handshake in ``trus
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import warnings
@@ -64,6 +74,9 @@ class _Hello:
     cert: bytes | None = None
     error: str | None = None
     group: str | None = None  # the (EC)DH group, from SSLSocket.group() (Python >= 3.15)
+    # Set when the server agreed on version and suite, asked for a client certificate
+    # (CertificateRequest) and refused the handshake without one: the refusal's reason.
+    client_certificate: str | None = None
 
 
 def _negotiated_group(tls: ssl.SSLSocket) -> str | None:
@@ -89,19 +102,86 @@ def _short_error(exc: BaseException) -> str:
     return text[:120]
 
 
+# RFC 5246 §7.4.4: a TLS 1.2 server that wants the client's certificate sends a
+# CertificateRequest (handshake type 13) in its first flight, in clear, after ServerHello
+# and before ServerHelloDone. A client without one answers with an empty Certificate and
+# the server, if it insists, ends the handshake with a fatal alert (OpenSSL:
+# handshake_failure, RFC 5246 §7.4.6; TLS 1.3 has certificate_required, RFC 8446 §4.4.2.4).
+# By then the ServerHello has agreed on version and suite: for a scanner that version and
+# that suite are *accepted*; what failed is the client's authentication, not the offer.
+_CERTIFICATE_REQUEST = 13
+
+
+def _agreed_before_refusal(received: bytes, exc: OSError) -> _Hello | None:
+    """Decode the server's plaintext flight of a failed handshake (TLS 1.2 and older).
+
+    If it has a ServerHello and a CertificateRequest, the failure was the missing client
+    certificate: report what the ServerHello agreed on. Otherwise None.
+    """
+    from ..errors import ParseError
+    from ..handshake import Certificate, HandshakeParser, RecordParser, ServerHello, decode_messages
+
+    try:
+        parser, messages = HandshakeParser(), []
+        for record in RecordParser().feed(received):
+            if record.content_type == 20:  # ChangeCipherSpec: what follows is encrypted
+                break
+            if record.content_type == 22:
+                messages += parser.feed(record.payload)
+        decoded = decode_messages(messages)
+    except ParseError:
+        return None
+    hello = next(
+        (d for d in decoded if isinstance(d, ServerHello) and not d.is_hello_retry_request), None
+    )
+    if hello is None or not any(m.msg_type == _CERTIFICATE_REQUEST for m in messages):
+        return None
+    chain = next((d for d in decoded if isinstance(d, Certificate)), None)
+    return _Hello(
+        hello.version,
+        (hello.cipher_suite_name, hello.version, 0),  # IANA name; strength not reported
+        chain.certificates[0] if chain is not None and chain.certificates else None,
+        client_certificate=_short_error(exc),
+    )
+
+
 def _handshake(
     address: tuple[str, int], server_hostname: str | None, ctx: ssl.SSLContext, timeout: float
 ) -> _Hello:
+    """One handshake over a real socket, through memory BIOs so the server's bytes are kept.
+
+    Keeping them is what lets a refused handshake still say what was agreed before the
+    refusal (:func:`_agreed_before_refusal`).
+    """
+    received = bytearray()
     try:
-        with (
-            socket.create_connection(address, timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=server_hostname) as tls,
-        ):
+        with socket.create_connection(address, timeout=timeout) as raw:
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+            try:
+                while True:
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        raw.sendall(outgoing.read())
+                        data = raw.recv(65536)
+                        if not data:
+                            incoming.write_eof()
+                        received += data
+                        incoming.write(data)
+                raw.sendall(outgoing.read())
+            except OSError as exc:  # ssl.SSLError is an OSError, and so is a reset after the alert
+                with contextlib.suppress(OSError):
+                    raw.sendall(outgoing.read())  # our own alert, if OpenSSL wrote one
+                return _agreed_before_refusal(bytes(received), exc) or _Hello(
+                    error=_short_error(exc)
+                )
             return _Hello(
                 tls.version(),
                 tls.cipher(),
                 tls.getpeercert(binary_form=True),
                 group=_negotiated_group(tls),
             )
-    except (ssl.SSLError, OSError) as exc:
+    except OSError as exc:
         return _Hello(error=_short_error(exc))

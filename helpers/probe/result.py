@@ -46,6 +46,9 @@ class Scan:
     handshakes: int = 0
     elapsed: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # The server asked for a client certificate and refused the handshake without one,
+    # after agreeing on version and suite (so those still count as accepted).
+    client_certificate_required: bool = False
 
     @property
     def accepted_versions(self) -> list[str]:

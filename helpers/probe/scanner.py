@@ -29,7 +29,7 @@ from cryptography import x509
 
 from .. import live
 from ..errors import UsageError
-from .attempts import DEFAULT_TIMEOUT, VERSIONS, _handshake, _probe_context
+from .attempts import _PRETTY, DEFAULT_TIMEOUT, VERSIONS, _handshake, _probe_context
 from .key_exchange import _key_exchanges
 from .keys import CertificateFacts
 from .result import Scan
@@ -39,6 +39,10 @@ from .trust import _trust
 __all__ = ["DEFAULT_WORKERS", "scan"]
 
 DEFAULT_WORKERS = 8  # handshakes in flight at once
+
+
+def _pretty(version: str) -> str:
+    return _PRETTY.get(version, version)
 
 
 def _is_local(host: str) -> bool:
@@ -128,6 +132,17 @@ def scan(
             result.versions[version] = hello.version is not None
             if hello.error:
                 result.version_errors[version] = hello.error
+        refused = [v for v, h in hellos.items() if h.client_certificate]
+        if refused:
+            # RFC 5246 §7.4.4: the CertificateRequest came after the ServerHello had agreed
+            # on version and suite, so both count as accepted (attempts._agreed_before_refusal).
+            result.client_certificate_required = True
+            result.notes.append(
+                "Client certificate required: the server sent a CertificateRequest and ended "
+                f"the {', '.join(_pretty(v) for v in refused)} handshake without one "
+                f"({hellos[refused[0]].client_certificate}). The versions and suites it agreed "
+                "on are reported as accepted; in TLS 1.3 the refusal comes after the handshake."
+            )
         if not result.accepted_versions:
             result.elapsed = time.perf_counter() - start
             result.notes.append("No TLS version was accepted: the port may not speak TLS.")
