@@ -31,7 +31,9 @@ From a secret to plaintext is a short chain, and each link is one file below:
 clock. Both return a :class:`Decrypted`, which a notebook shows as a table and which
 can :meth:`~Decrypted.explain` one record step by step.
 
-Not covered: 0-RTT early data (Python's ``ssl`` never sends it) and TLS 1.2.
+Also covered: handshakes the client abandoned (records whose secret the key log lacks are
+marked, not fatal) and 0-RTT early data with EndOfEarlyData (Python's ``ssl`` never
+sends it; ``openssl s_client -early_data`` does). Not covered: TLS 1.2.
 
 Where things are, in reading order
 ----------------------------------

@@ -12,7 +12,16 @@ CertificateVerify signature (§4.4.3) and both Finished MACs (§4.4.4).
 The server's direction is replayed first: its flight needs only the ClientHello, while
 the client's Finished needs the server's whole flight in the transcript. After a
 HelloRetryRequest, the first ClientHello is replaced in the transcript by its hash
-(§4.4.1). 0-RTT early data is recognised and skipped, not decrypted.
+(§4.4.1).
+
+0-RTT (§2.3, §4.2.10): a resuming client may send application data right after its
+ClientHello, under ``CLIENT_EARLY_TRAFFIC_SECRET``, and closes it with an
+EndOfEarlyData message under the same secret. When the key log has that secret, the
+early records are decrypted and EndOfEarlyData enters the transcript between the
+server's Finished and the client's (§4.4.1), so the client Finished verifies. When the
+server rejected the early data (its EncryptedExtensions has no ``early_data``), the
+client sends no EndOfEarlyData and goes straight on under its handshake secret. Without
+the early secret, the early records are kept and marked.
 
 A key log holds only the secrets the endpoint derived. A client that rejects the
 server's certificate (the lab's ``expired``) stops before deriving the application
@@ -86,7 +95,7 @@ class _Side:
         self.switched = True
 
 
-_EARLY_DATA = "CLIENT_EARLY_TRAFFIC_SECRET (0-RTT, not decrypted)"
+_EARLY = "CLIENT_EARLY_TRAFFIC_SECRET"
 
 # ClientHello enters the transcript in read_client_hellos (and HRR replaces it);
 # NewSessionTicket and KeyUpdate come after the handshake (§4.6) and never enter it.
@@ -109,6 +118,8 @@ class _Connection:
         self.certificates: list[x509.Certificate] = []
         self.client_certificates: list[x509.Certificate] = []
         self.early_data_offered = False
+        self.early_data_accepted = False  # the server's EncryptedExtensions says early_data
+        self.early_data_unread = False  # an early record stayed closed (no early secret)
         self.version = ""  # from the ServerHello: "TLSv1.3" when decrypting goes on
 
     # -- the clear part ---------------------------------------------------
@@ -176,6 +187,8 @@ class _Connection:
         assert self.suite is not None
         if not side.switched:
             label = _LABELS[(side.direction, "handshake")]
+            if side.direction == "c2s" and self.early_data_offered and _EARLY in self.secrets:
+                label = _EARLY  # 0-RTT: the client's first protected records (§2.3)
             side.switch(label, self.keys_for(label))
         if side.keys is None:
             return self.unopened_record(side, raw)
@@ -185,6 +198,12 @@ class _Connection:
                 self.suite, side.keys, side.sequence, header, raw.payload
             )
         except DecryptError as error:
+            if side.key_label == _EARLY and not self.early_data_accepted:
+                # The server rejected the early data: no EndOfEarlyData, the client
+                # went on under its handshake secret (§4.2.10).
+                label = _LABELS[(side.direction, "handshake")]
+                side.switch(label, self.keys_for(label))
+                return self.protected_record(side, raw)
             if self.is_early_data(side):
                 return self.skip_early_data(side, raw)
             name = record_name(
@@ -248,6 +267,7 @@ class _Connection:
         )
 
     def skip_early_data(self, side: _Side, raw: WireRecord) -> Record:
+        """A 0-RTT record while the key log has no CLIENT_EARLY_TRAFFIC_SECRET: kept, marked."""
         record = Record(
             direction=side.direction,
             index=len(side.done),
@@ -257,9 +277,11 @@ class _Connection:
             encrypted=True,
             inner_type=23,
             content=b"",
-            key_label=_EARLY_DATA,
+            key_label=_EARLY,
+            missing_secret=_EARLY,
         )
         side.done.append(record)
+        self.early_data_unread = True
         return record
 
     def run(self, side: _Side) -> None:
@@ -282,7 +304,9 @@ class _Connection:
         if kind == 2:
             self.on_server_hello(message)
             return message
-        if kind in (11, 25):  # Certificate, or CompressedCertificate (RFC 8879)
+        if kind == 8:  # EncryptedExtensions: did the server accept 0-RTT? (§4.2.10)
+            self.early_data_accepted = message.decoded.extension(42) is not None
+        elif kind in (11, 25):  # Certificate, or CompressedCertificate (RFC 8879)
             self.keep_certificates(side, message)
         elif kind == 15:
             self.check_certificate_verify(side, message)
@@ -296,6 +320,11 @@ class _Connection:
             side.switch(label, self.keys_for(label))
         elif kind == 24:
             self.key_update(side)
+        elif kind == 5:
+            # EndOfEarlyData (§4.5): the last message under the early secret; it is in
+            # the transcript (appended above), and the handshake secret takes over.
+            label = _LABELS[(side.direction, "handshake")]
+            side.switch(label, self.keys_for(label))
         return message
 
     def on_server_hello(self, message: Message) -> None:
@@ -351,6 +380,10 @@ class _Connection:
     def check_finished(self, side: _Side, message: Message) -> None:
         secret = self.secret(_LABELS[(side.direction, "handshake")])
         if secret is None:  # cannot happen for a record we opened, but stay honest
+            return
+        if side.direction == "c2s" and self.early_data_accepted and self.early_data_unread:
+            # EndOfEarlyData was in a record we could not open: the transcript has a
+            # hole, so the MAC cannot be checked (neither right nor wrong).
             return
         suite = self.current_suite()
         message.expected = finished_verify_data(suite, secret, self.transcript_hash())

@@ -211,14 +211,13 @@ class Record:
     def summary(self) -> str:
         if self.messages:
             return "; ".join(m.summary() for m in self.messages)
+        early = "0-RTT early data, " if self.key_label == "CLIENT_EARLY_TRAFFIC_SECRET" else ""
         if self.missing_secret:
-            return f"not decrypted: the key log has no {self.missing_secret}"
-        if self.keys is None and self.encrypted:
-            return "0-RTT early data (not decrypted by this module)"
+            return f"{early}not decrypted: the key log has no {self.missing_secret}"
         if (alert := self.alert) is not None:
             return f"alert {alert.description_name} ({alert.level_name})"
         if self.inner_type == 23:
-            return f"application data, {len(self.content)} bytes: {_preview(self.content)}"
+            return f"{early or 'application data, '}{len(self.content)} bytes: {_preview(self.content)}"
         if self.inner_type == 20:
             return "change_cipher_spec (middlebox compatibility, ignored)"
         if self.inner_type == 22:
@@ -382,6 +381,26 @@ class Decrypted:
         return f"The client sent no Finished and no alert {when}: the connection just stopped."
 
     @property
+    def early_data(self) -> bytes:
+        """The 0-RTT application data the client sent under CLIENT_EARLY_TRAFFIC_SECRET (§2.3).
+
+        Early data can be replayed by an attacker who recorded it (§8): a server must
+        accept it only for requests that are safe to run twice. It is also included in
+        ``application_data.client``.
+        """
+        return b"".join(
+            r.content
+            for r in self.client_records
+            if r.key_label == "CLIENT_EARLY_TRAFFIC_SECRET" and r.opened and r.inner_type == 23
+        )
+
+    @property
+    def early_data_accepted(self) -> bool:
+        """True when the server's EncryptedExtensions carries early_data (§4.2.10)."""
+        ee = self.find("EncryptedExtensions", "s2c")
+        return ee is not None and ee.decoded.extension(42) is not None
+
+    @property
     def application_data(self) -> AppData:
         def joined(direction: Direction) -> bytes:
             return b"".join(
@@ -458,10 +477,13 @@ class Decrypted:
         return Explanation(f"Decrypting {record.name}", rows)
 
     def __repr__(self) -> str:
-        checks = (
-            f"CertificateVerify {_verdict(self.certificate_verify_ok)}, "
-            f"server Finished {_verdict(self.server_finished_ok)}, "
-            f"client Finished {'absent' if self.abandoned else _verdict(self.client_finished_ok)}"
+        checks = ", ".join(
+            f"{label} {_verdict(found.ok) if found else 'absent'}"
+            for label, found in (
+                ("CertificateVerify", self.find("CertificateVerify", "s2c")),
+                ("server Finished", self.find("Finished", "s2c")),
+                ("client Finished", self.find("Finished", "c2s")),
+            )
         )
         lines = [f"<Decrypted {self.suite.name}, {len(self.records)} records; {checks}>"]
         if self.abandoned or self.missing_secrets:
