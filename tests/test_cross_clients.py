@@ -13,7 +13,13 @@ twice: by Wireshark's dissector (``tshark``, decrypting with the key log) and by
 project (``helpers.handshake`` for the records and hellos, ``helpers.tls13`` to decrypt
 TLS 1.3 from the key log). Compared, per connection: the ClientHello's cipher suites,
 extension order, supported groups, key-share groups and sizes, signature schemes, ALPN
-and SNI; each direction's record content types and handshake message types.
+and SNI; each direction's record content types, handshake message types and alerts
+(level, description). For ``expired`` in TLS 1.3 that includes the client's alert, which
+it sends encrypted under the handshake secret after the server's Finished: the project
+must decrypt an abandoned handshake as far as the key log allows (issue 12, item 1).
+Groups and signature schemes are compared by name, tshark's numbers mapped through the
+project's registry: the test checks the parsing (order, count, values); the names
+themselves are checked against IANA elsewhere.
 
 TLS 1.2 decryption is not something the project does (``helpers.tls13`` is 1.3 only), so
 in TLS 1.2 the comparison covers the plaintext handshake and the records; tshark's
