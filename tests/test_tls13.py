@@ -729,3 +729,128 @@ def test_gnutls_abandons_with_an_encrypted_alert(lab, tmp_path: Path) -> None:
     assert result.missing_secrets == ["CLIENT_HANDSHAKE_TRAFFIC_SECRET"]
     assert "the key log has no CLIENT_HANDSHAKE_TRAFFIC_SECRET" in result.outcome
     assert "not decrypted: the key log has no CLIENT_HANDSHAKE_TRAFFIC_SECRET" in repr(result)
+
+
+# --------------------------------------------------------------------------- 0-RTT
+# Python's ssl never sends early data; openssl s_client does, on a resumed session.
+
+
+def _s_client(port: int, *options: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", *options],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _early_data_capture(port: int, tmp_path: Path, name: str) -> tuple[Capture, str, str]:
+    """One resumed connection through the relay, sending early.txt as 0-RTT data."""
+    keylog = tmp_path / f"{name}.log"
+    with Relay(target=("127.0.0.1", port), label=name) as relay:
+        client = _s_client(
+            relay.address[1], "-sess_in", str(tmp_path / "session.pem"),
+            "-early_data", str(tmp_path / "early.txt"), "-keylogfile", str(keylog),
+        )  # fmt: skip
+        try:
+            out, _ = client.communicate("after the handshake\n", timeout=20)
+        finally:
+            if client.poll() is None:
+                client.kill()  # our own child, by PID
+        (capture,) = relay.wait(1)
+    return capture, keylog.read_text(), out
+
+
+@pytest.mark.tools
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_early_data_and_end_of_early_data(root: pki.CA, tmp_path: Path) -> None:
+    """0-RTT (RFC 8446 §2.3, §4.5): a resumed handshake whose ClientHello is followed by
+    application data under CLIENT_EARLY_TRAFFIC_SECRET, closed by EndOfEarlyData, which
+    enters the transcript (§4.4.1) so that the client Finished verifies."""
+    import time
+
+    files = root.issue("localhost").write(tmp_path, "server")
+    early = b"GET /early HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    (tmp_path / "early.txt").write_bytes(early)
+    server = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-cert",
+            str(files.cert),
+            "-key",
+            str(files.key),
+            "-tls1_3",
+            "-early_data",
+            "-naccept",
+            "3",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip  (stdin stays open: on EOF s_server would close the connection)
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:  # "ACCEPT 127.0.0.1:PORT" once it listens
+            if line.startswith("ACCEPT"):
+                port = int(line.rsplit(":", 1)[1])
+                break
+        # 1. A full handshake, to get a ticket that allows early data (written by
+        #    -sess_out when the NewSessionTicket arrives).
+        session = tmp_path / "session.pem"
+        first = _s_client(port, "-sess_out", str(session))
+        try:
+            deadline = time.monotonic() + 15
+            while not (session.exists() and session.stat().st_size) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            first.communicate("", timeout=10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        assert session.stat().st_size, "s_client wrote no session"
+        # 2. Resumed, with early data: the server accepts it.
+        capture, keylog, out = _early_data_capture(port, tmp_path, "accepted")
+        # 3. The same ticket again: OpenSSL's anti-replay (single-use tickets for early
+        #    data) refuses it, so a full handshake, and the early data is rejected.
+        again, keylog_again, out_again = _early_data_capture(port, tmp_path, "replayed")
+    finally:
+        if server.poll() is None:
+            server.kill()  # our own child, by PID
+        server.wait(5)
+    assert "Early data was accepted" in out and "Reused" in out
+    assert "CLIENT_EARLY_TRAFFIC_SECRET" in keylog
+
+    result = tls13.decrypt_capture(capture, keylog)
+    client = [m.name for m in result.messages if m.direction == "c2s"]
+    assert client[:3] == ["ClientHello", "EndOfEarlyData", "Finished"]
+    assert result.find("Certificate", "s2c") is None  # resumed: no certificate
+    assert result.early_data_accepted is True
+    assert result.early_data == early
+    assert result.server_finished_ok is True and result.client_finished_ok is True
+    eoed = next(
+        r for r in result.client_records if r.messages and r.messages[0].name == "EndOfEarlyData"
+    )
+    assert eoed.key_label == "CLIENT_EARLY_TRAFFIC_SECRET" and eoed.sequence == 1
+    assert "0-RTT early data, 40 bytes" in repr(result)
+    assert result.application_data.client == early + b"after the handshake\n"
+
+    # Without the early secret: early records marked, and the client Finished cannot be
+    # checked (EndOfEarlyData is in a closed record), rather than reported WRONG.
+    partial = "\n".join(x for x in keylog.splitlines() if not x.startswith("CLIENT_EARLY"))
+    blind = tls13.decrypt_capture(capture, partial)
+    assert blind.missing_secrets == ["CLIENT_EARLY_TRAFFIC_SECRET"]
+    assert blind.server_finished_ok is True and blind.client_finished_ok is None
+    assert blind.application_data.client == b"after the handshake\n"
+
+    # Rejected early data: no EndOfEarlyData, the client goes on under its handshake secret.
+    assert "Early data was rejected" in out_again
+    replayed = tls13.decrypt_capture(again, keylog_again)
+    assert replayed.early_data_accepted is False
+    assert replayed.early_data == early  # readable with the key log, but the server threw it away
+    assert replayed.find("EndOfEarlyData") is None
+    assert (
+        replayed.certificate_verify_ok
+        and replayed.server_finished_ok
+        and replayed.client_finished_ok
+    )
