@@ -651,6 +651,9 @@ def test_abandoned_handshake_decrypts_up_to_the_clients_alert(
     capture, keylog = _python_client_refuses(lab, scenario, tmp_path)
     result = tls13.decrypt_capture(capture, keylog)
     _check_abandoned(result, alert)
+    # Without the capture's clock, protocol order: the client's alert comes last.
+    untimed = tls13.decrypt(capture.client_bytes, capture.server_bytes, keylog)
+    assert [r.summary() for r in untimed.records] == [r.summary() for r in result.records]
     assert result.certificate.subject.rfc4514_string().startswith(f"CN={lab.host(scenario)}")
 
 
@@ -834,6 +837,8 @@ def test_early_data_and_end_of_early_data(root: pki.CA, tmp_path: Path) -> None:
     assert eoed.key_label == "CLIENT_EARLY_TRAFFIC_SECRET" and eoed.sequence == 1
     assert "0-RTT early data, 40 bytes" in repr(result)
     assert result.application_data.client == early + b"after the handshake\n"
+    untimed = tls13.decrypt(capture.client_bytes, capture.server_bytes, keylog)
+    assert [m.name for m in untimed.messages][:6] == [m.name for m in result.messages][:6]
 
     # Without the early secret: early records marked, and the client Finished cannot be
     # checked (EndOfEarlyData is in a closed record), rather than reported WRONG.

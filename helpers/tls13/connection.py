@@ -435,7 +435,10 @@ def decrypt(client_bytes: bytes, server_bytes: bytes, keylog: str | bytes) -> De
     ``client_bytes`` is everything the client sent (starting with its ClientHello),
     ``server_bytes`` everything the server sent: a :class:`~helpers.capture.Capture`,
     the TCP payloads of a pcap, or a published trace such as RFC 8448. Raises
-    :class:`~helpers.errors.DecryptError` when a record does not authenticate.
+    :class:`~helpers.errors.DecryptError` when a record does not authenticate. A record
+    whose traffic secret is not in the key log (an abandoned handshake never logs the
+    application secrets) is kept with ``missing_secret`` set; ``Decrypted.outcome`` says
+    how the handshake ended.
 
     Without timestamps the two directions are merged in protocol order (hellos,
     server flight, client flight, then the client's records before the server's).
