@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import serialization
 
 from helpers import pki, tls13
 
+from .thirdparty import Sniffer
+
 pytestmark = [
     pytest.mark.tools,
     pytest.mark.skipif(
@@ -31,42 +33,6 @@ pytestmark = [
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-
-
-class _Sniffer:
-    """tcpdump on lo for one TCP port, ready when it says it is listening."""
-
-    def __init__(self, port: int, pcap: Path) -> None:
-        # --immediate-mode and -U: hand every packet to the file at once, so that
-        # stopping right after the connection loses nothing.
-        self.process = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "--immediate-mode", "-U", "-w", str(pcap), f"tcp port {port}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.ready = threading.Event()
-        self.stderr: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(10):
-            self.stop()
-            pytest.fail(f"tcpdump did not start capturing: {''.join(self.stderr)}")
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.stderr.append(line)
-            if "listening on" in line:
-                self.ready.set()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()  # our own child, by its PID
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
 
 def _handshake(port_socket: socket.socket, keylog: Path) -> bytes:
@@ -120,7 +86,7 @@ def test_our_decryption_matches_tshark(tmp_path: Path) -> None:
     pcap, keylog = tmp_path / "capture.pcap", tmp_path / "keys.log"
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        sniffer = _Sniffer(port, pcap)
+        sniffer = Sniffer([port], pcap)
         try:
             server_der = _handshake(listener, keylog)
             time.sleep(0.2)  # the last FIN/ACKs
