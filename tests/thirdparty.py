@@ -18,6 +18,22 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: From this curl release on, curl's OpenSSL backend lets the handshake finish and checks the
+#: server's certificate afterwards (the verify callback accepts; curl then reads
+#: SSL_get_verify_result and fails with "SSL certificate OpenSSL verify result: ..."; curl issue
+#: #19615 dates the change between 8.16 and 8.17). So it sends its Finished and no alert, and
+#: closes. Measured here: curl 7.88 and 8.14 refuse an expired certificate with a
+#: certificate_expired alert during the handshake; curl 8.22 (Debian testing, 2026) completes it.
+CURL_VERIFIES_AFTER_HANDSHAKE = (8, 17)
+
+
+def curl_verifies_after_handshake() -> bool:
+    """Whether the installed curl refuses a certificate only after the handshake completed."""
+    from helpers.lab.legacy import tool_versions
+
+    return (tool_versions().curl or (0,)) >= CURL_VERIFIES_AFTER_HANDSHAKE
+
+
 #: The tshark fields read for every packet, in this order (one tshark run per capture).
 FIELDS = (
     "tcp.stream",
