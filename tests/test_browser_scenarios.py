@@ -36,7 +36,7 @@ import pytest
 
 from helpers.lab.scenarios import SCENARIOS
 
-from . import chromium
+from . import chromium, reporting
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Chromium's error names as its error pages print them (NET::ERR_CERT_... or ERR_SSL_...).
@@ -60,19 +60,6 @@ class Measured:
     version: str  # Chromium's full version
     visits: dict[str, list[chromium.Visit]]  # by scenario name
     verifications: list[dict[str, object]]  # from Chromium's net-log
-
-
-def _report(config: pytest.Config, lines: list[str]) -> None:
-    """Show the measurements in the run's output, even under -q and output capture."""
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if reporter is None or capture is None:
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +105,7 @@ def measured(tmp_path_factory, pytestconfig):
             counts = Counter(v.error or f"page loads (HTTP {v.status})" for v in seen)
             shown = ", ".join(k if n == 1 else f"{k} x{n}" for k, n in counts.items())
             lines.append(f"  {name:<22} {shown}")
-        _report(pytestconfig, lines)
+        reporting.report(pytestconfig, lines)
         yield Measured(summary, version, visits, chromium.verifications(net_log))
     finally:
         os.killpg(lab.pid, signal.SIGTERM)

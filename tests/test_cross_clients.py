@@ -53,7 +53,7 @@ from helpers.handshake.registry import group_name, signature_scheme_name
 from helpers.lab import Lab
 from helpers.lab.scenarios import SCENARIOS
 
-from . import chromium, thirdparty
+from . import chromium, reporting, thirdparty
 
 pytestmark = [
     pytest.mark.tools,
@@ -297,19 +297,6 @@ def _check_connection(run: Run, conn: thirdparty.Connection) -> list[str]:
     return notes
 
 
-def _report(config: pytest.Config, lines: list[str]) -> None:
-    """Show what was compared in the run's output, even under -q and output capture."""
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if reporter is None or capture is None:
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
-
-
 def _summary(run: Run, notes: list[str]) -> list[str]:
     lines = []
     for conn in run.capture.connections:
@@ -349,7 +336,7 @@ def test_command_line_client(client, scenario, version, tool_runs, record_proper
     run = tool_runs[client, scenario, version]
     notes = _check_run(run)
     record_property("notes", notes)
-    _report(pytestconfig, _summary(run, notes))
+    reporting.report(pytestconfig, _summary(run, notes))
     servers = [_ours(c).server_hello for c in run.capture.connections]
     assert {s.version for s in servers if s} == {f"TLSv{version}"}, run.output
     assert not notes, notes
@@ -359,7 +346,11 @@ def test_command_line_client(client, scenario, version, tool_runs, record_proper
     else:
         assert not run.output.startswith("exit 0"), run.output
     for conn in run.capture.connections:
-        if scenario == "expired" and client == "curl" and thirdparty.curl_verifies_after_handshake():
+        if (
+            scenario == "expired"
+            and client == "curl"
+            and thirdparty.curl_verifies_after_handshake()
+        ):
             # curl 8.17+ finishes the handshake, then checks the certificate and just closes
             assert not any(level == 2 for level, _ in conn.alerts["c2s"]), conn.alerts
             assert "verify result: certificate has expired" in run.output, run.output
@@ -373,7 +364,7 @@ def test_command_line_client(client, scenario, version, tool_runs, record_proper
 def test_chromium(lab, chromium_run, record_property, pytestconfig):
     notes = _check_run(chromium_run, expect_connections=len(LAB_SCENARIOS))
     record_property("notes", notes)
-    _report(pytestconfig, [chromium_run.output, *_summary(chromium_run, notes)])
+    reporting.report(pytestconfig, [chromium_run.output, *_summary(chromium_run, notes)])
     expected = {
         lab.port("valid"): "TLSv1.3",
         lab.port("expired"): "TLSv1.3",
