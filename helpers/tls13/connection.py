@@ -38,7 +38,7 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -214,6 +214,22 @@ class _Connection:
                 " the key log does not match or the bytes were changed.",
                 error.hint,
             ) from None
+        record = self.count_protected(side, raw, inner_type, content, keys=side.keys)
+        if inner_type == 22:
+            for msg in side.parser.feed(content):
+                record.messages.append(self.on_message(side, msg, encrypted=True))
+        return record
+
+    def unopened_record(self, side: _Side, raw: WireRecord) -> Record:
+        """A protected record whose traffic secret is not in the key log: kept, marked."""
+        return self.count_protected(side, raw, raw.content_type, b"", missing_secret=side.key_label)
+
+    def count_protected(
+        self, side: _Side, raw: WireRecord, inner_type: int, content: bytes, **extra: Any
+    ) -> Record:
+        """Record a protected record, opened or not. Either way it used up one sequence
+        number under the current key (the nonce counter, §5.3), so the next one is read
+        with the right nonce."""
         record = Record(
             direction=side.direction,
             index=len(side.done),
@@ -224,33 +240,9 @@ class _Connection:
             inner_type=inner_type,
             content=content,
             key_label=side.key_label,
-            keys=side.keys,
             sequence=side.sequence,
             protected_index=side.protected,
-        )
-        side.sequence += 1
-        side.protected += 1
-        side.done.append(record)
-        if inner_type == 22:
-            for msg in side.parser.feed(content):
-                record.messages.append(self.on_message(side, msg, encrypted=True))
-        return record
-
-    def unopened_record(self, side: _Side, raw: WireRecord) -> Record:
-        """A protected record whose traffic secret is not in the key log: kept, marked."""
-        record = Record(
-            direction=side.direction,
-            index=len(side.done),
-            offset=raw.offset,
-            wire=raw.raw,
-            outer_type=raw.content_type,
-            encrypted=True,
-            inner_type=raw.content_type,
-            content=b"",
-            key_label=side.key_label,
-            sequence=side.sequence,
-            protected_index=side.protected,
-            missing_secret=side.key_label,
+            **extra,
         )
         side.sequence += 1
         side.protected += 1
