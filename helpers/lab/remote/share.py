@@ -58,8 +58,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         local = _plain(self.connection.getsockname()[0])
         if path == "/lab.json":
-            body = json.dumps(share.description(local), indent=1).encode()
-            kind = "application/json"
+            body, kind = share.lab_json(local), "application/json"
             if share.on_join is not None:
                 share.on_join(_plain(self.client_address[0]))
         elif path in ("/", "/index.html"):
@@ -192,6 +191,10 @@ class ShareServer:
     def join_url(self, address: str) -> str:
         """:meth:`url` with the short fingerprint after ``#``, checked by ``join()``."""
         return self.url(address) + "#" + _hex_digits(short_fingerprint(self.fingerprint))
+
+    def lab_json(self, address: str) -> bytes:
+        """The body of ``GET /lab.json`` for a student who reached us at ``address``."""
+        return json.dumps(self.description(address), indent=1).encode()
 
     def description(self, address: str) -> dict[str, Any]:
         """The lab as seen by a student who reached this machine at ``address``."""
