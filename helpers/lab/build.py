@@ -24,6 +24,11 @@ client certificate and one chain + key per scenario. It builds them with
   keys, mode 0600). A CA key on disk would be a CA anyone who reads the file could use
   to impersonate any site to a browser that trusts the lab root. When the lab needs new
   certificates it simply builds a new CA, so trust the new ``ca.pem`` after a rebuild.
+* **The description signer**: a shared lab signs what it serves to students
+  (:mod:`helpers.lab.remote.signing`), long after the root key is gone. So while the
+  root key is in memory, the build also issues ``signer.pem``, a certificate that can
+  sign lab descriptions and nothing else (no TLS, no certificates:
+  :func:`_description_signer`), with its key in ``signer-key.pem`` (0600).
 
 :func:`server_context` turns a scenario and its files into an :class:`ssl.SSLContext`.
 Each scenario listens on its own port because an ``sni_callback`` that swaps contexts
@@ -70,7 +75,7 @@ __all__ = [
 #: Bump when the layout of a generation directory, or anything the build code puts into a
 #: certificate that the recipes and the timeline do not describe, changes: cached
 #: generations of another format are ignored and rebuilt.
-FORMAT = 2
+FORMAT = 3  # 3: a generation holds the description signer (signer.pem, signer-key.pem)
 CACHE_ENV = "TLS_COURSE_CACHE"
 RENEW_BEFORE = _dt.timedelta(days=7)
 CRL_DAYS = 100  # longer than a leaf lives (90 days): the CRL never expires before a rebuild
@@ -160,6 +165,9 @@ class LabFiles:
     keys: Mapping[str, Path]
     rebuild_after: _dt.datetime
     built: bool  # True if this call built it, False if it came from the cache
+    # The description signer (see _description_signer): certificate and key (mode 0600).
+    signer_cert: Path
+    signer_key: Path
 
 
 # --------------------------------------------------------------------------- SHA-1
@@ -315,6 +323,69 @@ def _leaf_for(
     return leaf
 
 
+#: Extended key usage of the description signer: "signs a shared lab's description", and
+#: nothing else. An OID under 2.25 is a UUID turned into a number (ITU-T X.667), which
+#: anyone may mint without registering; OpenSSL and browsers know no such purpose, so a
+#: certificate that carries only this one cannot serve or authenticate TLS (RFC 5280 §4.2.1.12).
+DESCRIPTION_SIGNING = x509.ObjectIdentifier("2.25.49537438163292830973207628837808454909")
+
+
+def _description_signer(
+    root: pki.CA, now: _dt.datetime
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A certificate, issued by the lab root, that only signs lab descriptions.
+
+    The root key exists only while a generation is built (it is never written), but a
+    shared lab must sign what it serves every time a student joins, perhaps days later
+    from a cached generation. So the root delegates, as an OCSP responder's certificate
+    does (RFC 6960 §4.2.2.2): it certifies a separate key whose certificate says what it
+    may do. ``keyUsage`` digitalSignature only, ``CA:FALSE``, no subject alternative name
+    and an extended key usage of :data:`DESCRIPTION_SIGNING` alone (no ``serverAuth``,
+    no ``clientAuth``): a stolen signer key cannot impersonate a lab server or a student,
+    and cannot issue certificates. Its key is stored 0600 like the leaf keys; it lives as
+    long as a leaf (the generation is rebuilt before it expires).
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(x509.NameOID.COMMON_NAME, "TLS Course Lab description signer"),
+            x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "TLS Course"),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + DEFAULT_LEAF_LIFETIME)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([DESCRIPTION_SIGNING]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+        .sign(root.key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return cert, key
+
+
 def _write_pem(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
@@ -362,6 +433,11 @@ def _build(
         )
         client.write(tmp, "client")
         deadlines.append(client.cert.not_valid_after_utc)
+        # While the root key is in memory: the certificate that signs shared descriptions.
+        signer_cert, signer_key = _description_signer(root, now)
+        _write_pem(tmp / "signer.pem", signer_cert.public_bytes(serialization.Encoding.PEM))
+        pki.write_private_key(tmp / "signer-key.pem", signer_key)  # mode 0600, like leaf keys
+        deadlines.append(signer_cert.not_valid_after_utc)
         _write_pem(tmp / "ca.pem", root.cert_pem)
         crl = inter.crl(days=t.crl_days)
         _write_pem(tmp / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
@@ -408,8 +484,11 @@ def _load(directory: Path, scenarios: Mapping[str, Scenario], built: bool) -> La
         keys=keys,
         rebuild_after=rebuild_after,
         built=built,
+        signer_cert=directory / "signer.pem",
+        signer_key=directory / "signer-key.pem",
     )
     needed = [files.ca_bundle, files.crl, files.client_chain, files.client_key, files.dh_params]
+    needed += [files.signer_cert, files.signer_key]
     if not all(p.is_file() for p in [*needed, *chains.values(), *keys.values()]):
         return None
     return files
