@@ -75,7 +75,21 @@ __all__ = [
 #: Bump when the layout of a generation directory, or anything the build code puts into a
 #: certificate that the recipes and the timeline do not describe, changes: cached
 #: generations of another format are ignored and rebuilt.
-FORMAT = 3  # 3: a generation holds the description signer (signer.pem, signer-key.pem)
+#: 3: a generation holds the description signer (signer.pem, signer-key.pem);
+#: 4: the lab root carries nameConstraints (:data:`LAB_PERMITTED`).
+FORMAT = 4
+#: What the lab root may vouch for (its nameConstraints' permitted subtrees): the lab's
+#: DNS domain (RFC 6761 §6.3: under localhost) and the loopback blocks, nothing else.
+#: Plus the *dNSName* "127.0.0.1": OpenSSL also checks a leaf's Common Name against the
+#: DNS subtrees when the leaf has no DNS subjectAltName (unless the client turned CN
+#: checks off, as Python does), and the ip-san leaf's CN is "127.0.0.1". No real name
+#: ends in ".127.0.0.1" (a top-level domain is never all digits), so this widens nothing.
+LAB_PERMITTED: tuple[str | x509.GeneralName, ...] = (
+    "lab.localhost",
+    x509.DNSName("127.0.0.1"),
+    "127.0.0.0/8",
+    "::1/128",
+)
 CACHE_ENV = "TLS_COURSE_CACHE"
 RENEW_BEFORE = _dt.timedelta(days=7)
 CRL_DAYS = 100  # longer than a leaf lives (90 days): the CRL never expires before a rebuild
@@ -409,6 +423,12 @@ def _build(
             "TLS Course Lab Root CA",
             not_before=-t.root_backdate * days,
             not_after=(t.root_lifetime - t.root_backdate) * days,
+            # A critical nameConstraints (RFC 5280 §4.2.1.10): whoever trusts this root
+            # (a teacher's browser, a student who joined a lab) trusts it for lab names
+            # and loopback addresses only, never for a real site. Every scenario under
+            # this root names *.lab.localhost or 127.0.0.1 (the description signer names
+            # no host); "untrusted-root" and "self-signed" have roots of their own.
+            permitted=LAB_PERMITTED,
         )
         inter = root.create_intermediate(
             "TLS Course Lab Intermediate CA",

@@ -74,7 +74,11 @@ class CA:
         key: PrivateKeyTypes | None = None,
         organization: str | None = "TLS Course",
         signature_hash: str | None = None,
+        permitted: Sequence[str | x509.GeneralName] = (),
     ) -> None:
+        """``permitted`` fences the CA in with a critical nameConstraints extension
+        (RFC 5280 §4.2.1.10): DNS subtrees (``"lab.localhost"``) and address blocks
+        (``"127.0.0.0/8"``); everything issued below it must stay inside them."""
         self.key: CertificateIssuerPrivateKeyTypes = key or new_private_key(key_type, key_size)  # type: ignore[assignment]
         self.parent = parent
         subject = _subject(common_name, organization)
@@ -93,7 +97,7 @@ class CA:
             issuer=issuer,
             not_before=nb,
             not_after=na,
-            extensions=_ca_extensions(path_length),
+            extensions=_ca_extensions(path_length, permitted),
             signature_hash=signature_hash,
         )
         self._revoked: dict[int, tuple[_dt.datetime, x509.ReasonFlags | None]] = {}

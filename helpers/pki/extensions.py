@@ -6,7 +6,8 @@ a non-critical one it may ignore. The two profiles below are what strict verifie
 (Python 3.13's ``VERIFY_X509_STRICT``, browsers) demand:
 
 * a CA: critical basicConstraints ``CA:TRUE`` (with an optional path length) and a
-  critical keyUsage ``keyCertSign, cRLSign, digitalSignature``;
+  critical keyUsage ``keyCertSign, cRLSign, digitalSignature``; optionally a critical
+  nameConstraints that fences in which names it may ever vouch for (the lab root does);
 * a leaf: critical basicConstraints ``CA:FALSE``, a critical keyUsage
   ``digitalSignature`` (plus ``keyEncipherment`` for RSA), extendedKeyUsage
   ``serverAuth``/``clientAuth``, and the subjectAltName with its names.
@@ -18,6 +19,7 @@ authorityKeyIdentifier) are added where the certificate is signed:
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from cryptography import x509
@@ -30,7 +32,57 @@ from ..errors import PKIError
 _USAGES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
 
 
-def _ca_extensions(path_length: int | None) -> list[tuple[x509.ExtensionType, bool]]:
+def _permitted_subtree(name: str | x509.GeneralName) -> x509.GeneralName:
+    """One permitted subtree (RFC 5280 §4.2.1.10).
+
+    ``"lab.localhost"`` permits that DNS name and every name under it; an address or a
+    block (``"127.0.0.1"``, ``"127.0.0.0/8"``, ``"::1/128"``) permits those addresses.
+    A ready-made :class:`x509.GeneralName` is taken as it is (``x509.DNSName("1.2.3.4")``
+    when a dNSName subtree must look like an address: see the lab root in
+    ``helpers/lab/build.py``).
+    """
+    if isinstance(name, x509.GeneralName):
+        return name
+    text = str(name).strip()
+    try:
+        return x509.IPAddress(ipaddress.ip_network(text, strict=True))
+    except ValueError as exc:
+        if "/" in text or ":" in text:
+            raise PKIError(
+                f"{name!r} is not an address block ({exc}).",
+                'Write it as network/prefix with the host bits zero: "127.0.0.0/8", "::1/128".',
+            ) from None
+    label = text.rstrip(".").lower()
+    if not label or label.startswith(("*", ".")) or " " in label:
+        raise PKIError(
+            f"{name!r} is not a DNS subtree.",
+            'Give a domain such as "lab.localhost": it permits that name and every name under it.',
+        )
+    return x509.DNSName(label)
+
+
+def _name_constraints(permitted: Sequence[str | x509.GeneralName]) -> x509.NameConstraints:
+    """A nameConstraints extension that permits only ``permitted`` (RFC 5280 §4.2.1.10).
+
+    NameConstraints ::= SEQUENCE {
+         permittedSubtrees       [0]     GeneralSubtrees OPTIONAL,
+         excludedSubtrees        [1]     GeneralSubtrees OPTIONAL }
+
+    Every certificate below this CA, at any depth, must name only things inside the
+    permitted subtrees *of the same type*: with a dNSName ``lab.localhost`` and the
+    iPAddress blocks ``127.0.0.0/8`` and ``::1/128``, a leaf for ``www.bank.example`` or
+    ``192.0.2.1`` fails verification even though the CA signed it. Clients (OpenSSL,
+    Chromium, ``cryptography``'s verifier) enforce this on the root too, so a lab root
+    that ends up trusted somewhere it should not be can still only vouch for lab names.
+    """
+    return x509.NameConstraints(
+        permitted_subtrees=[_permitted_subtree(n) for n in permitted], excluded_subtrees=None
+    )
+
+
+def _ca_extensions(
+    path_length: int | None, permitted: Sequence[str | x509.GeneralName] = ()
+) -> list[tuple[x509.ExtensionType, bool]]:
     # BasicConstraints ::= SEQUENCE {
     #      cA                      BOOLEAN DEFAULT FALSE,
     #      pathLenConstraint       INTEGER (0..MAX) OPTIONAL }       -- RFC 5280 §4.2.1.9
@@ -57,6 +109,9 @@ def _ca_extensions(path_length: int | None) -> list[tuple[x509.ExtensionType, bo
             ),
             True,
         ),
+        # RFC 5280 §4.2.1.10: "Conforming CAs MUST mark this extension as critical", so
+        # a client that cannot enforce the fence refuses the chain instead of ignoring it.
+        *([(_name_constraints(permitted), True)] if permitted else []),
     ]
 
 
