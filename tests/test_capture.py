@@ -15,13 +15,14 @@ import struct
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from helpers import diagnose
+from helpers import diagnose, tls13
 from helpers.capture import (
     DEFAULT_REQUEST,
     DEFAULT_RESPONSE,
@@ -31,7 +32,7 @@ from helpers.capture import (
     capture_memory,
     flip_record_byte,
 )
-from helpers.errors import ParseError
+from helpers.errors import ParseError, UsageError
 from helpers.pki import CA
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
@@ -220,6 +221,163 @@ def test_to_dict_from_dict_and_files(pki: dict, tmp_path: Path) -> None:
     assert "session" not in again.info
     path = capture.save(tmp_path / "capture.json")
     assert Capture.load(path).server_bytes == capture.server_bytes
+
+
+# --- saving: secrets stay out, malformed files are refused (audit L7, L8.3) ------------------
+
+
+def _secret_lines(text: str) -> list[str]:
+    """Key-log lines and PEM private keys in a text, however JSON escaped the newlines."""
+    keylog = re.findall(
+        r"(?:CLIENT_RANDOM|[A-Z_]*_SECRET(?:_\d)?) [0-9a-f]{64} [0-9a-f]{32,}", text
+    )
+    pem = re.findall(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text)
+    return keylog + pem
+
+
+def test_save_leaves_the_key_log_and_other_secrets_out_unless_asked(
+    pki: dict, tmp_path: Path
+) -> None:
+    capture = capture_memory(client_context(pki), server_context(pki), label="secret")
+    keylog = capture.info["keylog"]  # in memory it is there, for helpers.tls13
+    assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog
+    key_pem = pki["leaf"].key_pem().decode()
+    capture.info["notes"] = {"debug": [keylog], "server key": key_pem}  # hidden deeper
+    capture.info["Private_Key"] = "anything under a secret's name"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the safe default says nothing
+        path = capture.save(tmp_path / "capture.json")
+        as_dict = capture.to_dict()
+    text = path.read_text()
+    assert _secret_lines(text) == [] and _secret_lines(json.dumps(as_dict)) == []
+    assert "anything under a secret's name" not in text
+    assert sorted(as_dict["withheld"]) == [
+        "info.Private_Key",
+        "info.keylog",
+        "info.notes.debug[0]",
+        "info.notes.server key",
+    ]
+    again = Capture.load(path)
+    assert "keylog" not in again.info and again.info["notes"] == {"debug": []}
+    assert again.server_bytes == capture.server_bytes  # the recording itself is all there
+    assert again.info["server_certificate"] == capture.info["server_certificate"]
+    assert capture.info["keylog"] == keylog  # saving did not touch the capture in memory
+
+    # Asked for: written, with a warning that says why it matters, in a file only we can read.
+    with pytest.warns(UserWarning, match=r"decrypt") as warned:
+        secret_path = capture.save(tmp_path / "with-keys.json", include_keylog=True)
+    assert len(warned) == 1 and warned[0].filename == __file__  # points at the caller's line
+    assert secret_path.stat().st_mode & 0o777 == 0o600
+    kept = Capture.load(secret_path)
+    assert kept.info["keylog"] == keylog and "withheld" not in json.loads(secret_path.read_text())
+    result = tls13.decrypt_capture(kept, kept.info["keylog"])  # it really is the key log
+    assert result.application_data.server == DEFAULT_RESPONSE
+    with pytest.warns(UserWarning, match=r"decrypt"):
+        assert capture.to_dict(include_keylog=True)["info"]["keylog"] == keylog
+
+
+def test_a_capture_without_secrets_saves_without_warning(pki: dict, tmp_path: Path) -> None:
+    capture = capture_memory(client_context(pki), server_context(pki), keylog=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        saved = json.loads(capture.save(tmp_path / "c.json", include_keylog=True).read_text())
+    assert "withheld" not in saved and "keylog" not in saved["info"]
+
+
+def test_the_saved_post_quantum_captures_still_load() -> None:
+    saved = json.loads((Path(__file__).parent.parent / "data" / "pq_handshake.json").read_text())
+    for name in ("hybrid", "x25519"):
+        capture = Capture.from_dict(saved["captures"][name])
+        assert capture.version == "TLSv1.3" and capture.server_hello is not None
+
+
+def _deep(levels: int) -> dict:
+    info: dict = {}
+    inner = info
+    for _ in range(levels):
+        inner["a"] = {}
+        inner = inner["a"]
+    return {"format": "tls-course-capture/1", "chunks": [], "info": info}
+
+
+_OK_CHUNK = {"direction": "c2s", "t": 0.0, "data": "16"}
+_MALFORMED: dict[str, tuple[bytes, str]] = {
+    "list": (b"[]", r"JSON array"),
+    "chunks-int": (b'{"format": "tls-course-capture/1", "chunks": 5}', r"chunks"),
+    "chunks-missing": (b'{"format": "tls-course-capture/1"}', r"chunks"),
+    "chunk-not-object": (b'{"format": "tls-course-capture/1", "chunks": [7]}', r"chunk 0"),
+    "chunk-key-missing": (
+        b'{"format": "tls-course-capture/1", "chunks": [{"direction": "c2s", "t": 0}]}',
+        r"chunk 0",
+    ),
+    "non-hex": (
+        b'{"format": "tls-course-capture/1", "chunks": [{"direction": "c2s", "t": 0, "data": "zz"}]}',
+        r"hex",
+    ),
+    "bad-direction": (
+        b'{"format": "tls-course-capture/1", "chunks": [{"direction": "up", "t": 0, "data": ""}]}',
+        r"direction",
+    ),
+    "bad-time": (
+        b'{"format": "tls-course-capture/1", "chunks": [{"direction": "c2s", "t": "0", "data": ""}]}',
+        r"time",
+    ),
+    "bad-label": (b'{"format": "tls-course-capture/1", "chunks": [], "label": 5}', r"label"),
+    "bad-info": (b'{"format": "tls-course-capture/1", "chunks": [], "info": []}', r"info"),
+    "bad-bytes": (
+        b'{"format": "tls-course-capture/1", "chunks": [], "info": {"x": {"$bytes": "xyz"}}}',
+        r"hex",
+    ),
+    "900-deep": (json.dumps(_deep(900)).encode(), r"nested"),
+    "900-deep-list": (
+        b'{"format": "tls-course-capture/1", "chunks": [], "info": {"a": '
+        + b"[" * 900
+        + b"]" * 900
+        + b"}}",
+        r"nested",
+    ),
+    "non-utf8": (b'{"format": "tls-course-capture/1", "chunks": [], "label": "\xff"}', r"UTF-8"),
+    "not-json": (b"CLIENT_RANDOM is not JSON", r"JSON"),
+    "empty": (b"", r"JSON"),
+    "format-missing": (json.dumps({"chunks": [_OK_CHUNK]}).encode(), r"format"),
+    "format-wrong": (
+        json.dumps({"format": "pcap", "chunks": [_OK_CHUNK]}).encode(),
+        r"format",
+    ),
+}
+
+
+@pytest.mark.parametrize("content,match", _MALFORMED.values(), ids=_MALFORMED.keys())
+def test_load_refuses_a_malformed_file_in_one_sentence(
+    tmp_path: Path, content: bytes, match: str
+) -> None:
+    path = tmp_path / "capture.json"
+    path.write_bytes(content)
+    with pytest.raises(ParseError, match=match) as refused:
+        Capture.load(path)
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 300, message
+    assert "capture.json" in message  # says which file
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return  # not JSON at all: only load() can see it
+    with pytest.raises(ParseError, match=match):
+        Capture.from_dict(data)
+
+
+def test_load_of_a_missing_path_or_a_directory_says_so(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no file") as missing:
+        Capture.load(tmp_path / "nowhere.json")
+    assert "nowhere.json" in str(missing.value)
+    with pytest.raises(UsageError, match=r"directory"):
+        Capture.load(tmp_path)
+
+
+def test_a_chunk_in_a_wrong_direction_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="c2s"):
+        Chunk("up", b"", 0.0)  # type: ignore[arg-type]
 
 
 def test_capture_html_and_non_tls_bytes() -> None:

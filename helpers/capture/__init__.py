@@ -34,7 +34,7 @@ Everything below is importable from ``helpers.capture`` itself.
                   is encrypted (TLS 1.2 vs TLS 1.3)
 ``display.py``    how a capture shows as an HTML table in a notebook
 ``saving.py``     ``Capture.to_dict`` / ``from_dict`` / ``save`` / ``load``: the JSON
-                  format
+                  format; secrets (the key log) stay out unless asked, loading checks
 ``memory.py``     ``capture_memory()``: a client and a server over MemoryBIOs, in one
                   thread; ``DEFAULT_REQUEST``, ``DEFAULT_RESPONSE``
 ``pipes.py``      one relayed connection: a pipe per direction, with its delay queue

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ..errors import UsageError
+
 __all__ = ["ARROWS", "DIRECTIONS", "Chunk", "Direction"]
 
 Direction = Literal["c2s", "s2c"]
@@ -31,7 +33,10 @@ class Chunk:
 
     def __post_init__(self) -> None:
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be 'c2s' or 's2c', not {self.direction!r}")
+            raise UsageError(
+                f"A chunk's direction must be 'c2s' or 's2c', not {self.direction!r}.",
+                "'c2s' is client to server, 's2c' server to client.",
+            )
 
     def __repr__(self) -> str:
         return f"Chunk({self.direction}, {len(self.data)} bytes, t={self.t * 1000:.1f} ms)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from ..handshake import (
 from .chunks import Chunk, Direction
 from .display import _capture_html
 from .events import Event, _events_from_chunks
-from .saving import _capture_dict, _capture_parts
+from .saving import SECRETS_WARNING, _capture_dict, _capture_parts, _read, _write
 
 __all__ = ["Capture"]
 
@@ -49,6 +50,8 @@ class Capture:
     ``chunks`` is a list of :class:`Chunk`; a :class:`Relay` appends to it while the
     connection is live. ``info`` holds what the endpoints reported (negotiated version,
     cipher, the server's certificate in DER, a key log for :mod:`helpers.tls13`, errors).
+    :meth:`save` writes all of it except the secrets (the key log): see
+    :mod:`helpers.capture.saving`.
     """
 
     def __init__(
@@ -197,20 +200,43 @@ class Capture:
         return _capture_html(self)
 
     # --- saving
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-friendly dict (bytes as hex); :meth:`from_dict` reverses it."""
-        return _capture_dict(self)
+    def to_dict(self, *, include_keylog: bool = False) -> dict[str, Any]:
+        """A JSON-friendly dict (bytes as hex); :meth:`from_dict` reverses it.
+
+        Secrets (the key log, private keys, ...) are left out and listed under
+        ``"withheld"`` unless ``include_keylog=True``, which warns: see
+        :mod:`helpers.capture.saving`.
+        """
+        data, secret = _capture_dict(self, include_keylog)
+        if secret:
+            warnings.warn(SECRETS_WARNING, UserWarning, stacklevel=2)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Capture:
+        """The capture a :meth:`to_dict` dict describes; :class:`ParseError` if it is malformed."""
         return cls(*_capture_parts(data))
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the capture as JSON (e.g. into ``data/``)."""
+    def save(self, path: str | os.PathLike[str], *, include_keylog: bool = False) -> Path:
+        """Write the capture as JSON, without its key log or any other secret by default.
+
+        Save your own recordings under ``build/`` (git-ignored), not in the repository.
+        ``include_keylog=True`` keeps the key log so :mod:`helpers.tls13` can decrypt the
+        loaded capture later; it warns, and writes the file with mode 0600, because
+        whoever reads that file can decrypt the whole connection.
+        """
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        data, secret = _capture_dict(self, include_keylog)
+        if secret:
+            warnings.warn(SECRETS_WARNING, UserWarning, stacklevel=2)
+        _write(path, json.dumps(data, indent=1) + "\n", private=secret)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Capture:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """Read a capture :meth:`save` wrote; :class:`ParseError` if the file is not one.
+
+        A missing file or a directory is a :class:`~helpers.errors.UsageError`.
+        """
+        data, name = _read(path)
+        return cls(*_capture_parts(data, name))
