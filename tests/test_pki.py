@@ -21,7 +21,14 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from helpers import pki
-from helpers.errors import CourseError, KeyMismatchError, KeyPasswordError, PEMError, PKIError
+from helpers.errors import (
+    CourseError,
+    KeyMismatchError,
+    KeyPasswordError,
+    PEMError,
+    PKIError,
+    UsageError,
+)
 from helpers.pki import (
     CA,
     Leaf,
@@ -747,3 +754,158 @@ def test_openssl_opens_pkcs12_and_encrypted_key(leaf, tmp_path):
     key.write_bytes(leaf.key_pem(password="pw"))
     assert openssl("pkey", "-in", key, "-passin", "pass:pw", "-noout").returncode == 0
     assert openssl("pkey", "-in", key, "-passin", "pass:bad", "-noout").returncode != 0
+
+
+# --------------------------------------------------------------------------- issue 13: hostile input
+# Every loader answers bad input with one CourseError sentence, never a stray ValueError,
+# TypeError, OSError or (through cryptography's Rust code) a PanicException.
+
+
+def _traditional_encrypted_key(iv_hex: str | None = None, cipher: str | None = None) -> bytes:
+    """An EC key in the pre-PKCS#8 encrypted form (Proc-Type/DEK-Info headers), password b"pw"."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(b"pw"),
+    )
+    head, _, rest = pem.partition(b"DEK-Info: ")
+    line, _, tail = rest.partition(b"\n")
+    old_cipher, _, old_iv = line.partition(b",")
+    new_line = (
+        (cipher.encode() if cipher else old_cipher)
+        + b","
+        + (iv_hex.encode() if iv_hex is not None else old_iv)
+    )
+    return head + b"DEK-Info: " + new_line + b"\n" + tail
+
+
+def test_traditional_encrypted_key_still_loads():
+    pem = _traditional_encrypted_key()
+    assert b"Proc-Type: 4,ENCRYPTED" in pem and b"DEK-Info: AES-256-CBC," in pem
+    assert isinstance(load_private_key(pem, "pw"), ec.EllipticCurvePrivateKey)
+    with pytest.raises(KeyPasswordError):
+        load_private_key(pem, "wrong")
+
+
+@pytest.mark.parametrize(
+    ("cipher", "iv_bytes"),
+    [("AES-256-CBC", n) for n in (1, 8, 10, 15, 17, 32)]
+    + [("AES-128-CBC", 12), ("DES-EDE3-CBC", 4), ("DES-EDE3-CBC", 16)],
+)
+def test_dek_info_iv_of_the_wrong_length_is_a_pem_error(monkeypatch, cipher, iv_bytes):
+    """cryptography 50.0.2 panics (a BaseException) on an AES IV of 8-15 bytes (audit L8.1)."""
+    pem = _traditional_encrypted_key("AB" * iv_bytes, cipher)
+    called: list[bytes] = []
+    real = serialization.load_pem_private_key
+
+    def spy(data, password, *args, **kwargs):
+        called.append(data)
+        return real(data, password, *args, **kwargs)
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", spy)
+    with pytest.raises(PEMError, match="DEK-Info") as info:
+        load_private_key(pem, "pw")
+    assert f"{iv_bytes}-byte IV for {cipher}" in info.value.what
+    assert info.value.hint and "\n" not in str(info.value)
+    assert called == [], "the damaged header must be refused before cryptography parses it"
+
+
+def test_damaged_dek_info_header_is_a_pem_error():
+    with pytest.raises(PEMError, match="DEK-Info header is damaged"):
+        load_private_key(_traditional_encrypted_key("not-hex!"), "pw")
+
+
+def test_a_rust_panic_becomes_one_sentence(monkeypatch):
+    """The defensive net: whatever panics inside cryptography comes out as a PEMError.
+
+    First the real thing (cryptography 50.0.2 panics on this input when nothing checks
+    it first); then a panic from any other input, with the pre-check out of the way.
+    """
+    from helpers.pki import loading, panics
+
+    bad = _traditional_encrypted_key("AB" * 10)
+    try:
+        serialization.load_pem_private_key(bad, b"pw")
+    except ValueError:
+        real_panic = None  # a cryptography that no longer panics here: nothing to catch
+    except BaseException as exc:  # noqa: BLE001 - the panic is what this test is about
+        real_panic = exc
+    if real_panic is not None:
+        assert panics.is_rust_panic(real_panic), type(real_panic)
+        assert not isinstance(real_panic, Exception)
+    assert not panics.is_rust_panic(KeyboardInterrupt())
+    assert not panics.is_rust_panic(ValueError("x"))
+
+    fake = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+
+    def panicking(*args, **kwargs):
+        raise real_panic if real_panic is not None else fake("assertion failed: iv_len <= iv.len()")
+
+    monkeypatch.setattr(loading, "_check_dek_info", lambda raw: None)
+    monkeypatch.setattr(serialization, "load_pem_private_key", panicking)
+    with pytest.raises(PEMError, match="panicked") as info:
+        load_private_key(bad, "pw")
+    assert "\n" not in str(info.value) and info.value.hint
+    monkeypatch.setattr(x509, "load_der_x509_certificate", panicking)
+    with pytest.raises(PEMError, match="panicked"):
+        load_certificate(b"\x30\x03\x02\x01\x00")
+    # Anything else that derives from BaseException is not ours to swallow.
+    monkeypatch.setattr(
+        x509, "load_der_x509_certificate", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt())
+    )
+    with pytest.raises(KeyboardInterrupt):
+        load_certificate(b"\x30\x03\x02\x01\x00")
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        ("abc\x00def", "NUL"),
+        ("MIIBzTCCAXOgAwIBAgIUTSmV\nrhwhAAAA\n", "line breaks"),  # base64 that lost its header
+        ("MIIB...-----END CERTIFICATE-----", "'-----'"),
+        ("A" * 5000, "5000 characters"),
+    ],
+)
+def test_str_that_cannot_be_a_path_is_refused_not_opened(data, words):
+    for loader in (load_certificate, load_private_key, load_certificates):
+        with pytest.raises(PEMError, match=words) as info:
+            loader(data)
+        assert "neither PEM text" in info.value.what and info.value.hint
+
+
+def test_over_long_file_name_and_odd_inputs(tmp_path):
+    with pytest.raises(PEMError, match="longer than this system allows"):
+        load_certificate("x" * 300)  # one path component over NAME_MAX (255)
+    with pytest.raises(PEMError, match="NUL"):
+        load_certificate(tmp_path / "a\x00b.pem")
+    with pytest.raises(UsageError, match="not int"):
+        load_certificate(5)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="not int"):
+        load_private_key(b"-----BEGIN PRIVATE KEY-----\n", password=5)  # type: ignore[arg-type]
+    # A str without -----BEGIN is still a file name (kept on purpose: lab.ca_bundle, "server.pem").
+    (tmp_path / "c.pem").write_bytes(CA().cert_pem)
+    assert load_certificate(str(tmp_path / "c.pem")).subject
+
+
+def test_load_pkcs12_bad_inputs_are_course_errors(leaf, tmp_path):
+    blob = leaf.pkcs12(password="pw")
+    with pytest.raises(PEMError, match="no file"):
+        load_pkcs12(str(tmp_path / "missing.p12"))
+    with pytest.raises(PEMError, match="not a PKCS#12 bundle"):
+        load_pkcs12(leaf.cert_pem.decode())  # PEM text where a .p12 was expected
+    with pytest.raises(PEMError, match="not a PKCS#12 bundle"):
+        load_pkcs12(leaf.cert_pem)
+    assert load_pkcs12(bytearray(blob), "pw").cert == leaf.cert
+    assert load_pkcs12(memoryview(blob), b"pw").cert == leaf.cert
+    (tmp_path / "b.p12").write_bytes(blob)
+    assert load_pkcs12(tmp_path / "b.p12", "pw").cert == leaf.cert
+    with pytest.raises(KeyPasswordError, match="not UTF-8") as info:
+        load_pkcs12(blob, b"\xff\xfe")  # cryptography 50 raises a bare TypeError here
+    assert info.value.hint
+    with pytest.raises(KeyPasswordError):
+        load_pkcs12(blob, "p\u00e4")
+    with pytest.raises(UsageError, match="not int"):
+        load_pkcs12(blob, 5)  # type: ignore[arg-type]
+    with pytest.raises(KeyPasswordError):
+        load_pkcs12(b"\x30\x03\x02\x01\x00", "pw")
