@@ -181,10 +181,18 @@ class Responder(HTTPService):
     OCSPSigning, or an impostor otherwise (for the lesson). ``validity`` is how long an
     answer is good for (``nextUpdate - thisUpdate``).
 
+    It listens on 127.0.0.1; another ``host`` needs ``allow_network=True``, which is
+    dangerous: anyone on the network could then ask it, and an impostor responder
+    (``signer=``) would sign "good" for them. Socket timeouts, the request deadline and
+    the refusal of bad ``Content-Length`` values come from :class:`helpers.servers.HTTPService`.
+
     >>> with Responder(ca) as responder:
     ...     check_ocsp(leaf.cert, ca.cert, responder.url).status
     'good'
     """
+
+    #: The largest request body accepted: an OCSP request is about 100 bytes.
+    max_request = 16 * 1024
 
     def __init__(
         self,
@@ -195,8 +203,10 @@ class Responder(HTTPService):
         validity: _dt.timedelta = _dt.timedelta(hours=1),
         host: str = "127.0.0.1",
         port: int = 0,
+        allow_network: bool = False,
     ) -> None:
-        super().__init__(host=host, port=port)  # plain HTTP: the answers are signed (A.1)
+        # plain HTTP: the answers are signed (RFC 6960 Appendix A.1)
+        super().__init__(host=host, port=port, allow_network=allow_network)
         self.ca = ca
         self.signer = signer
         self.issued = None if issued is None else {c.serial_number for c in issued}
@@ -213,11 +223,12 @@ class Responder(HTTPService):
                 if self.headers.get("Content-Type", "").split(";")[0].strip() != REQUEST_TYPE:
                     self.reply(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, b"", "text/plain")
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > 16 * 1024:  # an OCSP request is ~100 bytes: refuse floods
-                    self.reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"", "text/plain")
+                # 400 for a negative, non-numeric or duplicate Content-Length, 411 without
+                # one, 413 over the cap: all before reading a byte (QuietHandler.read_body).
+                der = self.read_body(responder.max_request)
+                if der is None:
                     return
-                self.reply(HTTPStatus.OK, responder.answer(self.rfile.read(length)), RESPONSE_TYPE)
+                self.reply(HTTPStatus.OK, responder.answer(der), RESPONSE_TYPE)
 
             def do_GET(self) -> None:
                 # RFC 6960 Appendix A.1: GET {url}/{url-encoding of base64 of the DER request}

@@ -265,3 +265,73 @@ def test_rsa_pss_signed_answers_from_openssl_are_accepted(tmp_path):
     tampered = der[:at] + bytes([der[at] ^ 1]) + der[at + 1 :]
     with _Canned(ca, tampered) as responder, pytest.raises(OCSPError, match="signature"):
         ocsp.check_ocsp(leaf.cert, ca.cert, responder.url, nonce=False)
+
+
+# --------------------------------------------------------------------------- issue 13 (L2, N3, L5)
+
+_BAD_LENGTHS = [
+    ("Content-Length: -1\r\n", b"HTTP/1.1 400"),  # was read(-1): until the client hung up
+    ("Content-Length: 1e3\r\n", b"HTTP/1.1 400"),
+    ("Content-Length: 100\r\nContent-Length: 7\r\n", b"HTTP/1.1 400"),  # N3
+    ("", b"HTTP/1.1 411"),
+    ("Content-Length: 16385\r\n", b"HTTP/1.1 413"),
+]
+
+
+@pytest.mark.parametrize(("lines", "status"), _BAD_LENGTHS, ids=[s for s, _ in _BAD_LENGTHS])
+def test_the_responder_refuses_bad_lengths_before_reading(pkix, lines, status, capfd):
+    import socket
+
+    _root, ca, good, _bad = pkix
+    der = ocsp.build_request(good.cert, ca.cert).public_bytes(serialization.Encoding.DER)
+    with ocsp.Responder(ca) as responder:
+        with socket.create_connection(responder.address, timeout=5) as s:
+            s.sendall(
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/ocsp-request\r\n"
+                + lines.encode()
+                + b"\r\n"
+                + der
+                + b"A" * 100_000  # more follows; the connection stays open
+            )
+            try:
+                answer = s.recv(4096).split(b"\r\n")[0]
+            except TimeoutError:
+                answer = b"(no answer: the responder is still reading)"
+        # It still answers an honest client.
+        assert ocsp.check_ocsp(good.cert, ca.cert, responder.url).status == "good"
+    assert answer.startswith(status), answer
+    assert [s.status for s in responder.served] == ["good"]  # the refused body was not parsed
+    assert capfd.readouterr().err == ""
+
+
+def test_idle_clients_of_the_responder_are_let_go(pkix):
+    import socket
+    import threading
+    import time
+
+    _root, ca, _good, _bad = pkix
+    responder = ocsp.Responder(ca)
+    responder.idle_timeout = 1.0
+    with responder:
+        baseline = threading.active_count()
+        idle = [socket.create_connection(responder.address, timeout=5) for _ in range(200)]
+        try:
+            deadline = time.monotonic() + 15  # 1 s timeout, slack for a loaded machine
+            while threading.active_count() > baseline and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert threading.active_count() <= baseline, (
+                f"{threading.active_count() - baseline} handler threads still alive"
+            )
+        finally:
+            for s in idle:
+                s.close()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1"])
+def test_the_responder_binds_loopback_unless_told_otherwise(pkix, host):
+    from helpers.errors import UsageError
+
+    _root, ca, _good, _bad = pkix
+    with pytest.raises(UsageError, match="allow_network=True"):
+        ocsp.Responder(ca, host=host)
+    assert not ocsp.Responder(ca, host=host, allow_network=True).running  # not started

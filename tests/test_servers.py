@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 
 import pytest
 import requests
 
+from helpers.errors import UsageError
 from helpers.pki import CA
-from helpers.servers import LoginServer
+from helpers.servers import Login, LoginServer
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,157 @@ def test_a_refused_client_certificate_reaches_the_client_as_its_alert(ca, client
             with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                 tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 assert tls.recv(1024).startswith(b"HTTP/1.1 200 OK")
+
+
+# --------------------------------------------------------------------------- issue 13 (L2, N3, L5)
+# What a server must refuse: invalid body lengths (RFC 9112 §6.3, RFC 9110 §8.6), idle and
+# trickling clients (timeouts and a deadline), more connections than it serves, any
+# address but loopback. Raw sockets, so the test sends exactly the bytes it means.
+
+
+def _raw_post(address, length_lines: str, body: bytes = b"", *, timeout: float = 5.0) -> bytes:
+    """Send a POST with the given Content-Length header lines; return the status line.
+
+    The connection stays open after the body: a server that waits for more (the
+    ``read(-1)`` of a negative length) makes ``recv`` time out and the test fail.
+    """
+    with socket.create_connection(address, timeout=timeout) as s:
+        s.sendall(
+            b"POST /login HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            + length_lines.encode()
+            + b"\r\n"
+            + body
+        )
+        try:
+            return s.recv(4096).split(b"\r\n")[0]
+        except TimeoutError:
+            return b"(no answer: the server is still reading)"
+
+
+BAD_LENGTHS = [
+    ("Content-Length: -1\r\n", b"HTTP/1.1 400"),
+    ("Content-Length: abc\r\n", b"HTTP/1.1 400"),
+    ("Content-Length: +5\r\n", b"HTTP/1.1 400"),
+    ("Content-Length: 5, 5\r\n", b"HTTP/1.1 400"),
+    ("Content-Length: 5\r\nContent-Length: 6\r\n", b"HTTP/1.1 400"),  # N3
+    ("Content-Length: 5\r\nContent-Length: 5\r\n", b"HTTP/1.1 400"),
+    ("", b"HTTP/1.1 411"),
+    ("Content-Length: 65537\r\n", b"HTTP/1.1 413"),
+    ("Content-Length: 99999999999999999999999999\r\n", b"HTTP/1.1 413"),
+    ("Transfer-Encoding: chunked\r\n", b"HTTP/1.1 501"),
+]
+
+
+@pytest.mark.parametrize(("lines", "status"), BAD_LENGTHS, ids=[s for s, _ in BAD_LENGTHS])
+def test_invalid_or_oversized_content_length_is_refused_before_reading(lines, status, capfd):
+    with LoginServer(password="pw") as site:
+        answer = _raw_post(site.address, lines, b"user=ada&password=pw" + b"A" * 5000)
+        # ... and the server is fine afterwards.
+        ok = requests.post(site.url + "login", data={"user": "ada", "password": "pw"}, timeout=5)
+    assert answer.startswith(status), answer
+    assert ok.status_code == 200
+    assert site.logins == [Login("ada", "pw", True)]  # the refused body was never parsed
+    assert capfd.readouterr().err == ""  # no traceback from a client's mistake
+
+
+def test_a_valid_length_within_the_cap_is_still_read_exactly():
+    with LoginServer(password="pw") as site:
+        body = b"user=ada&password=pw"
+        answer = _raw_post(site.address, f"Content-Length: {len(body)}\r\n", body)
+    assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_idle_clients_do_not_keep_their_threads(ca, tls):
+    """200 clients connect and say nothing: every thread is back within the timeout."""
+    site = LoginServer(tls=_server_ctx(ca) if tls else None)
+    site.idle_timeout = 1.0
+    with site:
+        baseline = threading.active_count()
+        idle = [socket.create_connection(site.address, timeout=5) for _ in range(200)]
+        try:
+            assert _wait_for(lambda: threading.active_count() > baseline, 5)
+            # 1 s timeout; generous slack for a loaded 2-core machine.
+            assert _wait_for(lambda: threading.active_count() <= baseline, 15), (
+                f"{threading.active_count() - baseline} handler threads still alive"
+            )
+            assert idle[0].recv(1) == b""  # the server hung up on it
+        finally:
+            for s in idle:
+                s.close()
+
+
+def test_a_trickling_client_meets_the_request_deadline():
+    """One byte every 0.2 s never trips a 1 s idle timeout; the 2 s deadline ends it."""
+    site = LoginServer()
+    site.idle_timeout, site.request_deadline = 1.0, 2.0
+    request = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + b"x" * 10
+    with site, socket.create_connection(site.address, timeout=5) as s:
+        start = time.monotonic()
+        try:
+            for byte in request * 10:  # more than the server will wait for
+                s.sendall(bytes([byte]))
+                time.sleep(0.2)
+                if time.monotonic() - start > 10:
+                    break
+        except OSError:
+            pass  # the server closed on us: what we want
+        elapsed = time.monotonic() - start
+    assert elapsed < 8, f"the server was still reading after {elapsed:.1f} s"
+
+
+def test_connections_over_the_cap_are_closed_on_arrival():
+    site = LoginServer()
+    site.max_connections = 4
+    with site:
+        held = [socket.create_connection(site.address, timeout=5) for _ in range(4)]
+        try:
+            # Give the server time to hand the four to their threads.
+            assert _wait_for(lambda: len(site._server._open) == 4, 5)
+            with socket.create_connection(site.address, timeout=5) as extra:
+                assert extra.recv(1) == b""  # closed at once, no thread
+        finally:
+            for s in held:
+                s.close()
+        assert requests.get(site.url, timeout=5).status_code == 200  # slots free again
+
+
+def test_stop_ends_open_connections_and_returns_promptly():
+    before = threading.active_count()
+    site = LoginServer().start()
+    idle = socket.create_connection(site.address, timeout=5)
+    try:
+        assert _wait_for(lambda: threading.active_count() >= before + 2, 5)
+        stopper = threading.Thread(target=site.stop, daemon=True)
+        stopper.start()
+        stopper.join(5)
+        assert not stopper.is_alive(), "stop() waited for an idle client"
+        assert idle.recv(1) == b""
+    finally:
+        idle.close()
+    assert _wait_for(lambda: threading.active_count() == before, 5)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "192.0.2.1", "::"])
+def test_login_server_binds_loopback_unless_told_otherwise(host):
+    with pytest.raises(UsageError, match="allow_network=True"):
+        LoginServer(host=host)
+    # The explicit opt-in is accepted (not started: nothing is exposed by the test).
+    assert not LoginServer(host=host, allow_network=True).running
+
+
+def test_every_loopback_address_is_fine():
+    with LoginServer(host="127.0.0.2") as site:
+        assert site.address[0] == "127.0.0.2"
+    with LoginServer(host="localhost") as site:
+        assert site.address[0] == "127.0.0.1"
