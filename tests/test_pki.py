@@ -909,3 +909,12 @@ def test_load_pkcs12_bad_inputs_are_course_errors(leaf, tmp_path):
         load_pkcs12(blob, 5)  # type: ignore[arg-type]
     with pytest.raises(KeyPasswordError):
         load_pkcs12(b"\x30\x03\x02\x01\x00", "pw")
+
+
+def test_a_password_of_the_wrong_type_never_becomes_nul_bytes(leaf, tmp_path):
+    # bytes(5) is b"\x00" * 5: without a type check, password=5 would encrypt with that.
+    with pytest.raises(UsageError, match="not int"):
+        leaf.key_pem(password=5)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="not int"):
+        write_private_key(tmp_path / "k.pem", leaf.key, password=5)  # type: ignore[arg-type]
+    assert not (tmp_path / "k.pem").exists()

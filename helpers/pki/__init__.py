@@ -48,6 +48,7 @@ Everything below is importable from ``helpers.pki`` itself.
 ``csr.py``         ``make_csr``: the request a server sends to a real CA
 ``files.py``       ``CertFiles``, ``private_key_pem``, ``write_private_key`` (mode 0600)
 ``loading.py``     ``load_certificate(s)``, ``load_private_key``, ``load_pkcs12``
+``panics.py``      a Rust panic inside ``cryptography`` turned into one sentence
 =================  ========================================================================
 """
 

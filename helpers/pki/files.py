@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from ..errors import PKIError
+from ..errors import PKIError, UsageError
 
 __all__ = ["CertFiles", "Password", "private_key_pem", "write_private_key"]
 
@@ -32,9 +32,27 @@ Password = str | bytes | None
 
 
 def _password_bytes(password: Password) -> bytes | None:
+    """The password as bytes (a str as UTF-8); anything else is the caller's mistake.
+
+    Checked, not just ``bytes(password)``: ``bytes(5)`` is five NUL bytes, which would
+    quietly become the password of a key written with ``password=5``.
+    """
     if password is None:
         return None
-    return password.encode("utf-8") if isinstance(password, str) else bytes(password)
+    if isinstance(password, str):
+        try:
+            return password.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(
+                "This password holds characters that cannot be encoded as UTF-8 (a lone surrogate).",
+                "Type the password again, or pass it as bytes.",
+            ) from None
+    if isinstance(password, (bytes, bytearray, memoryview)):
+        return bytes(password)
+    raise UsageError(
+        f"A password is a str or bytes, not {type(password).__name__}.",
+        "Pass password='...' (or password=None for no encryption).",
+    )
 
 
 def _encryption(password: Password) -> serialization.KeySerializationEncryption:

@@ -114,22 +114,6 @@ def _read_input(data: object, what: str) -> bytes:
         ) from None
 
 
-def _password(password: object) -> bytes | None:
-    """The password as bytes; a password of another type is the caller's mistake."""
-    if password is not None and not isinstance(password, (str, bytes, bytearray, memoryview)):
-        raise UsageError(
-            f"A password is a str or bytes, not {type(password).__name__}.",
-            "Pass password='...' (or password=None for an unencrypted key).",
-        )
-    try:
-        return _password_bytes(password)  # type: ignore[arg-type]
-    except UnicodeEncodeError:
-        raise UsageError(
-            "This password holds characters that cannot be encoded as UTF-8 (a lone surrogate).",
-            "Type the password again, or pass it as bytes.",
-        ) from None
-
-
 # RFC 1421 §4.6.1.3 / RFC 1423 §1.1: a traditional ("Proc-Type: 4,ENCRYPTED") PEM key
 # names its cipher and IV in a header:  DEK-Info: AES-256-CBC,<IV in hex>. A CBC IV is
 # exactly one cipher block long.
@@ -271,7 +255,7 @@ def load_private_key(
     is not a private key at all.
     """
     raw = _read_input(data, "private key")
-    pw = _password(password)
+    pw = _password_bytes(password)
     if not raw.strip():
         raise PEMError(
             "The private key data is empty.", "Check that the file was written completely."
@@ -340,7 +324,7 @@ def load_pkcs12(data: bytes | str | os.PathLike[str], password: Password = None)
             "not a PKCS#12 bundle: .p12/.pfx files are binary DER.",
             "Use load_certificate() / load_private_key() for PEM, or pass the .p12 file's bytes.",
         )
-    pw = _password(password)
+    pw = _password_bytes(password)
     if pw is not None:
         try:
             pw.decode("utf-8")
