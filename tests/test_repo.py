@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tokenize
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -171,22 +172,190 @@ def test_verify_false_only_in_the_man_in_the_middle_lesson():
     assert offenders == []
 
 
+_KEY_FILE_SUFFIXES = {".key", ".p12", ".pfx", ".pcap", ".pcapng", ".keylog"}
+
+# A line break as a file may hold it: a real one, or escaped once or more (a backslash and an n
+# in JSON or a Python string literal; two backslashes for a Python string inside a notebook).
+_BREAK = r"(?:\r?\n|(?:\\+r)?\\+n)"
+_SECRET_PATTERNS = {
+    # BEGIN line, optional headers (Proc-Type/DEK-Info) and blank line, then real base64.
+    "private key": re.compile(
+        rf"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[ \t]*{_BREAK}"
+        rf"(?:[A-Za-z-]+:[^\n\\]*{_BREAK}|[ \t]*{_BREAK})*[A-Za-z0-9+/]{{40}}"
+    ),
+    # An NSS key-log line; inside JSON it follows an escaped break or a quote, not a real break.
+    "key log": re.compile(
+        r"(?<![A-Z0-9_])(?:CLIENT_RANDOM|CLIENT_EARLY_TRAFFIC_SECRET|EARLY_EXPORTER_SECRET"
+        r"|(?:CLIENT|SERVER)_HANDSHAKE_TRAFFIC_SECRET|(?:CLIENT|SERVER)_TRAFFIC_SECRET_\d+"
+        r"|EXPORTER_SECRET)[ \t]+[0-9a-fA-F]{64}[ \t]+[0-9a-fA-F]{32,}"
+    ),
+    # A field named keylog with a non-empty string (a capture's info), quotes escaped or not.
+    "keylog field": re.compile(r"""\\*["']keylog\\*["']\s*:\s*\[?\s*\\*["'](?!\\*["'])"""),
+}
+
+
+def _json_strings(value) -> Iterator[str]:
+    """Every string in parsed JSON, and each list of strings joined (a notebook's lines)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        if value and all(isinstance(item, str) for item in value):
+            yield "".join(value)
+        for item in value:
+            yield from _json_strings(item)
+
+
+def _secrets_in(path: Path) -> list[str]:
+    """What in one file looks like key material: ``private key``, ``key log``, ``keylog field``.
+
+    The raw text is searched with patterns that accept escaped line breaks; a JSON file or a
+    notebook is also parsed, and every string in it (code cells, outputs, a capture's info)
+    searched on its own, with the lines of a notebook's multi-line strings joined again.
+    """
+    try:
+        text = path.read_text()
+    except (UnicodeDecodeError, OSError):
+        return []
+    texts = [text]
+    if path.suffix in {".json", ".ipynb"}:
+        try:
+            texts += _json_strings(json.loads(text))
+        except (ValueError, RecursionError):
+            pass  # not JSON after all: the raw text was searched
+    return [name for name, rx in _SECRET_PATTERNS.items() if any(rx.search(t) for t in texts)]
+
+
 def test_no_key_material_or_key_logs_in_the_repository():
     offenders = []
     for path in _tracked_files():
-        if path.suffix in {".key", ".p12", ".pfx", ".pcap", ".pcapng", ".keylog"}:
-            offenders.append(str(path.relative_to(ROOT)))
+        name = str(path.relative_to(ROOT))
+        if path.suffix in _KEY_FILE_SUFFIXES:
+            offenders.append(name)
             continue
-        try:
-            text = path.read_text()
-        except (UnicodeDecodeError, OSError):
-            continue
-        if re.search(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----\s*\n[A-Za-z0-9+/]{40}", text):
-            offenders.append(str(path.relative_to(ROOT)))
-        if re.search(r"(?m)^(CLIENT_RANDOM|CLIENT_HANDSHAKE_TRAFFIC_SECRET) [0-9a-f]{64} ", text):
-            if "tests/vectors" not in str(path):  # RFC 8448's published example keys
-                offenders.append(str(path.relative_to(ROOT)))
+        found = _secrets_in(path)
+        if name.startswith("tests/vectors/"):  # RFC 8448's published example keys
+            found = [f for f in found if f == "private key"]  # no key log there, but allowed
+        if found:
+            offenders.append(f"{name}: {', '.join(found)}")
     assert offenders == []
+
+
+def _fresh_key_pem(encrypted: bool = False) -> str:
+    """A private key made now (never committed), as PEM text."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    if encrypted:  # the traditional format, with Proc-Type/DEK-Info headers before the base64
+        fmt = serialization.PrivateFormat.TraditionalOpenSSL
+        crypt = serialization.BestAvailableEncryption(b"lesson")
+    else:
+        fmt, crypt = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    return key.private_bytes(serialization.Encoding.PEM, fmt, crypt).decode()
+
+
+def _fresh_keylog() -> str:
+    random = os.urandom(32).hex()
+    return "".join(
+        f"{label} {random} {os.urandom(32).hex()}\n"
+        for label in ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0")
+    )
+
+
+def _notebook(*, source: str = "x = 1", output: str | None = None, plain: str | None = None):
+    cell = nbformat.v4.new_code_cell(source)
+    if output is not None:  # nbformat writes multi-line outputs as a list of lines
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
+    if plain is not None:
+        cell.outputs = [
+            nbformat.v4.new_output("execute_result", data={"text/plain": plain}, execution_count=1)
+        ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# 99 · A test notebook"), cell]
+    return nbformat.writes(nb)
+
+
+# Each case: a file name, a function making its text, and what the scan must find there.
+_PLANTED = {
+    "pem-file": ("k.txt", lambda: _fresh_key_pem(), ["private key"]),
+    "encrypted-pem": ("k.txt", lambda: _fresh_key_pem(encrypted=True), ["private key"]),
+    "pem-in-json": ("c.json", lambda: json.dumps({"server": _fresh_key_pem()}), ["private key"]),
+    "pem-in-python": ("k.py", lambda: f"KEY = {_fresh_key_pem()!r}\n", ["private key"]),
+    "pem-in-notebook-code": (
+        "n.ipynb",
+        lambda: _notebook(source=f"KEY = {_fresh_key_pem()!r}"),
+        ["private key"],
+    ),
+    "pem-in-notebook-output": (
+        "n.ipynb",
+        lambda: _notebook(output=_fresh_key_pem()),
+        ["private key"],
+    ),
+    "keylog-file": ("keys.txt", _fresh_keylog, ["key log"]),
+    "keylog-in-json": ("c.json", lambda: json.dumps({"notes": _fresh_keylog()}), ["key log"]),
+    "keylog-in-notebook-output": (
+        "n.ipynb",
+        lambda: _notebook(plain=repr(_fresh_keylog())),
+        ["key log"],
+    ),
+    "keylog-field": (
+        "c.json",
+        lambda: json.dumps({"info": dict(keylog="(secrets, in any shape)")}),
+        ["keylog field"],
+    ),
+    "keylog-field-in-notebook": (
+        "n.ipynb",
+        lambda: _notebook(source="info = " + repr(dict(keylog="CLIENT_RANDOM ..."))),
+        ["keylog field"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", _PLANTED, ids=_PLANTED)
+def test_the_secret_scan_finds_key_material_inside_json_python_and_notebooks(tmp_path, case):
+    name, make, expected = _PLANTED[case]
+    path = tmp_path / name
+    path.write_text(make())
+    assert _secrets_in(path) == expected
+
+
+def test_the_secret_scan_finds_a_capture_saved_with_its_key_log(tmp_path):
+    """The audit's reproduction (L7): a real capture, saved with and without its key log."""
+    import ssl
+
+    from helpers.capture import capture_memory
+    from helpers.pki import CA
+
+    root = CA("Scan Test Root")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    root.issue("localhost").configure_server(server)
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    root.configure_trust(client)
+    capture = capture_memory(client, server)
+    assert _secrets_in(capture.save(tmp_path / "default.json")) == []
+    with pytest.warns(UserWarning):
+        saved = capture.save(tmp_path / "with-keylog.json", include_keylog=True)
+    assert _secrets_in(saved) == ["key log", "keylog field"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "load_private_key(b'-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n')",
+        'check_no_secrets("-----BEGIN PRIVATE KEY-----")',
+        'secret = parse_keylog(capture.info["keylog"])[random]',
+        json.dumps({"keylog": "", "withheld": ["info.keylog"]}),
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET <client_random, 64 hex digits> <secret, hex>",
+    ],
+    ids=["dummy-test-key", "marker-only", "keylog-lookup", "empty-keylog", "format-docs"],
+)
+def test_the_secret_scan_lets_code_and_docs_about_secrets_through(tmp_path, text):
+    path = tmp_path / "ok.py"
+    path.write_text(text)
+    assert _secrets_in(path) == []
 
 
 def test_no_sys_path_hacks():
