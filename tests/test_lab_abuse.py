@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import random
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from helpers.lab import Lab
+from tests.reporting import report
 
 pytestmark = pytest.mark.slow
 
@@ -146,3 +150,220 @@ def test_connection_cap_evicts_the_idlest() -> None:
         finally:
             for s in idle:
                 s.close()
+
+
+# --- issue 13 (audit M2, N3): limits that hold when the room is hostile ----------------
+
+
+def _tls(lab: Lab, source: str = "127.0.0.1") -> ssl.SSLSocket:
+    """A verified TLS connection to ``valid`` from the loopback address ``source``."""
+    ctx = ssl.create_default_context(cafile=lab.ca_bundle)
+    raw = socket.socket()
+    raw.settimeout(5)
+    raw.bind((source, 0))
+    raw.connect(("127.0.0.1", lab.port("valid")))
+    return ctx.wrap_socket(raw, server_hostname=lab.host("valid"))
+
+
+def _answer(tls: ssl.SSLSocket, request: bytes) -> bytes:
+    """Send ``request`` and read one response head plus up to its Content-Length body."""
+    tls.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _open_from(source: str, port: int) -> socket.socket:
+    s = socket.socket()
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def test_fair_eviction_spares_an_honest_address() -> None:
+    """At the cap the idlest connection *of the busiest address* goes, not the idlest of all:
+    a student's quiet keep-alive connection survives 60 sockets from another machine."""
+    with Lab() as lab:
+        reactor = lab._reactor
+        assert reactor is not None
+        reactor.max_connections = 30
+        base_fds, base_threads = _open_fds(), threading.active_count()
+        host = lab.host("valid")
+        request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        with _tls(lab) as honest:
+            assert _answer(honest, request).startswith(b"HTTP/1.1 200 OK")
+            time.sleep(0.1)  # the honest connection is now the idlest one in the lab
+            attackers = [_open_from(f"127.0.0.{2 + i % 3}", lab.port("valid")) for i in range(60)]
+            try:
+                assert _wait_for(lambda: reactor.accepted >= 61)
+                assert _wait_for(lambda: lab.connections <= 30)
+                # Still open, still served: the attacker addresses paid for the room.
+                assert _answer(honest, request).startswith(b"HTTP/1.1 200 OK")
+                assert reactor.evicted >= 30
+            finally:
+                for s in attackers:
+                    s.close()
+        assert _wait_for(lambda: lab.connections == 0), lab.connections
+        assert _wait_for(lambda: _open_fds() <= base_fds), (_open_fds(), base_fds)
+        assert threading.active_count() == base_threads
+
+
+def test_slow_drip_meets_absolute_deadlines() -> None:
+    """Bytes trickling in never push a deadline back: not for the handshake, not for a
+    request head, and a client that sends a complete request before every deadline is
+    still closed when its connection's lifetime ends (keep-alive hoarding)."""
+    with Lab() as lab:
+        reactor = lab._reactor
+        assert reactor is not None
+        reactor.handshake_timeout = reactor.idle_timeout = 1.0
+        reactor.max_lifetime = 2.5  # attribute read by the reactor (helpers/lab/server.py)
+        host = lab.host("valid")
+
+        def closed_after(sock: socket.socket, drip: bytes) -> float:
+            """Send ``drip`` one byte every 0.1 s; seconds until the server closes."""
+            start = time.monotonic()
+            sock.settimeout(0.1)
+            for i in range(100):  # 10 s at most
+                try:
+                    sock.send(drip[i % len(drip) : i % len(drip) + 1])
+                    if sock.recv(65536) == b"":
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+            return time.monotonic() - start
+
+        hello = _client_hello(host)
+        with _connect(lab.port("valid")) as raw:
+            assert closed_after(raw, hello[:-1]) < 2.5  # the handshake: 1 s deadline
+        with _tls(lab) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nX-a: ")  # a request head that never ends
+            assert closed_after(tls, b"a") < 2.5
+
+        # A complete request every 0.5 s, each within the 1 s idle deadline: the lifetime
+        # (2.5 s) ends it, with "Connection: close" on its last answer.
+        request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        start = time.monotonic()
+        answers: list[bytes] = []
+        with _tls(lab) as tls:
+            while time.monotonic() - start < 8:
+                try:
+                    answer = _answer(tls, request)
+                except OSError:
+                    break
+                if not answer:
+                    break
+                answers.append(answer)
+                if b"Connection: close" in answer:
+                    break
+                time.sleep(0.5)
+        lived = time.monotonic() - start
+        assert lived < 4.0, f"a keep-alive client kept its connection {lived:.1f} s"
+        assert answers and b"Connection: close" in answers[-1]
+
+
+def test_duplicate_content_length_is_refused() -> None:
+    """RFC 9112 §6.3: two Content-Length headers (even equal ones), or a length that is not
+    plain digits, leave the end of the request ambiguous: 400 and close."""
+    with Lab() as lab:
+        host = lab.host("valid")
+        cases = {
+            "different values": "Content-Length: 5\r\nContent-Length: 0\r\n",
+            "equal values": "Content-Length: 5\r\nContent-Length: 5\r\n",
+            "a sign": "Content-Length: +5\r\n",
+            "two Host headers": "Content-Length: 5\r\nHost: other\r\n",
+        }
+        for what, headers in cases.items():
+            with _tls(lab) as tls:
+                head = f"GET / HTTP/1.1\r\nHost: {host}\r\n{headers}\r\nhello"
+                answer = _answer(tls, head.encode())
+                assert answer.startswith(b"HTTP/1.1 400 "), (what, answer[:60])
+                assert b"Connection: close" in answer
+        with _tls(lab) as tls:  # one Content-Length is fine
+            head = f"GET / HTTP/1.1\r\nHost: {host}\r\nContent-Length: 5\r\n\r\nhello"
+            assert _answer(tls, head.encode()).startswith(b"HTTP/1.1 200 OK")
+
+
+_EMFILE_CHILD = r"""
+import json, os, resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))  # soft = hard: it cannot be raised
+from helpers.lab import Lab
+from tests.reporting import report
+with Lab() as lab:
+    reactor = lab._reactor
+    calls = [0]
+    real_select = reactor._selector.select
+    def counting_select(timeout=None):
+        calls[0] += 1
+        return real_select(timeout)
+    reactor._selector.select = counting_select
+    hog = []  # other code in this process (a notebook kernel) used up the descriptors
+    try:
+        while True:
+            hog.append(open(os.devnull))
+    except OSError:
+        pass
+    info = {"port": lab.port("valid"), "cap": reactor.max_connections, "ca": str(lab.ca_bundle)}
+    print(json.dumps(info), flush=True)
+    sys.stdin.readline()  # the parent holds its connections now
+    c0, t0, w0 = calls[0], time.process_time(), time.monotonic()
+    time.sleep(2)
+    wall = time.monotonic() - w0
+    out = {"selects": calls[0] - c0, "cpu": (time.process_time() - t0) / wall}
+    for f in hog:
+        f.close()
+    print(json.dumps(out), flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_out_of_descriptors_pauses_instead_of_spinning(repo_root, request) -> None:
+    """EMFILE on accept(): the listener stays readable, so a loop that just returns from
+    accept() wakes up again at once, forever. The reactor must look away instead."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _EMFILE_CHILD],
+        cwd=repo_root,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    held: list[socket.socket] = []
+    try:
+        info = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        held = [_connect(info["port"]) for _ in range(40)]  # queued, waiting for accept()
+        time.sleep(0.3)
+        proc.stdin.write("go\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+        figures = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        report(
+            request.config,
+            [
+                f"out of descriptors (RLIMIT_NOFILE 128, cap {info['cap']}), 40 clients "
+                f"waiting: {figures['selects']} wake-ups and {100 * figures['cpu']:.0f}% CPU in 2 s"
+            ],
+        )
+        # A busy loop makes tens of thousands of wake-ups in 2 s even on a loaded machine;
+        # the reactor's sweep (4/s) and accept pauses (10/s) make a few dozen.
+        assert figures["selects"] < 300, figures
+        # The descriptors are back: the lab serves again (it paused; it did not stop).
+        ctx = ssl.create_default_context(cafile=info["ca"])
+        with socket.create_connection(("127.0.0.1", info["port"]), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname="valid.lab.localhost") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                assert tls.recv(100).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        for s in held:
+            s.close()
+        if proc.poll() is None:
+            proc.stdin.write("done\n")  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, 9)
+            proc.wait(timeout=5)
