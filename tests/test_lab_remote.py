@@ -9,13 +9,18 @@ went through the join endpoint. The offline guard is on throughout.
 
 from __future__ import annotations
 
+import datetime
+import http.server
 import json
 import os
 import select
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,12 +28,16 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
 
 import helpers.lab
 from helpers import diagnose, names, pki
 from helpers.errors import ConnectionProblem, LabError, UsageError
 from helpers.lab import LAB_ENV, Lab, RemoteLab, ShareServer, join, running_lab
+from helpers.lab.build import _description_signer, ensure
 from helpers.lab.remote import ca_fingerprint, short_fingerprint
+from helpers.lab.remote.joined import InsecureJoinWarning
+from helpers.lab.remote.signing import DescriptionSigner
 
 TEACHER = "127.0.0.2"
 
@@ -101,9 +110,13 @@ def test_cli_describes_what_students_type(teacher: dict[str, Any]) -> None:
     assert share["fingerprint"] in text and "helpers.lab.join(" in text
     assert share["join"][0] not in text  # the page cannot vouch for itself: no '#fingerprint'
     with urllib.request.urlopen(base + "ca.pem", timeout=5) as ca:  # noqa: S310
-        assert ca_fingerprint(ca.read()) == share["fingerprint"]
+        ca_pem_text = ca.read().decode()
+    assert ca_fingerprint(ca_pem_text.encode()) == share["fingerprint"]
+    assert "join('" + base + "#XXXXXXXXXXXXXXXX')" in text  # the '#FP' form, as a placeholder
     with urllib.request.urlopen(base + "lab.json", timeout=5) as desc:  # noqa: S310
-        data = json.load(desc)
+        envelope = json.load(desc)
+    assert envelope["format"] == 2 and envelope["chain"][1] == ca_pem_text
+    data = json.loads(envelope["description"])  # the exact bytes the lab signed
     assert data["address"] == TEACHER and data["client_key_pem"] is None
     assert "PRIVATE KEY" not in json.dumps(data)  # public material only
 
@@ -141,7 +154,7 @@ def test_join_uses_the_teachers_servers(teacher: dict[str, Any]) -> None:
 
 
 def test_what_is_not_shared(teacher: dict[str, Any]) -> None:
-    with RemoteLab(teacher["share"]["urls"][0]) as remote:
+    with RemoteLab(teacher["share"]["join"][0]) as remote:
         with pytest.raises(LabError, match="does not share its client key"):
             _ = remote.client_cert
         # Certificates are public: the chains each server sends are there; keys are not.
@@ -149,7 +162,7 @@ def test_what_is_not_shared(teacher: dict[str, Any]) -> None:
         assert leaf.subject.rfc4514_string() == "CN=valid.lab.localhost"
         with pytest.raises(LabError, match="private key stays on the teacher's machine"):
             _ = remote.files.keys["valid"]
-        held = list(remote.files.directory.iterdir())
+        held = [p for p in remote.files.directory.iterdir() if p.name != ".in-use"]
         assert held and not any(b"PRIVATE KEY" in path.read_bytes() for path in held)
         # Without a certificate the mTLS server refuses us (TLS 1.3: on the first read).
         with pytest.raises(requests.exceptions.RequestException):
@@ -176,11 +189,11 @@ def test_teacher_down_and_wrong_urls(teacher: dict[str, Any]) -> None:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]  # nothing listens once the socket is closed
     with pytest.raises(ConnectionProblem, match=r"^Nothing answers at http://127\.0\.0\.1:\d+/:"):
-        join(f"http://127.0.0.1:{closed}/")
+        join(f"http://127.0.0.1:{closed}/#0123456789ABCDEF")
     assert running_lab() is None
     port = teacher["share"]["port"]
     with pytest.raises(LabError, match="answered HTTP 404"):
-        RemoteLab(f"{TEACHER}:{port}/elsewhere/").start()
+        RemoteLab(f"{TEACHER}:{port}/elsewhere/#0123456789ABCDEF").start()
     with pytest.raises(UsageError, match="not an http:// URL"):
         RemoteLab(f"https://{TEACHER}:{port}/")
 
@@ -214,7 +227,7 @@ def test_shared_client_key_opens_mtls(tmp_path: Path) -> None:
     with (
         Lab(bind="127.0.0.3") as lab,
         ShareServer(lab, port=0, share_client_key=True) as share,
-        RemoteLab(share.url("127.0.0.3"), directory=tmp_path / "student") as remote,
+        RemoteLab(share.join_url("127.0.0.3"), directory=tmp_path / "student") as remote,
     ):
         chain, key = remote.client_cert
         assert key.stat().st_mode & 0o777 == 0o600
@@ -263,3 +276,214 @@ def test_cli_reports_a_busy_share_port(repo_root: Path, tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.startswith("error: The join endpoint could not listen on 127.0.0.1:")
     assert "--share-port" in out.stderr
+
+
+# --------------------------------------------------------------------------- issue 13
+# Joining is authenticated (M3, L1, L4, N2): someone in the room answers in the teacher's
+# place. Fake endpoints listen on 127.0.0.4 (Linux routes 127.0.0.0/8 to lo); each serves
+# fixed bytes over real HTTP.
+
+
+class _Fake(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    body: bytes = b""
+    drip: float = 0.0  # > 0: send the body one byte at a time, this many seconds apart
+
+
+class _FakeHandler(http.server.BaseHTTPRequestHandler):
+    server: _Fake
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.server.body)))
+        self.end_headers()
+        if not self.server.drip:
+            self.wfile.write(self.server.body)
+            return
+        for byte in self.server.body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(self.server.drip)
+
+
+@pytest.fixture
+def fake() -> Iterator[_Fake]:
+    """A 'teacher' on 127.0.0.4 that answers whatever a test puts in ``fake.body``."""
+    server = _Fake(("127.0.0.4", 0), _FakeHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _envelope(teacher: dict[str, Any]) -> dict[str, Any]:
+    with urllib.request.urlopen(teacher["share"]["urls"][0] + "lab.json", timeout=5) as r:  # noqa: S310
+        return json.load(r)
+
+
+def _teacher_signer(teacher: dict[str, Any]) -> DescriptionSigner:
+    """The teacher's own signer (as if its key had leaked): for the defence-in-depth tests."""
+    generation = Path(teacher["ca_bundle"]).parent
+    return DescriptionSigner.load(
+        generation / "signer.pem", generation / "signer-key.pem", generation / "ca.pem"
+    )
+
+
+def _fake_url(fake: _Fake, teacher: dict[str, Any]) -> str:
+    short = teacher["share"]["fingerprint"].replace(":", "")[:16]
+    return f"http://127.0.0.4:{fake.server_address[1]}/#{short}"
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_join_without_a_fingerprint_is_refused(
+    teacher: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """M3: no fingerprint, no join (one sentence saying where to find it); an opt-out is loud."""
+    url = teacher["share"]["urls"][0]
+    before = names.table()
+    with pytest.raises(UsageError, match="no CA fingerprint") as err:
+        join(url)
+    assert "teacher's terminal or the board" in str(err.value) and "/#" in str(err.value)
+    monkeypatch.setenv(LAB_ENV, url)
+    with pytest.raises(UsageError, match=f"{LAB_ENV}=.* has no CA fingerprint"):
+        helpers.lab.get_lab()
+    assert names.table() == before and running_lab() is None
+    monkeypatch.delenv(LAB_ENV)
+    with pytest.warns(InsecureJoinWarning, match="WITHOUT a CA fingerprint"):
+        remote = RemoteLab(url, insecure_no_fingerprint=True, directory=tmp_path).start()
+    with remote:
+        assert "UNVERIFIED" in repr(remote)
+        assert "background:#b00020" in remote._repr_html_()
+        assert "NOT checked" in remote._repr_html_()
+
+
+def test_a_spoofed_endpoint_with_the_real_ca_is_refused(
+    teacher: dict[str, Any], fake: _Fake, tmp_path: Path
+) -> None:
+    """L1: the real (public) CA plus forged CRL/chains/ports: refused, an earlier join untouched."""
+    honest = RemoteLab(teacher["share"]["join"][0], directory=tmp_path).start()
+    try:
+        kept = _snapshot(honest.files.directory)
+        real = _envelope(teacher)
+        description = json.loads(real["description"])
+        evil = pki.CA("Evil CA")
+        forged = dict(
+            description,
+            crl_pem=evil.crl(days=1).public_bytes(serialization.Encoding.PEM).decode(),
+        )
+        forged["scenarios"]["ip-san"]["port"] = 18888
+        forged_text = json.dumps(forged, indent=1)
+        # The forged description is served in each way an impostor could try.
+        evil_cert, evil_key = _description_signer(evil, datetime.datetime.now(datetime.UTC))
+        resigned = DescriptionSigner(evil_cert, evil_key, pki.load_certificate(teacher["ca_bundle"]))
+        attempts = {
+            "changed after signing": (dict(real, description=forged_text), "does not match its signature"),
+            "unsigned fields beside": (dict(real, crl_pem=forged["crl_pem"]), "outside its signature"),
+            "signed by another key": (json.loads(resigned.envelope(forged_text.encode())), "did not issue"),
+            "not signed": (dict(real, signature=""), "does not match its signature"),
+        }  # fmt: skip
+        for label, (envelope, refusal) in attempts.items():
+            fake.body = json.dumps(envelope).encode()
+            with pytest.raises(LabError, match=refusal):
+                RemoteLab(_fake_url(fake, teacher), directory=tmp_path).start()
+            assert _snapshot(honest.files.directory) == kept, label
+        # A refused join wrote nothing: only the honest join's directory exists.
+        assert [p for p in tmp_path.glob("*/*/*")] == [honest.files.directory]
+        assert requests.get(honest.url("valid"), verify=honest.ca_bundle, timeout=5).ok
+    finally:
+        honest.stop()
+
+
+def test_defence_in_depth_even_with_the_signer_key(
+    teacher: dict[str, Any], fake: _Fake, tmp_path: Path
+) -> None:
+    """L1: were the signer key stolen, a forged CRL, chain or client key is still refused;
+    an old signed description is refused as a replay."""
+    signer = _teacher_signer(teacher)
+    description = json.loads(_envelope(teacher)["description"])
+    # The honest description, re-signed, still passes: the checks accept every lab chain
+    # (sha1, incomplete-chain, bad-issuer) and skip the foreign ones by their recipe.
+    fake.body = signer.envelope(json.dumps(description).encode())
+    with RemoteLab(_fake_url(fake, teacher), directory=tmp_path) as remote:
+        sent = Path(teacher["ca_bundle"]).parent / "sha1-chain.pem"  # what the server sends
+        assert remote.files.chains["sha1"].read_bytes() == sent.read_bytes()
+    evil = pki.CA("Evil CA")
+    evil_client = evil.issue("student.lab.localhost", usages=("client",))
+    pem = serialization.Encoding.PEM
+    other_lab = ensure(tmp_path / "other")  # a second lab's files: same names, another CA
+    forgeries = {
+        "CRL": ({"crl_pem": evil.crl(days=1).public_bytes(pem).decode()}, "CRL .* not signed by the lab CA"),
+        "chain": ({"chains_pem": dict(description["chains_pem"], valid=other_lab.chains["valid"].read_text())}, "'valid' .* does not lead to the lab CA"),
+        "client": ({"client_cert_pem": evil_client.cert.public_bytes(pem).decode(), "client_key_pem": pki.private_key_pem(evil_client.key).decode()}, "client certificate .* not the lab's"),
+    }  # fmt: skip
+    for label, (change, refusal) in forgeries.items():
+        fake.body = signer.envelope(json.dumps(dict(description, **change)).encode())
+        with pytest.raises(LabError, match=refusal):
+            RemoteLab(_fake_url(fake, teacher), directory=tmp_path / label).start()
+        assert not (tmp_path / label).exists() or not list((tmp_path / label).glob("*/*/*"))
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    fake.body = signer.envelope(json.dumps(description).encode(), now=old)
+    with pytest.raises(LabError, match="too far from this machine's clock"):
+        RemoteLab(_fake_url(fake, teacher), directory=tmp_path).start()
+
+
+def test_a_signer_must_be_fit_for_signing_descriptions(fake: _Fake, tmp_path: Path) -> None:
+    """A server certificate of the pinned CA (serverAuth EKU) cannot sign a description."""
+    ca = pki.CA("Some Root")
+    leaf = ca.issue("valid.lab.localhost")  # directly issued by the root, but for TLS
+    wrong = DescriptionSigner(leaf.cert, leaf.key, ca.cert)  # type: ignore[arg-type]
+    fake.body = wrong.envelope(json.dumps({"kind": "tls-course-lab", "format": 2}).encode())
+    url = f"http://127.0.0.4:{fake.server_address[1]}/#{ca_fingerprint(ca.cert)[:23]}"
+    with pytest.raises(LabError, match="not issue for signing descriptions"):
+        RemoteLab(url, directory=tmp_path).start()
+
+
+def test_hostile_answers_end_in_one_sentence_within_the_deadline(
+    teacher: dict[str, Any], fake: _Fake, tmp_path: Path
+) -> None:
+    """L4: deep JSON is a LabError, not a RecursionError; a trickle cannot outlast the deadline."""
+    url = _fake_url(fake, teacher)
+    fake.body = b'{"kind": "tls-course-lab", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    with pytest.raises(LabError, match="nested 200001 levels deep"):
+        RemoteLab(url, directory=tmp_path).start()
+    fake.body, fake.drip = b" " * 100, 0.1  # 10 s of body at 10 bytes/s
+    start = time.monotonic()
+    with pytest.raises(ConnectionProblem, match="within 1.5 s"):
+        RemoteLab(url, directory=tmp_path, timeout=1.5).start()
+    assert time.monotonic() - start < 3.5
+
+
+def test_each_join_has_its_own_directory_and_old_ones_are_pruned(
+    teacher: dict[str, Any], tmp_path: Path
+) -> None:
+    """N2: a fresh directory per join, under fingerprint and endpoint; ip-san forwarded from
+    a port this machine picks; directories no running kernel holds are pruned."""
+    url = teacher["share"]["join"][0]
+    first = RemoteLab(url, directory=tmp_path).start()
+    second = RemoteLab(url, directory=tmp_path).start()
+    try:
+        one, two = first.files.directory, second.files.directory
+        assert one != two and one.parent == two.parent
+        fingerprint, endpoint = one.parent.parent.name, one.parent.name
+        assert fingerprint == teacher["share"]["fingerprint"].replace(":", "")[:16].lower()
+        assert endpoint == f"{TEACHER}_{teacher['share']['port']}"
+        # ip-san: the teacher's port number is not taken on this machine's loopback.
+        assert first.port("ip-san") != teacher["scenarios"]["ip-san"]["port"]
+        assert requests.get(first.url("ip-san"), verify=first.ca_bundle, timeout=5).ok
+    finally:
+        first.stop()
+    with RemoteLab(url, directory=tmp_path) as third:
+        assert not one.exists()  # released by stop(): pruned
+        assert two.exists() and third.files.directory.exists()  # still held: kept
+    second.stop()

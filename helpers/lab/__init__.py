@@ -34,9 +34,11 @@ the installed ``curl`` and ``openssl``.
 
 **In a classroom** (:mod:`helpers.lab.remote`) the teacher runs
 ``python -m helpers.lab --share`` and students call :func:`join` with the URL it
-prints, or set ``TLS_COURSE_LAB=http://TEACHER:8446/`` before starting JupyterLab:
-then :func:`get_lab` returns the teacher's lab (a :class:`RemoteLab`) in every
-notebook, unchanged.
+prints, fingerprint included (``join("http://10.0.0.5:8446/#3F2A9B1C77D0E4A5")``), or
+set ``TLS_COURSE_LAB=http://10.0.0.5:8446/#3F2A9B1C77D0E4A5`` before starting
+JupyterLab: then :func:`get_lab` returns the teacher's lab (a :class:`RemoteLab`) in
+every notebook, unchanged. Without the part after ``#`` both refuse: it is what proves
+that the lab is the teacher's.
 """
 
 from __future__ import annotations
@@ -310,36 +312,55 @@ def get_lab() -> Lab | RemoteLab:
     Re-running a notebook cell calls this again and gets the same running lab, so it
     never fails with "address already in use". The lab stops when the process exits.
 
-    If the environment variable ``TLS_COURSE_LAB`` holds a teacher's join URL
-    (``http://10.0.0.5:8446/``, optionally ``#`` and the CA fingerprint), the kernel
-    joins that lab instead of starting its own (see :func:`join`): every notebook then
-    works against the teacher's servers without a change. Set it before starting
-    JupyterLab; kernels inherit it.
+    If the environment variable ``TLS_COURSE_LAB`` holds a teacher's join URL with the
+    lab CA's fingerprint after ``#`` (``http://10.0.0.5:8446/#3F2A9B1C77D0E4A5``, as the
+    teacher's terminal prints it), the kernel joins that lab instead of starting its own
+    (see :func:`join`): every notebook then works against the teacher's servers without
+    a change. Set it before starting JupyterLab; kernels inherit it. A URL without the
+    fingerprint is refused (:class:`~helpers.errors.UsageError`): there is no insecure
+    opt-out through the environment.
     """
     with _shared_lock:
         if _shared is None or not _shared.running:
             source = os.environ.get(LAB_ENV, "").strip()
+            if source and "#" not in source:
+                from .remote.joined import _no_fingerprint
+
+                raise _no_fingerprint(f"{LAB_ENV}={source}")
             lab: Lab | RemoteLab = RemoteLab(source).start() if source else Lab().start()
             _adopt(lab)
             return lab
         return _shared
 
 
-def join(url: str, fingerprint: str | None = None, *, timeout: float = 5.0) -> RemoteLab:
+def join(
+    url: str,
+    fingerprint: str | None = None,
+    *,
+    timeout: float = 5.0,
+    insecure_no_fingerprint: bool = False,
+) -> RemoteLab:
     """Join the teacher's lab at ``url`` and make it this kernel's lab.
 
     ``url`` is what the teacher's ``python -m helpers.lab --share`` prints,
-    ``http://10.0.0.5:8446/`` (``10.0.0.5`` alone means port 8446). ``fingerprint`` is the
-    lab CA's SHA-256 fingerprint, or at least its first 16 hex digits, as the teacher
-    reads it out; it may also follow ``#`` in the URL. Give it: the join endpoint is plain
-    HTTP, so without it you trust whoever answers first (see
-    :mod:`helpers.lab.remote` for why that is acceptable and what is left).
+    ``http://10.0.0.5:8446/#3F2A9B1C77D0E4A5`` (``10.0.0.5:8446/#...`` also works; the
+    port defaults to 8446). The part after ``#`` is the lab CA's SHA-256 fingerprint, or
+    at least its first 16 hex digits, as the teacher's terminal shows it; it may instead
+    be given as ``fingerprint``. It is required: the join endpoint is plain HTTP, and the
+    fingerprint is what proves that the CA, and everything the lab signed with it (CRL,
+    chains, ports, client key), is the teacher's. Without it ``join()`` refuses with a
+    :class:`~helpers.errors.UsageError`. ``insecure_no_fingerprint=True`` joins anyway,
+    trusting whoever answers first, with a warning and a red banner (for a teacher's
+    own experiments, never in class). ``timeout`` bounds the whole join, in seconds.
+    See :mod:`helpers.lab.remote` for what is checked and what is left.
 
     From now on :func:`get_lab` and :func:`running_lab` return this lab, and
     :mod:`helpers.diagnose` trusts its CA for lab names. A lab :func:`get_lab` had
     started in this kernel is stopped. ``lab.stop()`` leaves the teacher's lab.
     """
-    remote = RemoteLab(url, fingerprint, timeout=timeout).start()
+    remote = RemoteLab(
+        url, fingerprint, timeout=timeout, insecure_no_fingerprint=insecure_no_fingerprint
+    ).start()
     with _shared_lock:
         previous = _adopt(remote)
     if previous is not None:

@@ -1,9 +1,10 @@
 """The lab description: what the join endpoint serves, what a student takes from it (notebook 02).
 
-``GET /lab.json`` on the teacher's join endpoint returns one JSON object, the same shape
-as ``python -m helpers.lab --json`` but with the files inlined::
+``GET /lab.json`` on the teacher's join endpoint returns a signed envelope
+(:mod:`helpers.lab.remote.signing`) around one JSON object, the same shape as
+``python -m helpers.lab --json`` but with the files inlined::
 
-    {"kind": "tls-course-lab", "format": 1, "address": "10.0.0.5",
+    {"kind": "tls-course-lab", "format": 2, "address": "10.0.0.5",
      "ca_sha256": "3F:2A:...", "ca_pem": PEM, "crl_pem": PEM,
      "chains_pem": {NAME: PEM}, "client_cert_pem": PEM | null, "client_key_pem": PEM | null,
      "scenarios": {NAME: {"url": URL, "host": HOST, "port": PORT, "expect": {...}}}}
@@ -32,7 +33,8 @@ LAB_ENV = "TLS_COURSE_LAB"
 #: Default port of the join endpoint: plain HTTP, and easy to remember in a TLS course (RFC 8446).
 SHARE_PORT = 8446
 #: Version of the lab description; bumped when its fields change meaning.
-FORMAT = 1
+#: 2: the description travels inside a signed envelope (helpers/lab/remote/signing.py).
+FORMAT = 2
 KIND = "tls-course-lab"
 MAX_DESCRIPTION = 1024 * 1024  # bytes: a description is ~20 KB; refuse to buffer more
 

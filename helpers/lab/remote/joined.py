@@ -1,22 +1,27 @@
 """The student's side: :class:`RemoteLab`, a joined lab with the accessors of Lab (notebook 02).
 
-:meth:`RemoteLab.start` is the whole join, in order:
+:meth:`RemoteLab.start` is the whole join, in order, and nothing is written or mapped
+before every check has passed:
 
-1. fetch the description (:mod:`helpers.lab.remote.joining`);
-2. load its CA certificate and compare its fingerprint with the one the student was
-   given (:mod:`helpers.lab.remote.fingerprint`);
+1. fetch the signed description, within one deadline (:mod:`helpers.lab.remote.joining`);
+2. open it (:mod:`helpers.lab.remote.signing`): the CA's fingerprint must be the one the
+   student was given (:mod:`helpers.lab.remote.fingerprint`), the signer must be
+   certified by that CA for signing descriptions, and the signature must cover the
+   exact bytes;
 3. keep the scenarios this copy of the course knows, with the teacher's ports
-   (:mod:`helpers.lab.remote.description`);
-4. write the public files to the per-user cache, one directory per CA
-   (:mod:`helpers.lab.remote.files`);
+   (:mod:`helpers.lab.remote.description`), and check every chain, the CRL and the
+   client certificate against the CA once more (:mod:`helpers.lab.remote.material`);
+4. write the files into a fresh directory per CA fingerprint and endpoint, never over
+   files another kernel may be using (:mod:`helpers.lab.remote.files`);
 5. map every lab name to the teacher's address in :mod:`helpers.names`, like lines in
-   ``/etc/hosts`` but only in this process, and forward the IP-address scenario
-   (:mod:`helpers.lab.remote.forward`).
+   ``/etc/hosts`` but only in this process, and forward the IP-address scenario from an
+   ephemeral loopback port (:mod:`helpers.lab.remote.forward`).
 
-:meth:`RemoteLab.stop` undoes step 5; the files stay in the cache. Everything else is
-the accessors :class:`helpers.lab.Lab` has (``url``, ``address``, ``ca_bundle``,
-``files``...), answered from what ``start()`` learned. :func:`helpers.lab.join` and
-:func:`helpers.lab.get_lab` (with ``TLS_COURSE_LAB`` set) create one.
+:meth:`RemoteLab.stop` undoes step 5 and lets the directory be pruned by a later join.
+Everything else is the accessors :class:`helpers.lab.Lab` has (``url``, ``address``,
+``ca_bundle``, ``files``...), answered from what ``start()`` learned.
+:func:`helpers.lab.join` and :func:`helpers.lab.get_lab` (with ``TLS_COURSE_LAB`` set)
+create one.
 """
 
 from __future__ import annotations
@@ -24,35 +29,52 @@ from __future__ import annotations
 import html
 import os
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from ... import names, pki
+from ... import names
 from ...errors import LabError, UsageError
 from ..build import cache_dir
 from ..scenarios import SCENARIOS, Scenario
 from .addresses import _url_host
-from .description import LAB_ENV, _scenarios_from, _text
-from .files import JoinedFiles, _write
-from .fingerprint import _expected_fingerprint, _hex_digits, ca_fingerprint, short_fingerprint
+from .description import LAB_ENV, _scenarios_from
+from .files import InUse, JoinedFiles, prune, write_join
+from .fingerprint import _expected_fingerprint, short_fingerprint
 from .forward import _Forwarder
 from .joining import JOIN_TIMEOUT, _fetch, _parse_source
+from .material import checked_material
+from .signing import open_envelope
+
+#: The fingerprint form every message shows.
+EXAMPLE_URL = "http://10.0.0.5:8446/#3F2A9B1C77D0E4A5"
+
+
+class InsecureJoinWarning(UserWarning):
+    """A lab was joined without a CA fingerprint: nothing proves it is the teacher's."""
+
+
+def _no_fingerprint(what: str) -> UsageError:
+    return UsageError(
+        f"{what} has no CA fingerprint, so nothing could tell the teacher's lab from an "
+        "impostor's answering in its place.",
+        "Copy the join URL with the part after '#' from the teacher's terminal or the "
+        f"board, e.g. join('{EXAMPLE_URL}').",
+    )
 
 
 class RemoteLab:
     """A teacher's lab, joined over the classroom network: the same accessors as :class:`Lab`.
 
-    ``source`` is the URL the teacher's ``python -m helpers.lab --share`` prints
-    (``http://10.0.0.5:8446/``; a bare ``10.0.0.5`` means port 8446). ``fingerprint``:
-    the lab CA's SHA-256 fingerprint, or its first 16+ hex digits, as the teacher shows
-    it; it may also follow ``#`` in the URL. When given, a CA with another fingerprint is
-    refused. ``directory``: where the public files are written (default: the per-user
-    cache, :func:`helpers.lab.cache_dir` ``/joined``).
+    ``source`` is the join URL the teacher's ``python -m helpers.lab --share`` prints,
+    ``http://10.0.0.5:8446/#3F2A9B1C77D0E4A5``: the part after ``#`` is the lab CA's
+    SHA-256 fingerprint (at least its first 16 hex digits), which never leaves this
+    machine. It may instead be passed as ``fingerprint=``. It is required: a lab whose CA
+    has another fingerprint, or whose description that CA did not sign, is refused.
+    ``insecure_no_fingerprint=True`` joins without one, with a warning and a red banner:
+    then whoever answers first is trusted. ``directory``: where the files are written
+    (default: the per-user cache, :func:`helpers.lab.cache_dir` ``/joined``).
 
     :meth:`start` fetches the description, maps the lab names to the teacher's address
     in :mod:`helpers.names` and forwards the IP-address scenario; :meth:`stop` undoes
@@ -67,6 +89,7 @@ class RemoteLab:
         *,
         directory: str | os.PathLike[str] | None = None,
         timeout: float = JOIN_TIMEOUT,
+        insecure_no_fingerprint: bool = False,
     ) -> None:
         self._source = _parse_source(source)
         given = _expected_fingerprint(fingerprint)
@@ -76,6 +99,9 @@ class RemoteLab:
                 "Give the fingerprint once, as the teacher shows it.",
             )
         self._expected = given or self._source.fingerprint
+        if self._expected is None and not insecure_no_fingerprint:
+            raise _no_fingerprint(f"The join URL {self._source.url}")
+        self.insecure = self._expected is None
         self._directory = Path(directory) if directory is not None else None
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -87,33 +113,32 @@ class RemoteLab:
         self._files: JoinedFiles | None = None
         self._names: list[tuple[str, str]] = []
         self._forwarders: list[_Forwarder] = []
+        self._in_use: InUse | None = None
 
     # --- lifecycle
     def start(self) -> RemoteLab:
-        """Fetch the teacher's description, check it, write the public files, map the names."""
+        """Fetch the teacher's description, verify it, write the files, map the names."""
         with self._lock:
             if self._running:
                 return self
-            data, peer = _fetch(self._source, self.timeout)
-            url = self._source.url
-            ca_pem = _text(data, "ca_pem", url).encode("ascii", "replace")
-            try:
-                ca = pki.load_certificate(ca_pem)
-            except ValueError:
-                raise LabError(
-                    f"The lab description from {url} carries no valid CA certificate.",
-                    "Ask the teacher to restart the lab.",
-                ) from None
-            fingerprint = ca_fingerprint(ca)
-            if self._expected and not _hex_digits(fingerprint).startswith(self._expected):
-                raise LabError(
-                    f"The lab at {url} has CA fingerprint {short_fingerprint(fingerprint)}, "
-                    f"not the {short_fingerprint(self._expected)} you were given.",
-                    "Do not use it: check the fingerprint with the teacher (someone in the room "
-                    "may be answering in the teacher's place).",
+            if self.insecure:
+                warnings.warn(
+                    f"Joining {self._source.url} WITHOUT a CA fingerprint: nothing proves this "
+                    "is the teacher's lab (insecure_no_fingerprint=True).",
+                    InsecureJoinWarning,
+                    stacklevel=3,
                 )
-            scenarios, ports = _scenarios_from(data, url)
-            files = self._write_files(data, ca, fingerprint, scenarios)
+            url = self._source.url
+            body, peer = _fetch(self._source, self.timeout)
+            opened = open_envelope(body, url, self._expected)  # nothing is trusted before this
+            scenarios, ports = _scenarios_from(opened.description, url)
+            material = checked_material(opened.description, opened.ca, scenarios, url)
+            parent = self._directory or cache_dir() / "joined"
+            files, in_use = write_join(
+                parent, opened.fingerprint.replace(":", ""), self._source.host,
+                self._source.port, material,
+            )  # fmt: skip
+            prune(parent, keep=files.directory)
             addresses: dict[str, tuple[str, int]] = {}
             forwarders: list[_Forwarder] = []
             registered: list[tuple[str, str]] = []
@@ -123,75 +148,32 @@ class RemoteLab:
                         names.add(scenario.host, peer)  # like a line in /etc/hosts
                         registered.append((scenario.host, peer))
                         addresses[name] = (peer, ports[name])
-                    else:  # an IP literal (ip-san): forward it from this machine
-                        forward = _Forwarder(
-                            (scenario.host, ports[name]), (peer, ports[name]), self.timeout
-                        )
+                    else:  # an IP literal (ip-san): forward it from this machine,
+                        # from a port the system picks, never one the description chose
+                        forward = _Forwarder((scenario.host, 0), (peer, ports[name]), self.timeout)
                         forwarders.append(forward)
                         addresses[name] = (scenario.host, forward.port)
             except BaseException:
                 _undo(registered, forwarders)
+                in_use.release()
                 raise
-            self._address, self._fingerprint = peer, fingerprint
+            self._address, self._fingerprint = peer, opened.fingerprint
             self._scenarios, self._addresses, self._files = scenarios, addresses, files
             self._names, self._forwarders, self._running = registered, forwarders, True
+            self._in_use = in_use
         return self
 
-    def _write_files(
-        self,
-        data: Mapping[str, Any],
-        ca: x509.Certificate,
-        fingerprint: str,
-        scenarios: Mapping[str, Scenario],
-    ) -> JoinedFiles:
-        url = self._source.url
-        damaged = "Ask the teacher to restart the lab."
-        parent = self._directory or cache_dir() / "joined"
-        # One directory per CA: a rebuilt teacher lab (new CA) never mixes with the old one.
-        directory = parent / _hex_digits(fingerprint)[:16].lower()
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        ca_bundle, crl = directory / "ca.pem", directory / "crl.pem"
-        _write(ca_bundle, ca.public_bytes(serialization.Encoding.PEM))
-        crl_pem = _text(data, "crl_pem", url).encode("ascii", "replace")
-        try:
-            x509.load_pem_x509_crl(crl_pem)
-        except ValueError:
-            raise LabError(
-                f"The lab description from {url} carries no valid CRL.", damaged
-            ) from None
-        _write(crl, crl_pem)
-        chains: dict[str, Path] = {}
-        raw_chains = data.get("chains_pem")
-        for name in scenarios:
-            pem = raw_chains.get(name) if isinstance(raw_chains, dict) else None
-            if not isinstance(pem, str) or not pki.load_certificates(pem.encode()):
-                raise LabError(
-                    f"The lab description from {url} has no chain for {name!r}.", damaged
-                )
-            chains[name] = directory / f"{name}-chain.pem"
-            _write(chains[name], pem.encode())
-        chain = key = None
-        cert_pem, key_pem = data.get("client_cert_pem"), data.get("client_key_pem")
-        if isinstance(cert_pem, str) and isinstance(key_pem, str):
-            try:
-                client = pki.load_certificate(cert_pem.encode())
-                private = pki.load_private_key(key_pem.encode())
-                pki.ensure_key_matches(client, private)
-            except ValueError:
-                raise LabError(f"The client certificate from {url} is damaged.", damaged) from None
-            chain = directory / "client-chain.pem"
-            _write(chain, cert_pem.encode())
-            key = pki.write_private_key(directory / "client-key.pem", private)  # mode 0600
-        return JoinedFiles(directory, ca_bundle, crl, chains, chain, key)
-
     def stop(self) -> None:
-        """Forget the teacher's names, stop forwarding (the files stay in the cache). Idempotent."""
+        """Forget the teacher's names, stop forwarding, release the files. Idempotent."""
         with self._lock:
             if not self._running:
                 return
             _undo(self._names, self._forwarders)
             self._names, self._forwarders, self._addresses = [], [], {}
             self._running = False
+            if self._in_use is not None:
+                self._in_use.release()  # a later join may prune the directory
+                self._in_use = None
 
     @property
     def running(self) -> bool:
@@ -222,7 +204,7 @@ class RemoteLab:
         if self._files is None or not self._running:
             raise LabError(
                 "This kernel has not joined the teacher's lab (or has left it).",
-                "Call helpers.lab.join(URL) with the URL the teacher shows.",
+                f"Call helpers.lab.join('{EXAMPLE_URL}') with the URL the teacher shows.",
             )
         return self._files
 
@@ -302,19 +284,31 @@ class RemoteLab:
     def __repr__(self) -> str:
         if not self._running:
             return f"<RemoteLab {self.source} (not joined)>"
-        return f"<RemoteLab {len(self._addresses)} servers at {self._address} via {self.source}>"
+        unverified = " UNVERIFIED (no fingerprint)" if self.insecure else ""
+        return (
+            f"<RemoteLab {len(self._addresses)} servers at {self._address} via "
+            f"{self.source}{unverified}>"
+        )
 
     def _repr_html_(self) -> str:
         from .. import _scenario_rows_html
 
         e = html.escape
         if not self._running:
-            return f"<p>{e(repr(self))}: call <code>helpers.lab.join(url)</code>.</p>"
-        checked = (
-            "it matches the one you gave"
-            if self._expected
-            else "compare it with the one the teacher shows"
-        )
+            return (
+                f"<p>{e(repr(self))}: call <code>helpers.lab.join({e(repr(EXAMPLE_URL))})</code> "
+                "with the URL and fingerprint the teacher shows.</p>"
+            )
+        checked = "it matches the one you gave, and the lab CA signed what was downloaded"
+        banner = ""
+        if self.insecure:
+            checked = "NOT checked: compare it with the one the teacher shows"
+            banner = (
+                "<p style='background:#b00020;color:white;padding:0.5em;font-weight:bold'>"
+                "Joined WITHOUT a CA fingerprint (insecure_no_fingerprint=True): nothing "
+                "proves this is the teacher's lab. Anyone in the room could have answered. "
+                "Join again with the URL and '#fingerprint' the teacher shows.</p>"
+            )
         files = self._running_files()
         mtls = (
             "shared"
@@ -322,7 +316,7 @@ class RemoteLab:
             else "not shared (mutual TLS works on the teacher's screen)"
         )
         return (
-            f"<p>Joined the teacher's lab at <code>{e(self.source)}</code>: "
+            banner + f"<p>Joined the teacher's lab at <code>{e(self.source)}</code>: "
             f"{len(self._addresses)} servers on <code>{e(self._address)}</code>.<br>"
             f"Lab CA SHA-256 fingerprint <code>{e(short_fingerprint(self._fingerprint))}"
             f"</code>&hellip; ({checked}); trust <code>{e(str(files.ca_bundle))}</code> to "

@@ -136,6 +136,14 @@ class ShareServer:
         self._chains = {name: path.read_text() for name, path in files.chains.items()}
         chain, key = self.lab.client_cert
         self._client = (chain.read_text(), key.read_text()) if self.share_client_key else None
+        # --- description signing (helper B; helpers/lab/remote/signing.py): the key the lab
+        # root certified at build time signs every description served (the root key is gone).
+        from .signing import DescriptionSigner
+
+        self._signer = DescriptionSigner.load(
+            files.signer_cert, files.signer_key, self.lab.ca_bundle
+        )
+        # --- end of description signing
         host = self.bind or "0.0.0.0"  # noqa: S104 - an empty bind means every interface
         server_class = _HTTPServer6 if ":" in host else _HTTPServer
         try:
@@ -193,8 +201,16 @@ class ShareServer:
         return self.url(address) + "#" + _hex_digits(short_fingerprint(self.fingerprint))
 
     def lab_json(self, address: str) -> bytes:
-        """The body of ``GET /lab.json`` for a student who reached us at ``address``."""
-        return json.dumps(self.description(address), indent=1).encode()
+        """The body of ``GET /lab.json`` for a student who reached us at ``address``.
+
+        The description's exact bytes, dated and signed by the lab's description signer
+        in an envelope (:mod:`helpers.lab.remote.signing`): ``join()`` checks the
+        signature against the CA whose fingerprint the student typed before it writes
+        anything. Signed per request (the address differs; an ECDSA P-256 signature
+        takes well under a millisecond).
+        """
+        description = json.dumps(self.description(address), indent=1).encode()
+        return self._signer.envelope(description)
 
     def description(self, address: str) -> dict[str, Any]:
         """The lab as seen by a student who reached this machine at ``address``."""
@@ -223,9 +239,9 @@ class ShareServer:
     def page(self, address: str) -> str:
         """``GET /``: the same facts for a person with a browser.
 
-        The join lines here carry no fingerprint on purpose: this page travels over plain
-        HTTP like everything else, so the fingerprint to check must come from the
-        teacher's screen or board, not from the page it is meant to check.
+        The join lines here carry a placeholder, not the fingerprint, on purpose: this page
+        travels over plain HTTP like everything else, so the fingerprint to check must come
+        from the teacher's screen or board, not from the page it is meant to check.
         """
         e = html.escape
         url = self.url(address)
@@ -238,10 +254,11 @@ class ShareServer:
             "<!doctype html><html lang=en><meta charset=utf-8><title>TLS course lab</title>"
             "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto}"
             "code{background:#f3f3f3}</style><h1>Join the TLS course lab</h1>"
-            "<p>In a notebook, with the fingerprint <b>the teacher shows</b> (not one from this "
-            "page, which anyone in the room could have answered in the teacher's place):<br>"
-            f"<code>import helpers.lab; lab = helpers.lab.join({e(url)!r}, fingerprint="
-            "'XXXX XXXX XXXX XXXX')</code></p>"
+            "<p>In a notebook, with the fingerprint <b>the teacher shows</b> after <code>#"
+            "</code> (not one from this page, which anyone in the room could have answered in "
+            "the teacher's place; <code>join()</code> refuses to run without one):<br>"
+            f"<code>import helpers.lab; lab = helpers.lab.join({e(url + '#XXXXXXXXXXXXXXXX')!r})"
+            "</code></p>"
             f"<p>Or start JupyterLab with <code>TLS_COURSE_LAB={e(url)}#XXXXXXXXXXXXXXXX</code> "
             "set: then every notebook uses this lab unchanged.</p>"
             f"<p>This lab's CA: <a href='/ca.pem'>ca.pem</a>, SHA-256 fingerprint "
