@@ -40,6 +40,15 @@ The interceptor is a context manager; :meth:`Interceptor.stop` closes the listen
 socket and every connection and joins every thread. One thread accepts; each victim
 connection gets its own thread, which waits on both sockets with :mod:`selectors`,
 so one SSL object is never used from two threads at once (OpenSSL forbids that).
+
+Fenced for the classroom: it listens on loopback only and forwards only to loopback or
+a lab server, unless the caller passes ``allow_network=True`` / ``allow_remote=True``
+(the second also needs live mode, :mod:`helpers.live`); see
+:func:`helpers.servers.require_loopback_bind`. It serves at most
+:attr:`Interceptor.max_victims` connections at once and keeps at most
+:attr:`Interceptor.max_interceptions` records of at most
+:attr:`Interceptor.max_recorded` bytes each way, so a flood of connections cannot
+exhaust the kernel's threads or memory.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from .capture import Chunk
+from .servers import require_local_upstream, require_loopback_bind
 
 if TYPE_CHECKING:
     from .pki import Leaf
@@ -183,6 +193,8 @@ class Interception:
     version: str | None = None
     chunks: list[Chunk] = field(default_factory=list)
     finished: bool = False
+    #: Bytes that passed through but were not recorded (over :attr:`Interceptor.max_recorded`).
+    unrecorded: int = 0
 
     def data(self, direction: str) -> bytes:
         return b"".join(c.data for c in list(self.chunks) if c.direction == direction)
@@ -245,6 +257,13 @@ class Interceptor:
     server like any careful client would, because the real server's certificate is
     perfectly valid.
 
+    ``bind`` must be loopback unless ``allow_network=True``. That argument is dangerous:
+    on ``0.0.0.0`` or a LAN address, anyone on the network who connects (and accepts
+    the certificate) hands their plaintext to this notebook, and to its saved outputs.
+    ``upstream`` must be loopback or a lab server; a real host also needs
+    ``allow_remote=True`` *and* live mode: intercepting someone else's traffic to a real
+    site is an attack, not an exercise.
+
     >>> with Interceptor(bank.address, attacker_leaf, upstream_cafile=ca_file) as mitm:
     ...     requests.post(f"https://bank.lab.localhost:{mitm.port}/login", ...)
     ...     mitm.wait()
@@ -260,7 +279,11 @@ class Interceptor:
         upstream_cafile: str | None = None,
         bind: str = "127.0.0.1",
         port: int = 0,
+        allow_network: bool = False,
+        allow_remote: bool = False,
     ) -> None:
+        require_loopback_bind(bind, allow_network=allow_network, what="The Interceptor")
+        require_local_upstream(str(upstream[0]), allow_remote=allow_remote, what="The Interceptor")
         self.upstream = (upstream[0], int(upstream[1]))
         self.certificate = certificate
         self.upstream_hostname = upstream_hostname
@@ -279,6 +302,16 @@ class Interceptor:
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._sni: dict[int, str] = {}
+        self._open: set[socket.socket] = set()  # victims' sockets, for stop() to hang up
+        #: Connections closed on arrival because of :attr:`max_victims` or :attr:`max_interceptions`.
+        self.turned_away = 0
+
+    #: Victim connections served at once (one thread each); more are closed on arrival.
+    max_victims: int = 32
+    #: Interceptions kept in :attr:`interceptions`; once full, new victims are turned away.
+    max_interceptions: int = 256
+    #: Plaintext bytes recorded per interception and direction; the rest is only forwarded.
+    max_recorded: int = 1 << 20
 
     # --- lifecycle
     def start(self) -> Interceptor:
@@ -305,6 +338,13 @@ class Interceptor:
         if listener is None:
             return
         self._stopping.set()
+        with self._changed:
+            victims = list(self._open)
+        for sock in victims:  # wakes a thread still waiting for a victim's handshake
+            # socket.socket.shutdown, not SSLSocket's: it only touches the descriptor,
+            # never the TLS state the victim's thread is using.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
         for thread in list(self._threads):
             thread.join(timeout=5)
         listener.close()
@@ -377,6 +417,12 @@ class Interceptor:
                 continue
             except OSError:
                 return
+            self._threads = [t for t in self._threads if t.is_alive()]  # forget ended ones
+            busy = len(self._threads) - 1  # the accept thread is the first
+            if busy >= self.max_victims or len(self.interceptions) >= self.max_interceptions:
+                raw.close()  # turned away: no thread, no record
+                self.turned_away += 1
+                continue
             thread = threading.Thread(
                 target=self._serve, args=(raw, victim), name=f"mitm-{victim[1]}", daemon=True
             )
@@ -396,35 +442,55 @@ class Interceptor:
         )
         with self._changed:
             self.interceptions.append(record)
-        raw.settimeout(HANDSHAKE_TIMEOUT)
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        fd = raw.fileno()  # the TLS socket keeps the same file descriptor
         try:
-            tls = self._server_ctx.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            # The victim checked our certificate and said no (an alert), or hung up.
-            record.refused = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-            record.sni = self._sni.pop(fd, None)
+            self._intercept(record, raw)
+        except Exception as exc:  # noqa: BLE001 - no traceback in the kernel: record it, go on
+            if record.accepted:
+                record.upstream_error = record.upstream_error or f"interceptor error: {exc!r}"
+            else:
+                record.refused = record.refused or f"interceptor error: {exc!r}"
             raw.close()
             self._finish(record)
-            return
-        record.accepted = True
-        record.sni = self._sni.pop(fd, None)
-        record.version = tls.version()
+
+    def _intercept(self, record: Interception, raw: socket.socket) -> None:
+        raw.settimeout(HANDSHAKE_TIMEOUT)  # bounds the whole handshake, not each read
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        fd = raw.fileno()  # the TLS socket keeps the same file descriptor
+        # do_handshake_on_connect=False: the TLS socket exists before the handshake, so
+        # stop() can hang up on a victim that is still (or never) shaking hands.
+        tls = self._server_ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        with self._changed:
+            self._open.add(tls)
         try:
-            upstream = self._connect_upstream(record)
-        except (ssl.SSLError, OSError) as exc:
-            record.upstream_error = str(exc)
-            tls.close()
-            self._finish(record)
-            return
-        try:
-            self._pump(record, tls, upstream)
+            try:
+                tls.do_handshake()
+            except (ssl.SSLError, OSError) as exc:
+                # The victim checked our certificate and said no (an alert), or hung up.
+                record.refused = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+                record.sni = self._sni.pop(fd, None)
+                tls.close()
+                self._finish(record)
+                return
+            record.accepted = True
+            record.sni = self._sni.pop(fd, None)
+            record.version = tls.version()
+            try:
+                upstream = self._connect_upstream(record)
+            except (ssl.SSLError, OSError) as exc:
+                record.upstream_error = str(exc)
+                tls.close()
+                self._finish(record)
+                return
+            try:
+                self._pump(record, tls, upstream)
+            finally:
+                for sock in (tls, upstream):
+                    with contextlib.suppress(OSError):
+                        sock.close()
+                self._finish(record)
         finally:
-            for sock in (tls, upstream):
-                with contextlib.suppress(OSError):
-                    sock.close()
-            self._finish(record)
+            with self._changed:
+                self._open.discard(tls)
 
     def _connect_upstream(self, record: Interception) -> ssl.SSLSocket:
         hostname = self.upstream_hostname or record.sni or self.upstream[0]
@@ -450,6 +516,7 @@ class Interceptor:
         for sock in peers:
             sock.setblocking(False)
         last = time.monotonic()
+        recorded = {"c2s": 0, "s2c": 0}
         with selectors.DefaultSelector() as selector:
             for sock in peers:
                 selector.register(sock, selectors.EVENT_READ)
@@ -475,8 +542,12 @@ class Interceptor:
                         return  # one side closed: the relay is over
                     if not self._send_all(other, data):
                         return
+                    keep = data[: max(0, self.max_recorded - recorded[direction])]
+                    recorded[direction] += len(keep)
                     with self._changed:
-                        record.chunks.append(Chunk(direction, data, last - record.started))  # type: ignore[arg-type]
+                        record.unrecorded += len(data) - len(keep)
+                        if keep:
+                            record.chunks.append(Chunk(direction, keep, last - record.started))  # type: ignore[arg-type]
                         self._changed.notify_all()
 
     def _send_all(self, sock: ssl.SSLSocket, data: bytes) -> bool:

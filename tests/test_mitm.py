@@ -9,12 +9,14 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from helpers import names, pki
+from helpers import live, names, pki
+from helpers.errors import LiveModeOff, UsageError
 from helpers.mitm import Interceptor, parse_http, spki_pin
 from helpers.servers import LoginServer
 
@@ -154,3 +156,104 @@ def test_parse_http_stops_at_an_incomplete_body():
     assert parse_http(data) == []
     (message,) = parse_http(data + b"x")
     assert message.body == b"user=adax"
+
+
+# --------------------------------------------------------------------------- issue 13 (L5)
+# Fenced in code: loopback only, lab upstreams only, bounded threads and records.
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.1", ""])
+def test_the_interceptor_listens_on_loopback_unless_told_otherwise(world, bind):
+    attacker = pki.self_signed(BANK)
+    with pytest.raises(UsageError, match="allow_network=True"):
+        Interceptor(world["bank"].address, attacker, bind=bind)
+    Interceptor(world["bank"].address, attacker, bind=bind, allow_network=True)  # not started
+
+
+@pytest.mark.parametrize(
+    "upstream", [("192.0.2.1", 443), ("www.example.com", 443), ("10.0.0.1", 8443)]
+)
+def test_a_real_upstream_needs_live_mode_and_an_explicit_opt_in(world, upstream, monkeypatch):
+    attacker = pki.self_signed(BANK)
+    with pytest.raises(UsageError, match="allow_remote=True"):
+        Interceptor(upstream, attacker)
+    monkeypatch.setattr(live, "_override", False)
+    with pytest.raises(LiveModeOff):
+        Interceptor(upstream, attacker, allow_remote=True)
+    monkeypatch.setattr(live, "_override", True)
+    with pytest.raises(UsageError):
+        Interceptor(upstream, attacker)  # live mode alone is not enough
+    Interceptor(upstream, attacker, allow_remote=True)  # both: allowed (not started)
+
+
+def test_loopback_and_lab_names_are_fine_upstreams(world):
+    attacker = pki.self_signed(BANK)
+    port = world["bank"].port
+    for upstream in [("127.0.0.1", port), ("localhost", port), (BANK, port), ("::1", port)]:
+        Interceptor(upstream, attacker)
+
+
+def test_victims_over_the_cap_are_turned_away_without_a_thread(world):
+    """Connections that never shake hands hold a thread each, up to max_victims only."""
+    mitm = Interceptor(world["bank"].address, pki.self_signed(BANK))
+    mitm.max_victims = 3
+    with mitm:
+        victims = [socket.create_connection(("127.0.0.1", mitm.port), timeout=5) for _ in range(10)]
+        try:
+            assert _wait_for(lambda: mitm.turned_away == 7, 5), mitm.turned_away
+            alive = [t for t in mitm._threads if t.is_alive()]
+            assert len(alive) <= 1 + 3  # the accept thread and three victims
+            assert len(mitm.interceptions) == 3
+            closed = 0
+            for v in victims:
+                v.settimeout(0.5)
+                try:
+                    closed += v.recv(1) == b""
+                except TimeoutError:
+                    pass  # held: waiting for its handshake
+            assert closed == 7
+        finally:
+            for v in victims:
+                v.close()
+        start = time.monotonic()
+    assert time.monotonic() - start < 3  # stop() hung up on the three, did not wait 5 s
+
+
+def test_the_interceptions_list_is_bounded(world):
+    mitm = Interceptor(world["bank"].address, pki.self_signed(BANK))
+    mitm.max_interceptions = 2
+    with mitm:
+        for _ in range(5):
+            socket.create_connection(("127.0.0.1", mitm.port), timeout=5).close()
+        assert _wait_for(lambda: mitm.turned_away == 3, 5), mitm.turned_away
+        mitm.wait(2)
+    assert len(mitm.interceptions) == 2
+
+
+def test_recorded_plaintext_is_capped_but_still_forwarded(world):
+    bank = world["bank"]
+    careless = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    careless.check_hostname = False
+    careless.verify_mode = ssl.CERT_NONE  # the victim's mistake, on purpose
+    mitm = Interceptor(bank.address, pki.self_signed(BANK), upstream_cafile=world["cafile"])
+    mitm.max_recorded = 100
+    with mitm:
+        conn = http.client.HTTPSConnection(BANK, mitm.port, context=careless, timeout=5)
+        body = "user=ada&password=" + "x" * 5000
+        conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        page = conn.getresponse()
+        assert page.status == 403  # the bank got the whole form and answered
+        page.read()
+        conn.close()
+        (record,) = mitm.wait()
+    assert len(record.data("c2s")) == 100 and len(record.data("s2c")) <= 100
+    assert record.unrecorded >= 5000
