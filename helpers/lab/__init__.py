@@ -46,6 +46,7 @@ from __future__ import annotations
 import atexit
 import html
 import os
+import socket
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +59,7 @@ from .pages import app_for
 from .remote import LAB_ENV, SHARE_PORT, RemoteLab, ShareServer
 from .remote.addresses import _url_host
 from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
-from .server import Reactor
+from .server import App, Reactor, RefusalHook, raise_nofile_limit
 
 __all__ = [
     "DOMAIN",
@@ -128,6 +129,9 @@ class Lab:
             if self._reactor is not None:
                 return self
             files = ensure(self.directory, self._scenarios)
+            # Every client is a file descriptor: ask for room before a room asks for it
+            # (the connection cap is derived from this limit; see helpers/lab/server.py).
+            raise_nofile_limit()
             reactor = Reactor(name=f"tls-lab-{id(self):x}")
             ports: dict[str, int] = {}
             port = 0
@@ -177,11 +181,51 @@ class Lab:
     def running(self) -> bool:
         return self._reactor is not None
 
+    def serve_plain(
+        self,
+        app: App,
+        *,
+        host: str | None = None,
+        port: int = 0,
+        name: str = "",
+        on_refused: RefusalHook | None = None,
+    ) -> socket.socket:
+        """Serve ``app`` over plain HTTP from the lab's own server thread; return the listener.
+
+        The join endpoint (:class:`ShareServer`) uses this, so it gets the same deadlines,
+        connection cap and fair eviction as the TLS scenarios instead of a thread per
+        client (see :mod:`helpers.lab.server`). ``host`` defaults to the lab's ``bind``;
+        ``on_refused(address, reason)`` hears about each client refused. Raises
+        :class:`OSError` if the port cannot be bound; :meth:`stop_serving` undoes it.
+        """
+        reactor = self._reactor
+        if reactor is None:
+            raise LabError("The lab is not running.", "Start it before serving from it.")
+        return reactor.add_site(
+            None, app, host=self.bind if host is None else host, port=port, name=name,
+            on_refused=on_refused,
+        )  # fmt: skip
+
+    def stop_serving(self, listener: socket.socket) -> None:
+        """Close a listener :meth:`serve_plain` opened, and its connections. Idempotent."""
+        reactor = self._reactor
+        if reactor is not None:
+            reactor.remove_site(listener)
+        else:
+            listener.close()  # the lab stopped first: its reactor closed it already
+
     @property
     def connections(self) -> int:
         """How many client connections the servers hold open right now."""
         reactor = self._reactor
         return reactor.connections if reactor is not None else 0
+
+    @property
+    def max_connections(self) -> int:
+        """How many client connections fit at once (from the open-file limit); beyond
+        that the idlest connection of the busiest client address is dropped."""
+        reactor = self._reactor
+        return reactor.max_connections if reactor is not None else 0
 
     def __enter__(self) -> Lab:
         return self.start()

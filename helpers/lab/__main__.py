@@ -22,6 +22,11 @@ students type (default: the bound address, or this machine's addresses).
 ``--share-client-key`` also hands out the lab's client key, for mutual TLS.
 ``--ports-from N`` puts the scenarios on N, N+1, ... so a firewall can open one range.
 ``--dir`` chooses where the lab CA lives (default: the per-user cache).
+
+A room can be hostile (see :mod:`helpers.lab.server` for the limits and what each one
+stops): at start the CLI raises its open-file limit toward the hard limit, and while it
+serves, a refused client costs at most one line a minute on this terminal, never a
+traceback; ``joined:`` lines are rate-limited the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ from .remote import (
     local_addresses,
     short_fingerprint,
 )
+from .remote.share import RateLimitedLog
+from .server import raise_nofile_limit
 
 _WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 - names for "every interface", not a bind
 
@@ -106,6 +113,22 @@ def _table(lab: Lab) -> str:
     return "\n".join(lines)
 
 
+def _exposure(bind: str) -> list[str]:
+    """N5: say where a wildcard bind is reachable from, and how to narrow it."""
+    if bind not in _WILDCARDS:
+        return []
+    found = local_addresses()
+    where = ", ".join(found) if found else "(none found besides loopback)"
+    example = found[0] if found else "ADDRESS"
+    return [
+        "",
+        "  EXPOSED ON EVERY INTERFACE (no --bind): this machine's addresses now are",
+        f"      {where}  (and loopback, and any network it joins while serving, e.g. public Wi-Fi)",
+        "  To serve the classroom network only, restart with --bind <classroom address>, e.g.",
+        f"      python -m helpers.lab --share --bind {example}",
+    ]
+
+
 def _share_table(lab: Lab, share: ShareServer, advertise: list[str]) -> str:
     """What the teacher reads out and writes on the board."""
     short = short_fingerprint(share.fingerprint)
@@ -116,6 +139,7 @@ def _share_table(lab: Lab, share: ShareServer, advertise: list[str]) -> str:
         f"  Lab CA SHA-256 fingerprint: {share.fingerprint}",
         f"  Read out / write on the board: {short}",
     ]
+    lines += _exposure(share.bind)
     if not advertise:
         lines += [
             "  Could not find this machine's address. Look it up (ip addr / ipconfig) and",
@@ -217,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         help="the address students use to reach this machine (repeatable; default: detected)",
     )
     args = parser.parse_args(argv)
+    # Every client is a file descriptor; macOS starts us with 256 (helpers/lab/server.py).
+    raise_nofile_limit()
     if (args.share_client_key or args.advertise) and not args.share:
         parser.error("--share-client-key and --advertise only make sense with --share")
     bind = args.bind if args.bind is not None else ("0.0.0.0" if args.share else "127.0.0.1")  # noqa: S104 - --share asks for the room
@@ -243,9 +269,16 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(
     args: argparse.Namespace, bind: str, advertise: list[str], done: threading.Event
 ) -> None:
+    def _say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    # One "joined:" line per student per minute: a script fetching /lab.json in a loop
+    # must not scroll the fingerprint off the teacher's screen.
+    joins = RateLimitedLog(_say)
+
     def _joined(address: str) -> None:
         if not args.json:
-            print(f"joined: {address}", file=sys.stderr, flush=True)
+            joins(address, f"joined: {address}")
 
     lab = Lab(directory=args.dir, bind=bind, ports_from=args.ports_from)
     with lab:
@@ -255,6 +288,7 @@ def _serve(
                 port=args.share_port,
                 share_client_key=args.share_client_key,
                 on_join=_joined,
+                log=None if args.json else _say,
             ).start()
             if args.share
             else None
@@ -266,7 +300,11 @@ def _serve(
                 text = _table(lab)
                 if share is not None:
                     text += "\n" + _share_table(lab, share, advertise)
-                print(text + "\n\nServing until Ctrl-C.", flush=True)
+                text += (
+                    f"\n\nAt most {lab.max_connections} client connections at once "
+                    "(from the open-file limit)."
+                )
+                print(text + "\nServing until Ctrl-C.", flush=True)
             while not done.wait(0.5):
                 pass
         finally:

@@ -13,24 +13,47 @@
 
 Everything it serves is public, unless the teacher passes ``share_client_key=True``
 (``--share-client-key``): see :mod:`helpers.lab.remote` for why that is off by default.
-The server is :class:`socketserver.ThreadingTCPServer` with an
-:class:`http.server.BaseHTTPRequestHandler`: GET and HEAD only, short socket timeouts,
-and no reverse DNS lookup that could hang on a classroom network.
+
+A hostile room
+--------------
+The endpoint listens on the classroom network, where anyone can connect, so it is
+served by the lab's own non-blocking reactor (:meth:`Lab.serve_plain
+<helpers.lab.Lab.serve_plain>`, :mod:`helpers.lab.server`), not by a thread per client:
+it gets the reactor's absolute deadlines, its connection cap derived from the file
+descriptor limit and its fair eviction, so a student who opens a thousand slow sockets
+starves only themselves, and the TLS scenarios keep working. On top of that:
+
+* GET and HEAD only (405 otherwise), four exact paths (404 otherwise), and
+  ``Cache-Control: no-store`` (a rebuilt lab has a new CA);
+* ``on_join`` is called only once the whole description has been handed to the
+  kernel: a client that hangs up halfway is not reported as joined;
+* nothing a client does prints a traceback. Refused clients (malformed or half
+  requests, deadlines, evictions, wrong paths) are reported through ``log`` at most once
+  per address per minute, and at most :data:`LOG_BURST` lines a minute in all
+  (:class:`RateLimitedLog`), so the teacher's terminal stays readable under attack;
+* **DNS rebinding** (the decision): with ``share_client_key=True`` a request whose
+  ``Host`` is a name rather than an IP literal gets 421 Misdirected Request. A web page
+  on ``evil.example`` can make its own name resolve to the teacher's address and then
+  read answers as same-origin, but its requests still say ``Host: evil.example``; an IP
+  literal cannot be rebound. Students join with the address the CLI prints, an IP, so
+  nothing honest is refused. Without the client key everything served is public and any
+  ``Host`` is accepted (a teacher may use a ``.local`` name).
 """
 
 from __future__ import annotations
 
 import html
-import http.server
+import ipaddress
 import json
 import socket
-import socketserver
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ...errors import LabError
+from ..server import Request, Response
 from .addresses import _plain, _url_host
 from .description import FORMAT, KIND, SHARE_PORT
 from .fingerprint import _hex_digits, ca_fingerprint, short_fingerprint
@@ -38,60 +61,81 @@ from .fingerprint import _hex_digits, ca_fingerprint, short_fingerprint
 if TYPE_CHECKING:
     from .. import Lab
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """GET /, /lab.json, /ca.pem, /crl.pem. Nothing else, no bodies, short timeouts."""
-
-    server: _HTTPServer
-    timeout = 5  # seconds per socket operation: an idle client cannot hold a thread for long
-    server_version = "tls-course-lab"
-    sys_version = ""
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
-        self._answer(head=False)
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._answer(head=True)
-
-    def _answer(self, head: bool) -> None:
-        share = self.server.share
-        path = self.path.split("?", 1)[0]
-        local = _plain(self.connection.getsockname()[0])
-        if path == "/lab.json":
-            body, kind = share.lab_json(local), "application/json"
-            if share.on_join is not None:
-                share.on_join(_plain(self.client_address[0]))
-        elif path in ("/", "/index.html"):
-            body, kind = share.page(local).encode(), "text/html; charset=utf-8"
-        elif path == "/ca.pem":
-            body, kind = share.ca_pem, "application/x-pem-file"
-        elif path == "/crl.pem":
-            body, kind = share.crl_pem, "application/x-pem-file"
-        else:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")  # a rebuilt lab has a new CA
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass  # the CLI reports joins through on_join; nothing else is worth a line
+LOG_INTERVAL = 60.0  # seconds: one line per address at most, this often
+LOG_BURST = 10  # lines in all per LOG_INTERVAL; the rest are counted in a summary line
 
 
-class _HTTPServer(socketserver.ThreadingTCPServer):
-    # Not http.server.HTTPServer: its server_bind() does a reverse DNS lookup of the
-    # bound address (getfqdn), which can hang on a classroom network without DNS.
-    allow_reuse_address = True  # a restarted lab gets its port back at once
-    daemon_threads = True
-    share: ShareServer
+class RateLimitedLog:
+    """Write at most one line per key (a client address) per ``interval`` seconds, and at
+    most ``burst`` lines per ``interval`` in all.
+
+    What it holds back is counted: the next line for that address says how many, and
+    when the window ends the first line after it says how many were held back overall.
+    A room of attackers therefore costs the teacher a handful of lines a minute.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        *,
+        interval: float = LOG_INTERVAL,
+        burst: int = LOG_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.write = write
+        self.interval = interval
+        self.burst = burst
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, list[float]] = {}  # key -> [time of its last line, held back]
+        self._window = clock()
+        self._lines = 0
+        self._quiet = 0  # lines held back by the burst limit in this window
+
+    def __call__(self, key: str, line: str) -> None:
+        with self._lock:
+            now = self._clock()
+            out: list[str] = []
+            if now - self._window >= self.interval:
+                if self._quiet:
+                    out.append(f"... and {self._quiet} more like these in the last minute")
+                self._window, self._lines, self._quiet = now, 0, 0
+                if len(self._seen) > 4096:  # forget old addresses: bounded memory
+                    self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.interval}
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < self.interval:
+                seen[1] += 1
+            elif self._lines >= self.burst:
+                self._quiet += 1
+            else:
+                more = int(seen[1]) if seen is not None else 0
+                self._seen[key] = [now, 0]
+                self._lines += 1
+                out.append(line + (f" (and {more} more since its last line)" if more else ""))
+        for text in out:
+            self.write(text)
 
 
-class _HTTPServer6(_HTTPServer):
-    address_family = socket.AF_INET6
+def _host_is_ip(host: str | None) -> bool:
+    """True if a ``Host`` header is an IP literal (``10.0.0.5:8446``, ``[::1]:8446``) or
+    absent (HTTP/1.0 clients; browsers always send one)."""
+    if host is None:
+        return True
+    host = host.strip()
+    if host.startswith("["):
+        name = host[1 : host.find("]")] if "]" in host else ""
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _message(status: int, text: str) -> Response:
+    body = f"<!doctype html><title>{status}</title><p>{text}</p>\n".encode()
+    return Response(status, body)
 
 
 class ShareServer:
@@ -99,9 +143,13 @@ class ShareServer:
 
     ``bind`` defaults to the lab's own address; ``port`` to :data:`SHARE_PORT` (0: the OS
     picks). ``share_client_key=True`` adds the lab's client certificate *and key* to the
-    description (see :mod:`helpers.lab.remote` for why that is off by default).
-    ``on_join(address)`` is called for every description served. Use it as a context
-    manager, or :meth:`start` / :meth:`stop`.
+    description (see :mod:`helpers.lab.remote` for why that is off by default) and
+    refuses requests addressed to a host name (DNS rebinding; see the module docstring).
+    ``on_join(address)`` is called for every description completely sent. ``log(line)``
+    receives one line per refused client, rate-limited (:class:`RateLimitedLog`). It is
+    served from the lab's own server thread (:meth:`Lab.serve_plain
+    <helpers.lab.Lab.serve_plain>`); use it as a context manager, or :meth:`start` /
+    :meth:`stop`, while the lab runs.
     """
 
     def __init__(
@@ -112,14 +160,15 @@ class ShareServer:
         port: int = SHARE_PORT,
         share_client_key: bool = False,
         on_join: Callable[[str], None] | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.lab = lab
         self.bind = bind if bind is not None else lab.bind
         self.requested_port = port
         self.share_client_key = share_client_key
         self.on_join = on_join
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._log = RateLimitedLog(log) if log is not None else None
+        self._listener: socket.socket | None = None
         self.ca_pem = b""
         self.crl_pem = b""
         self.fingerprint = ""
@@ -127,7 +176,7 @@ class ShareServer:
         self._client: tuple[str, str] | None = None
 
     def start(self) -> ShareServer:
-        if self._httpd is not None:
+        if self._listener is not None:
             return self
         self.ca_pem = self.lab.ca_bundle.read_bytes()
         self.crl_pem = self.lab.crl.read_bytes()
@@ -145,34 +194,24 @@ class ShareServer:
         )
         # --- end of description signing
         host = self.bind or "0.0.0.0"  # noqa: S104 - an empty bind means every interface
-        server_class = _HTTPServer6 if ":" in host else _HTTPServer
         try:
-            httpd = server_class((host, self.requested_port), _Handler)
+            self._listener = self.lab.serve_plain(
+                self._answer, host=host, port=self.requested_port, name="share",
+                on_refused=self._refused,
+            )  # fmt: skip
         except OSError as exc:
             raise LabError(
                 f"The join endpoint could not listen on {self.bind}:{self.requested_port}: "
                 f"{exc.strerror or exc}.",
                 "Choose another port with --share-port N (0 lets the system pick one).",
             ) from exc
-        httpd.share = self
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="tls-lab-share"
-        )
-        self._thread.daemon = True
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop answering, close the socket, join the thread. Idempotent."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        """Stop answering, close the socket and its connections. Idempotent."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            self.lab.stop_serving(listener)
 
     def __enter__(self) -> ShareServer:
         return self.start()
@@ -185,12 +224,51 @@ class ShareServer:
     ) -> None:
         self.stop()
 
+    # --- answering (on the lab's server thread: quick, and never raises for a client)
+    def _answer(self, request: Request) -> Response:
+        """GET /, /lab.json, /ca.pem, /crl.pem. Nothing else."""
+        peer = _plain(request.peer[0])
+        if request.method not in ("GET", "HEAD"):
+            self._refused(peer, f"method {request.method[:16]!r} (HTTP 405)")
+            return _message(405, "Only GET and HEAD.")
+        if self.share_client_key and not _host_is_ip(request.headers.get("host")):
+            self._refused(peer, "addressed by host name while the client key is shared (421)")
+            return _message(
+                421,
+                "This lab shares its client key, so it only answers requests addressed to "
+                "its IP address (a defence against DNS rebinding). Use the address the "
+                "teacher shows.",
+            )
+        path = request.target.split("?", 1)[0]
+        local = _plain(request.local[0])
+        on_sent = None
+        if path == "/lab.json":
+            body, kind = self.lab_json(local), "application/json"
+            if self.on_join is not None and request.method == "GET":
+                on_join = self.on_join
+                on_sent = lambda: on_join(peer)  # noqa: E731 - after the last byte only
+        elif path in ("/", "/index.html"):
+            body, kind = self.page(local).encode(), "text/html; charset=utf-8"
+        elif path == "/ca.pem":
+            body, kind = self.ca_pem, "application/x-pem-file"
+        elif path == "/crl.pem":
+            body, kind = self.crl_pem, "application/x-pem-file"
+        else:
+            self._refused(peer, f"asked for {request.target[:40]!r} (HTTP 404)")
+            return _message(404, "Not found: this endpoint serves /, /lab.json, /ca.pem, /crl.pem.")
+        return Response(200, body, kind, on_sent=on_sent)
+
+    def _refused(self, address: str, reason: str) -> None:
+        if self._log is not None:
+            address = _plain(address)
+            self._log(address, f"refused {address}: {reason}")
+
     @property
     def port(self) -> int:
         """The port the join endpoint listens on."""
-        if self._httpd is None:
+        if self._listener is None:
             raise LabError("The join endpoint is not running.", "Call start() first.")
-        return int(self._httpd.server_address[1])
+        return int(self._listener.getsockname()[1])
 
     def url(self, address: str) -> str:
         """``http://ADDRESS:PORT/``: what a student passes to :func:`helpers.lab.join`."""
