@@ -1,4 +1,4 @@
-"""Test-wide setup: the offline guard, a private cache, live mode off.
+"""Test-wide setup: the offline guard, a private cache (removed at the end), live mode off.
 
 Every test in this suite runs with :mod:`helpers.netguard` on: any attempt to
 resolve a name through DNS or to connect anywhere but loopback fails loudly.
@@ -7,6 +7,7 @@ resolve a name through DNS or to connect anywhere but loopback fails loudly.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +18,38 @@ from helpers import names, netguard
 
 ROOT = Path(__file__).resolve().parent.parent
 
+#: The throw-away cache this session created, removed again in :func:`pytest_unconfigure`.
+_CREATED_CACHE: str | None = None
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # Live mode is never on in tests, whatever the caller's shell says.
     os.environ.pop("TLS_COURSE_LIVE", None)
     # Nor does a teacher's shared lab (TLS_COURSE_LAB) leak in: each test starts its own.
     os.environ.pop("TLS_COURSE_LAB", None)
-    # Generated CA material goes to a throw-away cache, never to ~/.cache or the repo.
+    # Generated CA material goes to a throw-away cache, never to ~/.cache or the repo; the
+    # session removes it at the end (pytest_unconfigure): it holds lab and client keys.
     if "TLS_COURSE_CACHE" not in os.environ:
-        os.environ["TLS_COURSE_CACHE"] = tempfile.mkdtemp(prefix="tls-course-cache-")
+        global _CREATED_CACHE
+        _CREATED_CACHE = tempfile.mkdtemp(prefix="tls-course-cache-")
+        os.environ["TLS_COURSE_CACHE"] = _CREATED_CACHE
     # Matplotlib must not try to open a window.
     os.environ.setdefault("MPLBACKEND", "Agg")
     netguard.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the cache this session made (never one the caller chose with TLS_COURSE_CACHE).
+
+    It runs after every test and fixture has finished, pass or fail. A worker process that
+    inherited the variable did not create the cache, so it leaves it to the session that did.
+    """
+    global _CREATED_CACHE
+    if _CREATED_CACHE is not None:
+        shutil.rmtree(_CREATED_CACHE, ignore_errors=True)
+        if os.environ.get("TLS_COURSE_CACHE") == _CREATED_CACHE:
+            del os.environ["TLS_COURSE_CACHE"]
+        _CREATED_CACHE = None
 
 
 @pytest.fixture(scope="session")

@@ -358,6 +358,64 @@ def test_the_secret_scan_lets_code_and_docs_about_secrets_through(tmp_path, text
     assert _secrets_in(path) == []
 
 
+# --- the suite cleans up after itself (audit N2) -----------------------------------------
+
+_CHILD_TEST = """\
+import os
+from pathlib import Path
+
+
+def test_writes_a_key_into_the_cache():
+    cache = Path(os.environ["TLS_COURSE_CACHE"])
+    print("CACHE=" + str(cache))
+    (cache / "lab" / "gen-1").mkdir(parents=True)
+    key = cache / "lab" / "gen-1" / "leaf-key.pem"
+    key.write_text("not a real key")
+    key.chmod(0o600)
+    assert {FAIL}
+"""
+
+
+def _run_child_suite(tmp_path: Path, *, fail: bool, cache: Path | None = None) -> Path:
+    """Run a one-test pytest session with our conftest; return the cache it used."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "pytest.ini").write_text("[pytest]\n")  # keeps the project's addopts out
+    (suite / "test_child.py").write_text(_CHILD_TEST.replace("{FAIL}", str(not fail)))
+    env = {k: v for k, v in os.environ.items() if k != "TLS_COURSE_CACHE"}
+    env["TMPDIR"] = str(tmp_path / "tmp")  # where mkdtemp puts the cache: ours alone
+    (tmp_path / "tmp").mkdir()
+    if cache is not None:
+        env["TLS_COURSE_CACHE"] = str(cache)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+        + ["-p", "tests.conftest", "--rootdir", str(suite), str(suite / "test_child.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == (1 if fail else 0), run.stdout + run.stderr
+    used = re.search(r"CACHE=(\S+)", run.stdout)
+    assert used, run.stdout + run.stderr
+    return Path(used.group(1))
+
+
+def test_a_test_run_removes_the_cache_it_created_even_when_a_test_fails(tmp_path):
+    used = _run_child_suite(tmp_path, fail=True)
+    assert used.parent == tmp_path / "tmp" and used.name.startswith("tls-course-cache-")
+    assert not used.exists(), "the session left its cache (lab and client keys) behind"
+    assert list((tmp_path / "tmp").glob("tls-course-cache-*")) == []
+
+
+def test_a_test_run_leaves_a_cache_the_caller_chose(tmp_path):
+    mine = tmp_path / "my-cache"
+    mine.mkdir()
+    used = _run_child_suite(tmp_path, fail=False, cache=mine)
+    assert used == mine and (mine / "lab" / "gen-1" / "leaf-key.pem").exists()
+
+
 def test_no_sys_path_hacks():
     offenders = [
         str(p.relative_to(ROOT))
