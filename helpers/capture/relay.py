@@ -21,6 +21,10 @@ Each socket is registered only for the events it can use right now (``_mask``): 
 socket whose peer is not draining its bytes is no longer read (1 MiB of backpressure),
 and a socket is watched for writing only while bytes wait for it. A second socket pair
 wakes the loop when :meth:`Relay.stop` is called from another thread.
+
+Fenced like the other demo servers (:func:`helpers.servers.require_loopback_bind`): the
+relay listens on loopback and forwards to loopback or a lab server, unless the caller
+passes ``allow_network=True`` / ``allow_remote=True`` (the second also needs live mode).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..errors import UsageError
+from ..servers import require_local_upstream, require_loopback_bind
 from .chunks import Chunk
 from .pipes import _Link, _nodelay, _Pipe
 from .recording import Capture
@@ -62,6 +68,12 @@ class Relay:
     capture records what was forwarded, and ``info["tampered"]`` lists what changed.
     One :class:`Capture` per accepted connection is appended to ``captures`` as soon
     as the connection arrives, and fills up live.
+
+    ``bind`` must be loopback unless ``allow_network=True``, which is dangerous: anyone
+    on the network could then use this notebook as a proxy to ``target`` and have
+    their traffic recorded. ``target`` must be loopback or a lab server; a real host
+    needs ``allow_remote=True`` and live mode (:func:`helpers.live.require`), so no
+    cell forwards bytes to the internet by accident.
     """
 
     def __init__(
@@ -73,9 +85,13 @@ class Relay:
         tamper: Callable[[str, bytes, int], bytes] | None = None,
         label: str = "relay",
         backlog: int = 512,
+        allow_network: bool = False,
+        allow_remote: bool = False,
     ) -> None:
         if delay < 0:
-            raise ValueError("delay must be >= 0 seconds")
+            raise UsageError(f"delay must be >= 0 seconds, not {delay}.", "Pass 0 for no delay.")
+        require_loopback_bind(bind, allow_network=allow_network, what="The Relay")
+        require_local_upstream(str(target[0]), allow_remote=allow_remote, what="The Relay")
         self.target = (target[0], int(target[1]))
         self.delay = float(delay)
         self.tamper = tamper
@@ -89,7 +105,13 @@ class Relay:
         self._done_count = 0
         self._stopping = threading.Event()
         self._closed = False
-        infos = socket.getaddrinfo(self.target[0], self.target[1], type=socket.SOCK_STREAM)
+        try:
+            infos = socket.getaddrinfo(self.target[0], self.target[1], type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise UsageError(
+                f"The Relay cannot resolve its target {self.target[0]!r} ({exc.strerror}).",
+                "Check the name; a lab name resolves only while its lab runs.",
+            ) from None
         self._family, _, _, _, self._target_address = infos[0]
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -101,11 +123,16 @@ class Relay:
             self._listener.bind((bind, 0))  # port 0: the OS picks a free port
             self._listener.listen(backlog)
             self._listener.setblocking(False)
-        except BaseException:
+        except BaseException as exc:
             self._listener.close()
             self._wake_r.close()
             self._wake_w.close()
             self._selector.close()
+            if isinstance(exc, OSError):
+                raise UsageError(
+                    f"The Relay cannot listen on {bind!r} ({exc.strerror or exc}).",
+                    "Use 127.0.0.1: an address this machine owns.",
+                ) from None
             raise
         self._selector.register(self._wake_r, _READ, None)
         self._selector.register(self._listener, _READ, "listener")
