@@ -46,6 +46,7 @@ import contextlib
 import ipaddress
 import socket
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -53,6 +54,7 @@ from typing import Any
 __all__ = [
     "LAB_DOMAIN",
     "is_lab_name",
+    "refuse_unserved",
     "add",
     "remove",
     "lookup",
@@ -73,18 +75,70 @@ _real_getaddrinfo = socket.getaddrinfo
 _real_gethostbyname = socket.gethostbyname
 
 
+#: Full stops that IDNA treats as label separators, like "." (UTS #46 §2.3, RFC 3490
+#: §3.1): ideographic (U+3002), fullwidth (U+FF0E) and halfwidth ideographic (U+FF61).
+_DOTS = ("\u3002", "\uff0e", "\uff61")
+
+
 def _normalise(host: Any) -> str | None:
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
+    """The name as the resolver will see it: ASCII, lower case, no trailing dot.
+
+    ``socket.getaddrinfo`` sends a non-ASCII name through Python's ``idna`` codec
+    before the C resolver sees it, and that codec splits labels at the Unicode full
+    stops above and maps fullwidth letters and case (nameprep, RFC 3491). So
+    ``"expired.lab.localhost\u3002"`` *is* ``expired.lab.localhost.`` by the time it
+    reaches DNS, and it must be recognised as a lab name here, in the same form. A name
+    the codec refuses (an empty or over-long label) is mapped the same way by hand
+    (NFKC, case folding, Unicode dots), so nothing slips past on a technicality.
+    """
+    if isinstance(host, (bytes, bytearray)):
+        host = bytes(host).decode("ascii", "replace")
     if not isinstance(host, str):
         return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            host = unicodedata.normalize("NFKC", host).casefold()
+            for dot in _DOTS:
+                host = host.replace(dot, ".")
     return host.rstrip(".").lower()
 
 
 def is_lab_name(host: Any) -> bool:
-    """True for ``lab.localhost`` and every name under it."""
+    """True for ``lab.localhost`` and every name under it, however it is spelled.
+
+    Case, trailing dots, fullwidth letters and Unicode full stops do not matter
+    (``"ＥＸＰＩＲＥＤ.lab.localhost\u3002"`` is a lab name): see :func:`_normalise`.
+    """
     name = _normalise(host)
     return name is not None and (name == LAB_DOMAIN or name.endswith("." + LAB_DOMAIN))
+
+
+def refuse_unserved(host: Any) -> None:
+    """Raise :class:`~helpers.errors.LabError` for a lab name no running lab answers.
+
+    Lab names must never reach DNS. While a lab runs, the wrapper below answers them
+    (and refuses unknown ones with ``socket.gaierror``); with *no* lab running there is
+    no wrapper at all, so a helper that is about to connect to a host calls this first.
+    Anything that is not a lab name passes.
+    """
+    name = _normalise(host)
+    if name is None or not is_lab_name(name) or lookup_all(name):
+        return
+    from .errors import LabError
+
+    if not table():
+        raise LabError(
+            f"{str(host)!r} is a lab name, but no lab is running in this process "
+            "(lab names are answered by the lab itself and never sent to DNS).",
+            "Start one first: lab = helpers.lab.get_lab() (or python -m helpers.lab in a "
+            "terminal, then helpers.lab.join(url)).",
+        )
+    raise LabError(
+        f"{str(host)!r} is not one of the running lab's names (lab names are never sent to DNS).",
+        "Check the spelling: lab.host('expired') gives the exact name, names.table() lists them all.",
+    )
 
 
 def lookup_all(host: str) -> list[str]:

@@ -546,3 +546,72 @@ def test_verify_messages_of_newer_openssls_are_read() -> None:
         err.verify_message, err.verify_code = text, 999
         expected = "expired" if "expired" in text else "not-yet-valid"
         assert diagnose.explain(err).kind == expected, text
+
+
+# --------------------------------------------------------------------------- issue 13: hostile targets
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("https://" + "a" * 70 + ".example/", "label of 70 characters"),
+        ("https://" + "a" * 300 + ".lab.localhost/", "label of 300 characters"),
+        ("https://a..b/", "empty label"),
+        ("https://.example.com/", "empty label"),
+        ("https://[::1/", "Invalid IPv6 URL"),
+        ("https://[::1:8443/", "Invalid IPv6 URL"),
+    ],
+)
+def test_malformed_hosts_are_usage_errors(monkeypatch, target: str, words: str) -> None:
+    """Audit L8.4: these raised UnicodeError / ValueError from deep inside ssl and urllib."""
+    lookups: list[object] = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: lookups.append(a) or [])
+    for client in CLIENTS:
+        with pytest.raises(UsageError, match=re.escape(words)) as info:
+            diagnose.check(target, via=client)
+        assert info.value.hint and "\n" not in str(info.value)
+    assert lookups == []  # refused before any lookup or connection
+
+
+def test_unicode_full_stops_reach_the_lab_not_dns(lab: Lab, monkeypatch) -> None:
+    """N1: 'valid.lab.localhost。' is the lab's name (the idna codec makes it so), not DNS's."""
+    asked: list[object] = []
+    real = names._real_getaddrinfo
+
+    def resolver(host, *args, **kwargs):
+        asked.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(names, "_real_getaddrinfo", resolver)
+    port = lab.port("valid")
+    for spelled in (
+        "valid.lab.localhost\u3002",
+        "ｖａｌｉｄ.lab.localhost",
+        "valid\uff0elab.localhost",
+    ):
+        d = diagnose.check(f"https://{spelled}:{port}/", probe=False)
+        # Reached the lab: the TLS handshake ran (the trailing-dot form is a hostname
+        # mismatch for Python's ssl, exactly as "valid.lab.localhost." is).
+        assert d.kind in ("ok", "hostname-mismatch"), (spelled, d.kind, d.message)
+    assert asked and all(h == "127.0.0.1" for h in asked), asked
+
+
+def test_a_lab_name_without_a_running_lab_says_how_to_start_one(monkeypatch) -> None:
+    """No lab, no hosts table: the name is not looked up, and the answer says what to do."""
+    from helpers import lab as lab_module
+
+    monkeypatch.setattr(names, "_table", {})
+    monkeypatch.setattr(lab_module, "running_lab", lambda: None)
+    lookups: list[object] = []
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: lookups.append(a) or [])
+    monkeypatch.setattr(names, "_real_getaddrinfo", lambda *a, **k: lookups.append(a) or [])
+    d = diagnose.check("https://expired.lab.localhost\u3002:8443/", probe=False)
+    assert (d.ok, d.kind) == (False, "dns")
+    assert "no lab is running" in d.message and "get_lab()" in d.message
+    assert lookups == []
+
+
+def test_a_proxy_is_never_asked_for_a_lab_name(lab: Lab) -> None:
+    """The proxy would resolve the lab name with real DNS, and cannot reach our loopback."""
+    with pytest.raises(UsageError, match="proxy cannot reach it"):
+        diagnose.check(lab.url("valid"), proxy="http://127.0.0.1:9/")

@@ -128,3 +128,63 @@ def test_requests_and_raw_ssl_by_name_with_a_lab() -> None:
     assert names.table() == before
     if not before:
         assert not names.installed()
+
+
+# --------------------------------------------------------------------------- issue 13 (N1)
+
+SPELLINGS = [
+    "demo.lab.localhost\u3002",  # ideographic full stop: the audit's leak
+    "demo.lab.localhost\uff0e",  # fullwidth full stop
+    "demo\uff61lab.localhost",  # halfwidth ideographic full stop
+    "ｄｅｍｏ.lab.localhost",  # fullwidth letters
+    "DEMO.Lab.LocalHost.",  # case and a trailing dot
+    "ＤＥＭＯ.lab.localhost\u3002",
+]
+
+
+@pytest.mark.parametrize("spelled", SPELLINGS)
+def test_unicode_spellings_of_a_lab_name_are_lab_names(spelled: str) -> None:
+    assert names.is_lab_name(spelled)
+    assert names._normalise(spelled) == "demo.lab.localhost"
+    # The same name Python's idna codec (what socket.getaddrinfo uses) would send to DNS:
+    if not spelled.isascii():
+        assert spelled.encode("idna").decode().rstrip(".").lower() == "demo.lab.localhost"
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["example.com\u3002", "lab.l\u043ecalhost", "demo.lab.localhost\u3002evil.com", "localhost"],
+)
+def test_lookalikes_are_not_lab_names(other: str) -> None:
+    assert not names.is_lab_name(other)
+
+
+@pytest.mark.parametrize("spelled", SPELLINGS)
+def test_unicode_spellings_never_reach_the_real_resolver(spelled: str) -> None:
+    """Audit N1 (idna_leak.py): 'expired.lab.localhost。' went to DNS as expired.lab.localhost."""
+    with names.resolving({"demo.lab.localhost": "127.0.0.1"}), real_lookups() as seen:
+        info = socket.getaddrinfo(spelled, 443, type=socket.SOCK_STREAM)
+        assert {ai[4] for ai in info} == {("127.0.0.1", 443)}
+        assert socket.gethostbyname(spelled) == "127.0.0.1"
+        with pytest.raises(socket.gaierror, match="not in the lab's hosts table"):
+            socket.getaddrinfo("typo.lab.localhost\u3002", 443)
+    assert seen == ["127.0.0.1"], seen  # only the number, never a name
+
+
+def test_a_lab_name_with_no_lab_running_is_a_lab_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no lab, no wrapper: a helper about to connect asks refuse_unserved() first."""
+    from helpers.errors import LabError
+
+    asked: list[object] = []
+    monkeypatch.setattr(names, "_table", {})
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: asked.append(a) or [])
+    with pytest.raises(LabError, match="no lab is running") as info:
+        names.refuse_unserved("expired.lab.localhost\u3002")
+    assert "get_lab()" in info.value.hint
+    names.refuse_unserved("example.com")  # not a lab name: not this function's business
+    names.refuse_unserved("127.0.0.1")
+    with names.resolving({"demo.lab.localhost": "127.0.0.1"}):
+        names.refuse_unserved("DEMO.lab.localhost.")  # served
+        with pytest.raises(LabError, match="not one of the running lab's names"):
+            names.refuse_unserved("typo.lab.localhost")
+    assert asked == []

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from .. import names
 from ..errors import OfflineViolation, UsageError
 from .classify import explain
 from .context import _client_cert, _context, _Options, _path, _tls_version
@@ -298,6 +299,14 @@ def check(
     why = _is_never_resolvable(t.host)
     if why:
         return _no_lookup_failure(t, via, why)
+    if proxy and names.is_lab_name(t.host):
+        # The proxy would resolve the name itself, with real DNS, and could not reach
+        # this machine's loopback anyway.
+        raise UsageError(
+            f"{t.host!r} is a lab name, served on this machine: a proxy cannot reach it and "
+            "would send the name to DNS.",
+            "Leave out proxy= for lab hosts.",
+        )
     notes: list[str] = []
     if opts.cafile is None:
         serving = _lab_for(t.host, t.port, lab)

@@ -14,11 +14,12 @@ two questions are settled here:
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..errors import UsageError
+from ..errors import LabError, UsageError
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -40,7 +41,13 @@ def _parse_target(target: str) -> _Target:
             "For example check('https://valid.lab.localhost:8443/') or check('example.com:443').",
         )
     text = target.strip()
-    parts = urlsplit(text if "://" in text else "//" + text)
+    try:
+        parts = urlsplit(text if "://" in text else "//" + text)
+    except ValueError as exc:  # "Invalid IPv6 URL", a netloc that NFKC turns into a URL
+        raise UsageError(
+            f"{text!r} is not a URL this check can read ({exc}).",
+            "Write it as https://host:port/ (an IPv6 address in brackets: https://[::1]:8443/).",
+        ) from None
     if parts.scheme not in ("", "https"):
         raise UsageError(
             f"{text!r} is not an https:// URL, so there is no TLS to check.",
@@ -50,14 +57,61 @@ def _parse_target(target: str) -> _Target:
         port = parts.port or 443
     except ValueError as exc:
         raise UsageError(f"{text!r} has an invalid port ({exc}).", "Ports are 1-65535.") from exc
-    host = parts.hostname
+    try:
+        host = parts.hostname
+    except ValueError as exc:
+        raise UsageError(
+            f"{text!r} has a host this check cannot read ({exc}).", _WRITE_IT
+        ) from None
     if not host:
-        raise UsageError(f"{text!r} has no host name.", "Write it as https://host:port/.")
+        raise UsageError(f"{text!r} has no host name.", _WRITE_IT)
+    _check_host_name(text, host)
     shown = f"[{host}]" if ":" in host else host
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     return _Target(text, host, port, path, f"https://{shown}:{port}{path}")
+
+
+_WRITE_IT = "Write it as https://host:port/."
+_DOTS = re.compile("[.\u3002\uff0e\uff61]")  # the full stops IDNA splits labels at
+
+
+def _check_host_name(text: str, host: str) -> None:
+    """Refuse a host name no resolver or TLS client could use, before anything is sent.
+
+    ``ssl`` turns the server name into its ASCII form with Python's ``idna`` codec (and
+    ``socket`` does the same for a non-ASCII name), which refuses an empty label
+    (``a..b``) and a label over 63 characters (RFC 1035 §2.3.4) with a bare
+    ``UnicodeError``. Those are mistakes in the call, so they get a sentence here.
+    """
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return  # an address literal: no labels to check
+    except ValueError:
+        pass
+    labels = _DOTS.split(host)
+    if labels and labels[-1] == "":
+        labels.pop()  # one trailing dot is the DNS root, allowed
+    if "" in labels:
+        raise UsageError(
+            f"{text!r} has an empty label in its host name (two dots in a row, or a leading dot).",
+            "Remove the extra dot: a host name is labels joined by single dots.",
+        )
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        longest = max(labels, key=len)
+        if len(longest) > 63:
+            raise UsageError(
+                f"{text!r} has a host-name label of {len(longest)} characters; DNS allows "
+                "at most 63 (RFC 1035 §2.3.4).",
+                "Check the name: a label is the part between two dots.",
+            ) from None
+        raise UsageError(
+            f"{text!r} has a host name that cannot be written in ASCII for DNS ({exc}).",
+            "Check the name for stray characters (an xn-- label over 63 characters is too long too).",
+        ) from None
 
 
 def _is_never_resolvable(host: str) -> str | None:
@@ -74,11 +128,10 @@ def _is_never_resolvable(host: str) -> str | None:
         )
     from .. import names
 
-    if names.is_lab_name(name) and names.lookup(name) is None:
-        return (
-            f"{host!r} is a lab name, but no running lab has it in its hosts table "
-            "(lab names are never sent to DNS)."
-        )
+    try:
+        names.refuse_unserved(host)
+    except LabError as exc:
+        return str(exc)
     return None
 
 
