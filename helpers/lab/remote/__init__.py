@@ -17,11 +17,12 @@ but a student's machine still cannot use them, for four reasons:
 So the teacher's lab also answers one small plain-HTTP **join endpoint**
 (:class:`ShareServer`, port :data:`SHARE_PORT` = 8446 by default, a mnemonic for RFC
 8446). ``GET /lab.json`` returns the lab description: the CA certificate, the CRL, the
-scenario chains, names and ports. ``GET /`` is a page for people. On the student's side
-:class:`RemoteLab` (what :func:`helpers.lab.join` returns, and what
-:func:`helpers.lab.get_lab` returns when ``TLS_COURSE_LAB=http://TEACHER:8446/`` is set)
-fetches the description, checks it, writes the public files to the per-user cache, and
-maps every lab name to the address it reached the teacher on. From then on
+scenario chains, names and ports, signed by the lab. ``GET /`` is a page for people. On
+the student's side :class:`RemoteLab` (what :func:`helpers.lab.join` returns, and what
+:func:`helpers.lab.get_lab` returns when
+``TLS_COURSE_LAB=http://10.0.0.5:8446/#3F2A9B1C77D0E4A5`` is set) fetches the
+description, verifies it, writes the files to a fresh directory in the per-user cache,
+and maps every lab name to the address it reached the teacher on. From then on
 ``lab.url("expired")``, ``lab.ca_bundle`` and ``helpers.diagnose.check`` work as with a
 local lab. The one scenario without a name, ``ip-san`` (127.0.0.1), is forwarded from
 the student's loopback to the teacher, like ``ssh -L``.
@@ -36,11 +37,24 @@ could answer first (ARP spoofing, a rogue access point) with their own CA, and e
 student would then trust that CA for lab names. This is *trust on first use*, like the
 first ``ssh`` to a new host, and the answer is the same: compare a fingerprint over
 another channel. The CLI prints the CA's SHA-256 fingerprint; the teacher writes it on
-the board; students pass it to ``join(url, fingerprint=...)`` (or put it after ``#`` in
-the URL) and :class:`RemoteLab` refuses a CA whose fingerprint does not start with those
-digits (at least 16 hex digits, 64 bits). The damage is bounded anyway: the lab CA is
-trusted only where a student passes ``lab.ca_bundle`` explicitly, and lab names are never
-looked up outside :mod:`helpers.names`.
+the board; students put it after ``#`` in the URL
+(``join("http://10.0.0.5:8446/#3F2A9B1C77D0E4A5")``, or ``fingerprint=``). Without it
+:class:`RemoteLab` refuses to start (``insecure_no_fingerprint=True`` is the loud,
+explicit way round); with it, it refuses a CA whose fingerprint does not start with those
+digits (at least 16 hex digits, 64 bits).
+
+The CA certificate is public, though, so the pin must reach further than the CA: an
+impostor could serve the real CA next to a forged CRL, forged chains and ports of their
+choosing. So the lab **signs** each description it serves, with a *description signer*
+its root certified at build time (the root key is never kept; see
+:mod:`helpers.lab.remote.signing`), and ``join()`` verifies the signer against the
+pinned CA and the signature over the exact bytes before it writes anything; it then
+checks the CRL, every chain and the client certificate against the CA once more
+(:mod:`helpers.lab.remote.material`). Each join writes a fresh directory per CA and
+endpoint, so a refused or hostile join never changes files a running kernel uses. The
+damage is bounded anyway: the lab CA is trusted only where a student passes
+``lab.ca_bundle`` explicitly, and lab names are never looked up outside
+:mod:`helpers.names`.
 
 What is never shared
 --------------------
@@ -69,8 +83,14 @@ Everything below is importable from ``helpers.lab.remote`` itself; ``join()`` an
                     write an address
 ``share.py``        the teacher's side: ``ShareServer``, the join endpoint, the
                     description it serves and the page for people
+``signing.py``      the signed envelope: ``DescriptionSigner`` (teacher) and
+                    ``open_envelope()`` (student: fingerprint, signer, signature)
 ``joining.py``      the student's first step: the join URL, the GET of the description
-``files.py``        ``JoinedFiles``: the public files a joined lab writes to the cache
+                    within one deadline
+``material.py``     defence in depth: CRL, chains, client certificate checked against
+                    the pinned CA
+``files.py``        ``JoinedFiles``: a fresh directory per join, written atomically,
+                    pruned when no kernel holds it
 ``forward.py``      the loopback port forward for ``ip-san`` (like ``ssh -L``)
 ``joined.py``       ``RemoteLab``: the joined lab, the same accessors as ``Lab``
 ==================  ==============================================================
