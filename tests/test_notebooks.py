@@ -150,6 +150,35 @@ def test_kernel_runs_in_a_loopback_only_network_namespace(ipython_dir, tmp_path)
     assert run.attempts == []  # the hook saw none of it: only the namespace stopped them
 
 
+@pytest.mark.notebooks
+def test_a_kernel_whose_guard_did_not_start_fails(tmp_path):
+    """A broken startup file would leave the kernel unguarded and unrecorded: that fails too."""
+    ipdir = nbs.guarded_ipython_dir()
+    try:
+        (ipdir / "profile_default" / "startup" / "00-offline-guard.py").write_text("1 / 0\n")
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("print('no guard here')")]
+        run = nbs.execute(nb, tmp_path, ipdir)
+    finally:
+        nbs.remove_ipython_dir(ipdir)
+    assert run.error is None
+    assert run.attempts == [
+        "the offline guard never started in the kernel (its IPython startup file failed)"
+    ]
+
+
+def test_without_a_namespace_the_run_says_so_in_one_line(monkeypatch):
+    monkeypatch.setenv("TLS_COURSE_NO_NETNS", "1")
+    nbs.sandbox.cache_clear()
+    try:
+        fallback = nbs.sandbox()
+    finally:
+        nbs.sandbox.cache_clear()  # the next kernel probes again, without the variable
+    assert not fallback.isolated and fallback.prefix == ()
+    assert fallback.summary.startswith("NOTICE: notebook kernels ran WITHOUT a network namespace")
+    assert "\n" not in fallback.summary
+
+
 def test_the_ipython_dir_is_removed_when_the_test_process_exits():
     made = subprocess.run(
         [
