@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import socket
 import ssl
@@ -918,3 +919,109 @@ def test_a_password_of_the_wrong_type_never_becomes_nul_bytes(leaf, tmp_path):
     with pytest.raises(UsageError, match="not int"):
         write_private_key(tmp_path / "k.pem", leaf.key, password=5)  # type: ignore[arg-type]
     assert not (tmp_path / "k.pem").exists()
+
+
+# --------------------------------------------------------------------------- issue 13 (N4): name constraints
+
+X509_PERMITTED_VIOLATION = 47  # "permitted subtree violation"
+
+
+@pytest.fixture(scope="module")
+def fenced() -> CA:
+    """A root that may vouch for lab names and loopback only, like the lab's."""
+    return CA("Fenced Root", permitted=("lab.localhost", "127.0.0.0/8", "::1/128"))
+
+
+def test_name_constraints_extension_is_critical_and_lists_the_subtrees(fenced):
+    extension = ext(fenced.cert, x509.NameConstraints)
+    assert extension.critical  # RFC 5280 §4.2.1.10: conforming CAs MUST mark it critical
+    assert extension.value.permitted_subtrees == [
+        x509.DNSName("lab.localhost"),
+        x509.IPAddress(ipaddress.ip_network("127.0.0.0/8")),
+        x509.IPAddress(ipaddress.ip_network("::1/128")),
+    ]
+    assert extension.value.excluded_subtrees is None
+    with pytest.raises(x509.ExtensionNotFound):
+        ext(CA().cert, x509.NameConstraints)  # only when asked for
+
+
+def test_a_fenced_root_vouches_for_lab_names_only(serve, fenced, tmp_path):
+    root_pem = tmp_path / "fenced.pem"
+    root_pem.write_bytes(fenced.cert_pem)
+    inter = fenced.create_intermediate()
+    inside = serve(inter.issue(HOST, "127.0.0.1"))
+    assert talk(inside, client_context(root_pem, strict=True)) == "TLSv1.3"
+    assert talk(inside, client_context(root_pem), host="127.0.0.1")
+    # The same CA signs a leaf for a real site (or one extra name outside the fence):
+    # every client that enforces nameConstraints refuses the whole chain.
+    for names in (("www.bank.example",), (HOST, "www.bank.example"), (HOST, "192.0.2.1")):
+        outside = serve(inter.issue(*names))
+        code = verify_error(outside, client_context(root_pem), host=names[0])
+        assert code == X509_PERMITTED_VIOLATION, names
+
+
+def test_bad_subtrees_are_pki_errors():
+    with pytest.raises(PKIError, match="address block"):
+        CA(permitted=("127.0.0.1/8",))  # host bits set
+    with pytest.raises(PKIError, match="DNS subtree"):
+        CA(permitted=("*.lab.localhost",))
+    fenced = CA(permitted=("127.0.0.1", x509.DNSName("127.0.0.1")))
+    assert ext(fenced.cert, x509.NameConstraints).value.permitted_subtrees == [
+        x509.IPAddress(ipaddress.ip_network("127.0.0.1/32")),
+        x509.DNSName("127.0.0.1"),
+    ]
+
+
+def _lab_generation(tmp_path: Path):
+    from helpers.lab import build
+
+    return build, build.ensure(tmp_path / "cache")
+
+
+@pytest.mark.tools
+def test_the_lab_root_is_fenced_and_passes_strict_openssl(tmp_path):
+    build, files = _lab_generation(tmp_path)
+    root = load_certificate(files.ca_bundle)
+    extension = ext(root, x509.NameConstraints)
+    assert extension.critical
+    permitted = extension.value.permitted_subtrees
+    assert x509.DNSName("lab.localhost") in permitted
+    assert x509.IPAddress(ipaddress.ip_network("127.0.0.0/8")) in permitted
+    assert x509.IPAddress(ipaddress.ip_network("::1/128")) in permitted
+    assert all(isinstance(n, (x509.DNSName, x509.IPAddress)) for n in permitted)
+    # Nothing a real site could be called: lab.localhost, plus "127.0.0.1" as a dNSName
+    # (for OpenSSL's Common Name check of the ip-san leaf; see helpers/lab/build.py).
+    dns = {n.value for n in permitted if isinstance(n, x509.DNSName)}
+    assert dns <= {"lab.localhost", "127.0.0.1"}, dns
+    # The root itself passes OpenSSL's RFC 5280 profile checks ...
+    result = openssl("verify", "-x509_strict", "-CAfile", files.ca_bundle, files.ca_bundle)
+    assert result.returncode == 0 and ": OK" in result.stdout, result.stdout + result.stderr
+    # ... and no chain the lab issues under it trips over the fence, with OpenSSL's CN
+    # check of DNS constraints on (the CLI does not turn it off, unlike Python's ssl).
+    for name, chain in [*files.chains.items(), ("client", files.client_chain)]:
+        out = openssl(
+            "verify", "-x509_strict", "-CAfile", files.ca_bundle, "-untrusted", chain, chain
+        )
+        assert "subtree violation" not in out.stdout + out.stderr, (name, out.stderr)
+    for name in ("valid", "wildcard", "ip-san", "no-san", "wrong-host", "revoked"):
+        chain = files.chains[name]
+        out = openssl(
+            "verify", "-x509_strict", "-CAfile", files.ca_bundle, "-untrusted", chain, chain
+        )
+        assert out.returncode == 0, (name, out.stderr)
+
+
+def test_a_lab_cache_from_before_the_fence_is_rebuilt(tmp_path, monkeypatch):
+    """Changing what the root carries changes the cache key: an old generation is not reused."""
+    from helpers.lab import build
+
+    with monkeypatch.context() as before:
+        before.setattr(build, "FORMAT", build.FORMAT - 1)
+        before.setattr(build, "LAB_PERMITTED", ())
+        old = build.ensure(tmp_path)
+        with pytest.raises(x509.ExtensionNotFound):
+            ext(load_certificate(old.ca_bundle), x509.NameConstraints)
+    new = build.ensure(tmp_path)
+    assert new.built and new.directory != old.directory
+    assert ext(load_certificate(new.ca_bundle), x509.NameConstraints).critical
+    assert build.ensure(tmp_path).directory == new.directory  # and then it is reused
