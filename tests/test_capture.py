@@ -375,6 +375,19 @@ def test_load_of_a_missing_path_or_a_directory_says_so(tmp_path: Path) -> None:
         Capture.load(tmp_path)
 
 
+def test_saving_to_a_missing_folder_or_an_endless_info_says_so(tmp_path: Path) -> None:
+    capture = Capture([Chunk("c2s", b"\x16\x03\x01", 0.0)])
+    with pytest.raises(UsageError, match=r"folder exists"):
+        capture.save(tmp_path / "no-such-folder" / "c.json")
+    deep: dict = {}
+    inner = deep
+    for _ in range(200):
+        inner["a"] = {}
+        inner = inner["a"]
+    with pytest.raises(UsageError, match=r"nested more than"):
+        Capture(info=deep).to_dict()
+
+
 def test_a_chunk_in_a_wrong_direction_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="c2s"):
         Chunk("up", b"", 0.0)  # type: ignore[arg-type]

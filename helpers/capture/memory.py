@@ -12,7 +12,9 @@ deterministic (the same messages in the same order every time) and fast.
 After the handshake the client sends a request (:data:`DEFAULT_REQUEST`) and the server
 answers (:data:`DEFAULT_RESPONSE`), so that TLS 1.3 session tickets and application
 data appear in the capture too. With ``keylog=True`` (the default) the secrets are
-collected on the way, for :mod:`helpers.tls13` to decrypt the capture with.
+collected on the way, for :mod:`helpers.tls13` to decrypt the capture with. They stay
+in memory: :meth:`Capture.save <helpers.capture.Capture.save>` leaves them out of the
+file unless asked (``include_keylog=True``; :mod:`helpers.capture.saving` says why).
 """
 
 from __future__ import annotations
@@ -80,7 +82,8 @@ def capture_memory(
     ``server_certificate`` (DER), ``session_reused``, ``session`` (pass it back as
     ``session=`` to watch a resumption; TLS 1.3 tickets arrive with the ``response``),
     ``request_received``, ``response_received`` and, with ``keylog=True``, ``keylog``:
-    the NSS key log text that :mod:`helpers.tls13` needs to decrypt the capture.
+    the NSS key log text that :mod:`helpers.tls13` needs to decrypt the capture (in
+    memory only: ``capture.save()`` leaves it out unless ``include_keylog=True``).
 
     If the handshake fails, the alert is recorded too; with ``check=True`` (default)
     the client's (or server's) :class:`ssl.SSLError` is raised with the capture attached
