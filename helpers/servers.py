@@ -393,7 +393,7 @@ class HTTPService:
         port: int = 0,
         allow_network: bool = False,
     ) -> None:
-        require_loopback_bind(host, allow_network=allow_network, what=type(self).__name__)
+        require_loopback_bind(host, allow_network=allow_network, what=f"The {type(self).__name__}")
         self.tls = tls
         self._address = (host, port)
         self._server: _Server | None = None
