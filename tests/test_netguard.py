@@ -94,9 +94,16 @@ def test_the_error_is_one_readable_sentence():
 
 
 def _udp_connect(address: tuple[str, int]) -> None:
-    """``connect()`` on a UDP socket: the audit event fires, but no packet is ever sent."""
+    """``connect()`` on a UDP socket: the audit event fires, but no packet is ever sent.
+
+    Where there is no route (the matrix runs the suite in a loopback-only namespace), the
+    OS says ENETUNREACH once the guard has let the call through: that is fine here.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect(address)
+        try:
+            s.connect(address)
+        except OSError:
+            pass
 
 
 def test_reverse_lookups_off_machine_are_blocked():
@@ -150,7 +157,10 @@ def test_the_record_file_has_one_json_line_per_attempt_and_notes_uninstall(tmp_p
         "    pass\n"
         "netguard.uninstall()\n"
         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-        "s.connect(('192.0.2.1', 9))\n"  # no packet leaves: UDP connect only picks a route
+        "try:\n"
+        "    s.connect(('192.0.2.1', 9))\n"  # no packet leaves: UDP connect only picks a route
+        "except OSError:\n"
+        "    pass\n"  # no route at all in a loopback-only namespace
     )
     subprocess.run([sys.executable, "-c", code, str(record)], check=True, timeout=60, cwd=ROOT)
     lines = [json.loads(line) for line in record.read_text().splitlines()]
