@@ -3,8 +3,11 @@
 ``ip-san`` is "a certificate for the IP address you typed": 127.0.0.1. A hosts table
 can point a *name* at the teacher, but no table can move an *address*, and on a
 student's machine 127.0.0.1 is the student's own machine. So :class:`~helpers.lab.RemoteLab`
-forwards it, like ``ssh -L``: :class:`_Forwarder` listens on the student's 127.0.0.1 and
-passes every byte to the teacher's port unchanged. TLS runs end to end through it (the
+forwards it, like ``ssh -L``: :class:`_Forwarder` listens on the student's 127.0.0.1, on a
+port the student's system picks (port 0), and passes every byte to the teacher's port
+unchanged. Never on the teacher's port number: that number comes from the network, and a
+description must not decide which local port this machine holds (a local service that
+starts later could not bind it, and local clients of that service would reach the lab). TLS runs end to end through it (the
 forwarder sees only ciphertext), the certificate still names the address the client
 typed, and every helper that treats loopback as "the lab, not the internet" stays right.
 """
@@ -19,10 +22,10 @@ import threading
 class _Forwarder:
     """A loopback TCP port that passes every byte to one remote address (like ``ssh -L``).
 
-    One listening socket on ``(host, port)`` (port 0 if that one is taken), one accept
-    thread, and per connection two threads that copy one direction each. TLS runs end to
-    end through it: the forwarder sees only ciphertext and changes nothing. ``stop()``
-    closes every socket, which ends every thread.
+    One listening socket on ``listen`` (``RemoteLab`` passes port 0), one accept thread,
+    and per connection two threads that copy one direction each. TLS runs end to end
+    through it: the forwarder sees only ciphertext and changes nothing. ``stop()`` closes
+    every socket, which ends every thread.
     """
 
     def __init__(self, listen: tuple[str, int], target: tuple[str, int], timeout: float) -> None:
@@ -30,10 +33,7 @@ class _Forwarder:
         family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         try:
-            try:
-                self._listener.bind(listen)
-            except OSError:
-                self._listener.bind((listen[0], 0))  # the teacher's number is taken here
+            self._listener.bind(listen)
             self._listener.listen(64)
         except BaseException:
             self._listener.close()

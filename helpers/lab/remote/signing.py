@@ -124,6 +124,38 @@ class DescriptionSigner:
 # --------------------------------------------------------------------------- student
 
 
+def _depth(text: str) -> int:
+    """How deeply ``text`` nests ``[`` and ``{`` (stops counting past :data:`MAX_DEPTH`).
+
+    One pass over the characters that matter: brackets inside strings are not structure,
+    and ``\\"`` does not end a string. Linear on purpose: a regular expression that
+    skips strings restarts at every quote of an unterminated one, which a hostile
+    endpoint turns into quadratic time.
+    """
+    depth = peak = 0
+    in_string = False
+    escaped = -1  # the index of the character a backslash escapes
+    for special in re.finditer(r'[\[\]{}"\\]', text):
+        at, char = special.start(), special.group()
+        if at == escaped:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            peak = max(peak, depth)
+            if peak > MAX_DEPTH:
+                break
+        elif char in "]}":
+            depth -= 1
+    return peak
+
+
 def _loads(text: bytes | str, what: str, url: str) -> Any:
     """``json.loads`` with the nesting depth bounded first (no RecursionError, no stack use)."""
     not_a_lab = "Check the URL: it is the one `python -m helpers.lab --share` prints."
@@ -131,13 +163,11 @@ def _loads(text: bytes | str, what: str, url: str) -> Any:
         text = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError:
         raise LabError(f"{url} sent {what} that is not UTF-8 text.", not_a_lab) from None
-    # Drop the strings (their brackets are not structure), then count brackets.
-    depth = peak = 0
-    for bracket in re.finditer(r"[\[\]{}]", re.sub(r'"(?:[^"\\]|\\.)*"', "", text)):
-        depth += 1 if bracket.group() in "[{" else -1
-        peak = max(peak, depth)
+    peak = _depth(text)
     if peak > MAX_DEPTH:
-        raise LabError(f"{url} sent {what} nested {peak} levels deep: not a lab.", not_a_lab)
+        raise LabError(
+            f"{url} sent {what} nested more than {MAX_DEPTH} levels deep: not a lab.", not_a_lab
+        )
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
