@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from helpers import diagnose, names, netguard
 from helpers.errors import UsageError
@@ -615,3 +615,27 @@ def test_a_proxy_is_never_asked_for_a_lab_name(lab: Lab) -> None:
     """The proxy would resolve the lab name with real DNS, and cannot reach our loopback."""
     with pytest.raises(UsageError, match="proxy cannot reach it"):
         diagnose.check(lab.url("valid"), proxy="http://127.0.0.1:9/")
+
+
+def test_a_chain_cryptography_cannot_read_is_skipped_not_raised(lab: Lab, monkeypatch) -> None:
+    """The chain a server sent is shown as far as it can be read: a certificate with an
+    unknown version field (cryptography raises InvalidVersion, not a ValueError) or one
+    that makes cryptography's Rust code panic (a BaseException) is left out."""
+    from cryptography import x509
+
+    from helpers.diagnose import server_chain
+
+    good = load_certificates(lab.ca_bundle)[0].public_bytes(serialization.Encoding.DER)
+    v4 = good.replace(bytes.fromhex("a003020102"), bytes.fromhex("a003020103"), 1)
+    assert v4 != good
+    assert server_chain._parse_chain([v4, good]) == load_certificates(lab.ca_bundle)
+    fake_panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    real = x509.load_der_x509_certificate
+
+    def panics_on_v4(der: bytes):
+        if der == v4:
+            raise fake_panic("assertion failed")
+        return real(der)
+
+    monkeypatch.setattr(x509, "load_der_x509_certificate", panics_on_v4)
+    assert len(server_chain._parse_chain([v4, good])) == 1

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from cryptography import x509
 
+from ..pki.panics import is_rust_panic
 from .context import _Options
 from .target import _Target
 
@@ -49,7 +50,11 @@ def _parse_chain(ders: Iterable[bytes]) -> list[x509.Certificate]:
     for der in ders:
         try:
             out.append(x509.load_der_x509_certificate(der))
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
+            continue  # one certificate cryptography cannot read: still show the others
+        except BaseException as exc:  # a Rust panic on hostile bytes (helpers/pki/panics.py)
+            if not is_rust_panic(exc):
+                raise
             continue
     return out
 
