@@ -130,6 +130,13 @@ def _fetch(source: _Source, timeout: float) -> tuple[bytes, str]:
             hint,
         ) from None
     status, headers, body = _response(bytes(received), source.url)
+    if status == 421:  # Misdirected Request: a lab that shares its client key (share.py)
+        raise LabError(
+            f"{source.url} answers only requests addressed to its IP address, not to the "
+            f"name {source.host!r} (it shares its client key: see DNS rebinding).",
+            "Join with the IP address the teacher's terminal shows, "
+            "e.g. http://10.0.0.5:8446/#3F2A9B1C77D0E4A5.",
+        )
     if status != 200:
         raise LabError(f"{source.url} answered HTTP {status}, not a lab description.", not_a_lab)
     length = headers.get("content-length")
