@@ -239,6 +239,12 @@ def test_shared_client_key_opens_mtls(tmp_path: Path) -> None:
             timeout=5,
         )
         assert r.status_code == 200 and "TLS Course Student" in r.text
+        # With the client key shared, the endpoint answers only to an IP literal (DNS
+        # rebinding); join() says so in one sentence.
+        with ShareServer(lab, bind="127.0.0.1", port=0, share_client_key=True) as by_ip:
+            fingerprint = by_ip.join_url("127.0.0.1").split("#")[1]
+            with pytest.raises(LabError, match="answers only requests addressed to its IP"):
+                RemoteLab(f"http://localhost:{by_ip.port}/#{fingerprint}").start()
         from helpers.lab.__main__ import _share_table
 
         table = _share_table(lab, share, ["127.0.0.3"])
@@ -479,7 +485,13 @@ def test_each_join_has_its_own_directory_and_old_ones_are_pruned(
     """N2: a fresh directory per join, under fingerprint and endpoint; ip-san forwarded from
     a port this machine picks; directories no running kernel holds are pruned."""
     url = teacher["share"]["join"][0]
+    # What an older course wrote straight into <fingerprint>/, a client key among it.
+    legacy = tmp_path / "00112233aabbccdd" / "client-key.pem"
+    legacy.parent.mkdir()
+    legacy.write_text("-----BEGIN PRIVATE KEY-----\n")
+    os.utime(legacy, (time.time() - 7200, time.time() - 7200))
     first = RemoteLab(url, directory=tmp_path).start()
+    assert not legacy.exists()
     second = RemoteLab(url, directory=tmp_path).start()
     try:
         one, two = first.files.directory, second.files.directory
