@@ -155,7 +155,9 @@ def write_join(
 ) -> tuple[JoinedFiles, InUse]:
     """Write checked ``material`` into a fresh directory; return its files and its lock."""
     base = parent / fingerprint[:16].lower() / _endpoint(host, port)
-    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for level in (base.parent, base):  # 0700 at every level, not only the last
+        level.mkdir(exist_ok=True, mode=0o700)
     name = f"{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
     tmp, final = base / f".joining-{name}", base / f"join-{name}"
     tmp.mkdir(mode=0o700)
