@@ -228,13 +228,19 @@ def refuse(tls: ssl.SSLSocket) -> None:
     reset can reach the client before it reads the alert: Python 3.13+ then raises
     ``ConnectionResetError``, 3.11/3.12 ``SSLEOFError``, instead of the alert. So: send
     our FIN after the alert (``shutdown(SHUT_WR)``), read and drop what the client still
-    sends until it hangs up (at most :data:`_LINGER` seconds), then close.
+    sends until it hangs up (at most :data:`_LINGER` seconds in all, and 1 MiB: a
+    deadline, not a timeout per read, or a client trickling a byte at a time would
+    keep the thread), then close.
     """
+    deadline = time.monotonic() + _LINGER
     try:
         tls.shutdown(socket.SHUT_WR)  # drops the TLS layer; the alert is already on its way
-        tls.settimeout(_LINGER)
         received = 0
         while received < 1 << 20:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            tls.settimeout(left)
             chunk = tls.recv(65536)  # plain TCP now
             if not chunk:
                 break

@@ -294,3 +294,30 @@ def test_every_loopback_address_is_fine():
         assert site.address[0] == "127.0.0.2"
     with LoginServer(host="localhost") as site:
         assert site.address[0] == "127.0.0.1"
+
+
+def test_a_trickled_tls_handshake_is_bounded_as_a_whole(ca):
+    """CPython applies a socket's timeout to the whole ``do_handshake()`` (one deadline,
+    not one per read; checked on 3.11 and 3.13), and ``refuse()`` lingers 1 s in all,
+    not 1 s per read: a ClientHello sent one byte every 0.2 s is cut off after about
+    2 s, not after minutes (before, refuse() kept reading for as long as bytes came)."""
+    client = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()  # a real ClientHello, a few hundred bytes
+    site = LoginServer(tls=_server_ctx(ca))
+    site.idle_timeout = 1.0
+    with site, socket.create_connection(site.address, timeout=5) as s:
+        start = time.monotonic()
+        try:
+            for byte in hello:
+                s.sendall(bytes([byte]))
+                time.sleep(0.2)
+                if time.monotonic() - start > 10:
+                    break
+        except OSError:
+            pass  # the server hung up: what we want
+        elapsed = time.monotonic() - start
+    assert elapsed < 6, f"the handshake was still running after {elapsed:.1f} s"
