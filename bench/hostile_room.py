@@ -12,7 +12,7 @@ and expect the verdict the lab's JSON line promises, and fetch ``GET /lab.json``
 so twice, for ``--seconds`` each: first with nobody else around (the reference, same run),
 then while another process on 127.0.0.2-127.0.0.9 holds ``--drip`` slow-drip connections
 (one byte every 1-2 s, to the join endpoint and to the scenario ports) and ``--idle`` idle
-ones, reopening each one 0.5-1.5 s after the teacher drops it.
+ones, reopening each one 0.2-0.7 s after the teacher drops it.
 
 Printed: honest clients served and their p99 under attack, the same with no attack and the
 ratio of the two p99s; the teacher's CPU (% of one core) in both phases; its descriptors
@@ -74,17 +74,17 @@ def main() -> int:
     held = int(statistics.median(r.held)) if r.held else 0
     print(
         f"honest clients served: {hot.served}/{len(hot.visits)}, p99 {hot.p99_ms():.0f} ms, "
-        f"under {held} hostile connections at ulimit {r.teacher_limit}"
+        f"under {args.drip + args.idle} hostile connections at ulimit {r.teacher_limit}"
     )
     print(
         f"no attack, same run:   {calm.served}/{len(calm.visits)}, p99 {calm.p99_ms():.0f} ms"
         f"   ->  ratio p99 attacked / calm: {hot.p99_ms() / calm.p99_ms():.1f}"
     )
     print(
-        f"hostile connections open at once: median {held}, min {min(r.held, default=0)}, "
-        f"max {max(r.held, default=0)} (asked: {args.drip} slow-drip + {args.idle} idle); "
-        f"{r.attack.get('opened', 0)} opened in all, {r.attack.get('dropped', 0)} dropped by "
-        f"the teacher, {r.attack.get('failed', 0)} connects failed, "
+        f"hostile: {args.drip} slow-drip + {args.idle} idle, all {r.peak} open at once at the "
+        f"start; while attacked median {held} open at once (min {min(r.held, default=0)}), "
+        f"{r.opened} (re)opened in {hot.seconds:.0f} s; in all {r.attack.get('dropped', 0)} "
+        f"dropped by the teacher, {r.attack.get('failed', 0)} connects failed, "
         f"{r.attack.get('hangups', 0)} half-request hang-ups"
     )
     print(

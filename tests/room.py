@@ -45,6 +45,7 @@ from helpers.lab.expect import Expect
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTACK_ADDRESSES = tuple(f"127.0.0.{n}" for n in range(2, 10))
+REOPEN_AFTER = (0.2, 0.7)  # s a hostile student waits before reopening a dropped connection
 _IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux 4.2+
 
 
@@ -331,6 +332,9 @@ class Room:
     calm: Phase
     attacked: Phase
     held: list[int]  # hostile connections open at once, sampled during the attacked phase
+    peak: int  # most hostile connections open at once, from the first burst on
+    connected: int  # how many of them reached the teacher at least once
+    opened: int  # hostile connections opened during the attacked phase (reopens included)
     attack: dict[str, Any]  # the attacker's last counters
     before: Usage
     during_max: Usage  # the largest fds and threads seen while attacked
@@ -377,7 +381,8 @@ def run(
         held: list[int] = []
         peak = [before]
         with Attack(info, drip=drip, idle=idle, max_seconds=seconds + 90) as attack:
-            attack.wait_held(int(0.9 * (drip + idle)), timeout=15.0)
+            attack.wait_connected(drip + idle, timeout=15.0)
+            opened_before = int(attack.status.get("opened", 0))
             done = threading.Event()
 
             def sample() -> None:
@@ -391,6 +396,7 @@ def run(
             attacked = _phase(teacher, honest, seconds, 0)
             done.set()
             sampler.join()
+            opened = int(attack.status.get("opened", 0)) - opened_before
             counters = attack.stop()
         let_go = time.monotonic()
         recovered: float | None = None
@@ -410,6 +416,9 @@ def run(
         calm=calm,
         attacked=attacked,
         held=held,
+        peak=attack.peak,
+        connected=counters.get("ever", 0),
+        opened=opened,
         attack=counters,
         before=before,
         during_max=Usage(
@@ -429,7 +438,7 @@ class Attack:
     ``drip`` connections send one byte every 1-2 s: half of them to the join endpoint
     (a request head that never ends), half to the scenario ports (a real ClientHello, a
     byte at a time). ``idle`` connections connect and say nothing, spread over every
-    port. Each one is reopened 0.5-1.5 s after the teacher drops it. ``hangups`` half
+    port. Each one is reopened 0.2-0.7 s after the teacher drops it (:data:`REOPEN_AFTER`). ``hangups`` half
     requests to the join endpoint come first, each closed at once.
     """
 
@@ -460,6 +469,7 @@ class Attack:
             text=True,
         )
         self.status: dict[str, Any] = {}
+        self.peak = 0  # most connections open at once
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -468,20 +478,26 @@ class Attack:
         for line in self.proc.stdout:
             with contextlib.suppress(ValueError):
                 self.status = json.loads(line)
+                self.peak = max(self.peak, int(self.status.get("held", 0)))
 
     def held(self) -> int:
         return int(self.status.get("held", 0))
 
-    def wait_held(self, count: int, timeout: float) -> bool:
-        """Wait until at least ``count`` connections are open at once."""
+    def ever(self) -> int:
+        """How many of the connections have reached the teacher at least once."""
+        return int(self.status.get("ever", 0))
+
+    def wait_connected(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` of the connections have been open at least once (a lab
+        that evicts them at once never has them all open together)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.held() >= count:
+            if self.ever() >= count:
                 return True
             if self.proc.poll() is not None:
                 return False
             time.sleep(0.1)
-        return self.held() >= count
+        return self.ever() >= count
 
     def stop(self) -> dict[str, Any]:
         """Let go: the attacker closes every socket and exits. Returns its last status."""
@@ -515,7 +531,7 @@ def _client_hello(host: str) -> bytes:
 
 
 class _Slot:
-    __slots__ = ("port", "source", "opening", "payload", "sent", "sock", "state", "due")
+    __slots__ = ("port", "source", "opening", "payload", "sent", "sock", "state", "due", "ever")
 
     def __init__(self, port: int, source: str, opening: bytes, payload: bytes) -> None:
         self.port, self.source = port, source
@@ -523,6 +539,7 @@ class _Slot:
         self.sock: socket.socket | None = None
         self.state = "waiting"  # waiting -> connecting -> held -> waiting ...
         self.due = 0.0  # when to (re)open, or when the next drip byte goes
+        self.ever = False  # connected at least once
 
 
 def _attacker(plan: dict[str, Any]) -> None:  # noqa: C901 - one event loop, read top to bottom
@@ -533,7 +550,7 @@ def _attacker(plan: dict[str, Any]) -> None:  # noqa: C901 - one event loop, rea
     host, join_port, addresses = plan["host"], plan["join_port"], plan["addresses"]
     tls = plan["tls"]
     rng = random.Random(13)  # noqa: S311 - jitter, not secrets
-    stats = {"held": 0, "opened": 0, "dropped": 0, "failed": 0, "hangups": 0}
+    stats = {"held": 0, "ever": 0, "opened": 0, "dropped": 0, "failed": 0, "hangups": 0}
 
     for n in range(plan["hangups"]):  # L3: half a request, then hang up
         with contextlib.suppress(OSError):
@@ -576,7 +593,7 @@ def _attacker(plan: dict[str, Any]) -> None:  # noqa: C901 - one event loop, rea
             slot.sock.close()
             slot.sock = None
         slot.state, slot.sent = "waiting", 0
-        slot.due = now + rng.uniform(0.5, 1.5)
+        slot.due = now + rng.uniform(*REOPEN_AFTER)
 
     def open_(slot: _Slot, now: float) -> None:
         try:
@@ -637,6 +654,9 @@ def _attacker(plan: dict[str, Any]) -> None:  # noqa: C901 - one event loop, rea
                     continue
                 slot.state = "held"
                 stats["held"] += 1
+                if not slot.ever:
+                    slot.ever = True
+                    stats["ever"] += 1
                 stats["opened"] += 1
                 poller.modify(fd, select.EPOLLIN | select.EPOLLRDHUP)
                 if slot.opening:

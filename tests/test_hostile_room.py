@@ -7,15 +7,17 @@ students on 127.0.0.1, first calmly, then for :data:`SECONDS` while another proc
 ports and the join endpoint (tests/room.py has the details). Each test below checks one
 promise of that run; bench/hostile_room.py prints the same run's figures.
 
-Thresholds, and what the code before the fix measured (commit 66636b6, 2 cores):
+Thresholds; what the code before the fix measured (commit 66636b6, 2 shared cores, three
+runs); and what a lab with fair eviction measured (8-15 % CPU, p99 25-41 ms):
 
-* every honest visit gets its verdict (before: 16 of 63 within 5 s);
+* every honest visit gets its verdict within 5 s (before: 0/6, 2/7 and 16/63 visits);
 * the teacher uses at most :data:`MAX_CPU_PERCENT` of one core while attacked (before:
-  91 %, accept() failing with EMFILE in a loop);
-* its stderr has no traceback and at most :data:`MAX_STDERR_LINES` lines (before: 945
-  lines, 45 tracebacks);
+  47-113 %, accept() failing with EMFILE in a loop);
+* its stderr has no traceback and at most :data:`MAX_STDERR_LINES` lines (before: 609-945
+  lines, 29-45 tracebacks);
 * its descriptors and threads are back to the calm baseline within
-  :data:`RECOVER_WITHIN` s of the attackers letting go.
+  :data:`RECOVER_WITHIN` s of the attackers letting go (before: at once; the threads
+  ended with their clients).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ pytestmark = [
 NOFILE = 256  # macOS's default soft limit; the teacher gets it as its hard limit too
 DRIP, IDLE = 300, 1100  # the issue's room
 SECONDS = 10.0  # honest students visit this long under attack
-MAX_CPU_PERCENT = 40.0  # "no busy loop": a fixed lab uses a few %; a spinning one ~90 %
+MAX_CPU_PERCENT = 30.0  # "no busy loop": a fixed lab ~8-14 %; a spinning one 47-91 %
 MAX_STDERR_LINES = 40  # L3: a few rate-limited lines at most, never one per client
 RECOVER_WITHIN = 15.0  # s: every deadline of the reactor is shorter than this
 
@@ -55,8 +57,10 @@ def hostile(request: pytest.FixtureRequest) -> room.Room:
         [
             f"hostile room: honest clients served {hot.served}/{len(hot.visits)} "
             f"(p99 {hot.p99_ms():.0f} ms; calm {calm.served}/{len(calm.visits)}, p99 "
-            f"{calm.p99_ms():.0f} ms) under {max(result.held, default=0)} hostile connections "
-            f"at ulimit {result.teacher_limit}",
+            f"{calm.p99_ms():.0f} ms) under {DRIP + IDLE} hostile connections at ulimit "
+            f"{result.teacher_limit} ({result.peak} open at once at first, then median "
+            f"{sorted(result.held)[len(result.held) // 2] if result.held else 0}, "
+            f"{result.opened} reopened)",
             f"  teacher CPU {hot.cpu_percent:.0f}% of one core; fds/threads before "
             f"{result.before.fds}/{result.before.threads}, during (max) "
             f"{result.during_max.fds}/{result.during_max.threads}, after "
@@ -71,9 +75,10 @@ def test_the_room_really_was_hostile(hostile: room.Room) -> None:
     """Guards the other tests against passing because the attack never happened."""
     assert hostile.teacher_limit == NOFILE
     assert hostile.calm.served == len(hostile.calm.visits) > 0, hostile.calm.failures()[:3]
-    assert hostile.held, "the attacker never reported"
-    median = sorted(hostile.held)[len(hostile.held) // 2]
-    assert median >= 0.75 * (DRIP + IDLE), f"only {median} hostile connections held"
+    connected, lowest = hostile.connected, min(hostile.held, default=0)
+    assert connected == DRIP + IDLE, f"only {connected} hostile connections ever got through"
+    # A fixed lab drops them about as fast as they come back; they must keep coming back.
+    assert lowest >= 100, f"the attack faded: only {lowest} hostile connections open at once"
     assert hostile.attack.get("hangups") == 20
 
 
