@@ -74,6 +74,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from .capture import Chunk
+from .errors import UsageError
 from .servers import require_local_upstream, require_loopback_bind
 
 if TYPE_CHECKING:
@@ -318,13 +319,20 @@ class Interceptor:
         if self._listener is not None:
             return self
         self._stopping.clear()
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
         try:
             listener.bind(self._address)  # port 0: the OS picks a free port
             listener.listen(64)
             listener.settimeout(_POLL)
-        except BaseException:
+        except BaseException as exc:
             listener.close()
+            if isinstance(exc, OSError):
+                raise UsageError(
+                    f"The Interceptor cannot listen on {self._address[0]!r} port "
+                    f"{self._address[1]} ({exc.strerror or exc}).",
+                    "Use port 0 (the OS picks a free one) and 127.0.0.1.",
+                ) from None
             raise
         self._listener = listener
         thread = threading.Thread(target=self._accept_loop, name="mitm-accept", daemon=True)

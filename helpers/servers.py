@@ -212,6 +212,10 @@ class _Server(ThreadingHTTPServer):
         """Quiet: a client that vanishes is not the server's problem (and not stderr noise)."""
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6  # for host="::1"
+
+
 _LINGER = 1.0  # seconds a refused client gets to read the alert and hang up
 
 
@@ -411,7 +415,15 @@ class HTTPService:
     def start(self) -> Self:
         if self._server is not None:
             return self
-        server = _Server(self._address, self.handler())
+        kind = _Server6 if ":" in self._address[0] else _Server
+        try:
+            server = kind(self._address, self.handler())
+        except OSError as exc:
+            raise UsageError(
+                f"The {type(self).__name__} cannot listen on {self._address[0]!r} port "
+                f"{self._address[1]} ({exc.strerror or exc}).",
+                "Use port 0 (the OS picks a free one) and an address this machine owns.",
+            ) from None
         server.tls = self.tls
         server.idle_timeout = self.idle_timeout
         server.request_deadline = self.request_deadline

@@ -12,6 +12,7 @@ all four share.
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -116,3 +117,18 @@ def test_allow_network_lets_the_call_past_the_fence():
     # refuses to listen on 192.0.2.1: proof the opt-in did its job, with nothing exposed.
     with pytest.raises(OfflineViolation, match="listen on"):
         Relay(("127.0.0.1", 9), bind="192.0.2.1", allow_network=True)
+
+
+def test_the_relay_turns_away_connections_over_its_cap(echo):
+    relay = Relay(echo.getsockname())
+    relay.max_connections = 3
+    with relay:
+        clients = [socket.create_connection(relay.address, timeout=5) for _ in range(5)]
+        try:
+            deadline = time.monotonic() + 5
+            while relay.turned_away < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert relay.turned_away == 2 and len(relay.captures) == 3
+        finally:
+            for c in clients:
+                c.close()

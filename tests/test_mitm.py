@@ -257,3 +257,27 @@ def test_recorded_plaintext_is_capped_but_still_forwarded(world):
         (record,) = mitm.wait()
     assert len(record.data("c2s")) == 100 and len(record.data("s2c")) <= 100
     assert record.unrecorded >= 5000
+
+
+def test_two_hundred_idle_victims_cost_at_most_max_victims_threads(world):
+    """Idle clients that never shake hands: threads stay under the cap, then go back."""
+    mitm = Interceptor(world["bank"].address, pki.self_signed(BANK))
+    with mitm:
+        victims = [
+            socket.create_connection(("127.0.0.1", mitm.port), timeout=5) for _ in range(200)
+        ]
+        try:
+            assert _wait_for(lambda: mitm.turned_away + len(mitm.interceptions) == 200, 10)
+            assert len([t for t in mitm._threads if t.is_alive()]) <= 1 + mitm.max_victims
+            # HANDSHAKE_TIMEOUT (5 s) frees them; slack for a loaded machine.
+            assert _wait_for(lambda: sum(t.is_alive() for t in mitm._threads) == 1, 15)
+            assert all(i.refused for i in mitm.interceptions)
+        finally:
+            for v in victims:
+                v.close()
+
+
+def test_a_busy_port_is_one_sentence(world):
+    with Interceptor(world["bank"].address, pki.self_signed(BANK)) as first:
+        with pytest.raises(UsageError, match="cannot listen on"):
+            Interceptor(world["bank"].address, pki.self_signed(BANK), port=first.port).start()

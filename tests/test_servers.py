@@ -321,3 +321,27 @@ def test_a_trickled_tls_handshake_is_bounded_as_a_whole(ca):
             pass  # the server hung up: what we want
         elapsed = time.monotonic() - start
     assert elapsed < 6, f"the handshake was still running after {elapsed:.1f} s"
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_the_ipv6_loopback_is_loopback_too():
+    with LoginServer(host="::1") as site:
+        assert site.address[0] == "::1"
+        with socket.create_connection(site.address, timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert s.recv(64).startswith(b"HTTP/1.1 200")
+
+
+def test_a_port_in_use_is_one_sentence():
+    with LoginServer() as first:
+        with pytest.raises(UsageError, match="cannot listen on '127.0.0.1' port"):
+            LoginServer(port=first.port).start()

@@ -73,8 +73,13 @@ class Relay:
     on the network could then use this notebook as a proxy to ``target`` and have
     their traffic recorded. ``target`` must be loopback or a lab server; a real host
     needs ``allow_remote=True`` and live mode (:func:`helpers.live.require`), so no
-    cell forwards bytes to the internet by accident.
+    cell forwards bytes to the internet by accident. At most :attr:`max_connections`
+    are relayed at once (two file descriptors each); more are closed on arrival and
+    counted in :attr:`turned_away`.
     """
+
+    #: Connections relayed at once; more are closed as they arrive.
+    max_connections: int = 256
 
     def __init__(
         self,
@@ -105,6 +110,8 @@ class Relay:
         self._done_count = 0
         self._stopping = threading.Event()
         self._closed = False
+        #: Connections closed on arrival because :attr:`max_connections` were open.
+        self.turned_away = 0
         try:
             infos = socket.getaddrinfo(self.target[0], self.target[1], type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -218,6 +225,10 @@ class Relay:
                 return
             except OSError:
                 return
+            if len(self._links) >= self.max_connections:
+                client.close()  # turned away: no upstream socket, no capture
+                self.turned_away += 1
+                continue
             try:
                 upstream = socket.socket(self._family, socket.SOCK_STREAM)
             except OSError:  # out of file descriptors: refuse this one, keep serving
