@@ -26,7 +26,10 @@ cannot hold a worker longer than ``timeout``.
 
 Live mode: hosts on loopback (``127.0.0.0/8``, ``::1``, ``localhost``) and lab names
 (``*.lab.localhost``) are always allowed; anything else needs
-:func:`helpers.live.enable` (else :class:`~helpers.errors.LiveModeOff`).
+:func:`helpers.live.enable` (else :class:`~helpers.errors.LiveModeOff`). A lab name is
+answered by the running lab inside this process (:mod:`helpers.names`) and never sent
+to DNS, however it is spelled (``valid.lab.localhost\u3002`` too): with no lab running
+it raises :class:`~helpers.errors.LabError` before anything is looked up.
 
 Proxies: a machine that reaches the web only through an HTTP proxy has
 ``HTTPS_PROXY`` set, and ``requests`` honours it. So does this module, for internet
@@ -58,8 +61,9 @@ from typing import Any, Union
 
 from cryptography import x509
 
-from . import live
-from .errors import ConnectionProblem, CourseError, LiveModeOff
+from . import live, names
+from .errors import ConnectionProblem, CourseError, LiveModeOff, PEMError
+from .pki.panics import panics_as
 
 __all__ = [
     "FetchResult",
@@ -118,8 +122,13 @@ def parse_target(target: TargetLike) -> Target:
 
 
 def _is_local(host: str) -> bool:
-    """Loopback or a name that can only mean loopback (RFC 6761 §6.3: ``*.localhost``)."""
-    name = host.rstrip(".").lower()
+    """Loopback or a name that can only mean loopback (RFC 6761 §6.3: ``*.localhost``).
+
+    The name is compared as the resolver will see it (:mod:`helpers.names`): case, a
+    trailing dot and Unicode full stops do not matter, so ``"valid.lab.localhost\u3002"``
+    is local too, and never goes through a proxy or needs live mode.
+    """
+    name = names._normalise(host) or ""
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
@@ -365,7 +374,14 @@ def _handshake(
             version = tls.version()
     if not ders and leaf:
         ders = [leaf]
-    return [x509.load_der_x509_certificate(d) for d in ders], version
+    # The server's bytes go to cryptography's Rust parser; a panic there is a
+    # BaseException that would slip past every ``except Exception`` (helpers/pki/panics.py).
+    with panics_as(
+        PEMError,
+        f"The certificate {target.label} sent could not be parsed",
+        "The server sent a certificate cryptography cannot read; try openssl s_client -showcerts.",
+    ):
+        return [x509.load_der_x509_certificate(d) for d in ders], version
 
 
 def _sentence(exc: BaseException, target: Target, timeout: float) -> str:
@@ -409,9 +425,11 @@ def fetch_certificate(
     ``proxy`` (``"http://proxy:3128"``) tunnels through that proxy; by default an internet
     host goes through the proxy ``requests`` would use (``HTTPS_PROXY``, ``NO_PROXY``),
     unless ``trust_env=False``. Raises :class:`~helpers.errors.LiveModeOff` for an
-    internet host while live mode is off.
+    internet host while live mode is off, and :class:`~helpers.errors.LabError` for a
+    lab name while no lab is running (it is never sent to DNS).
     """
     t = parse_target(target)
+    _check_names([t])
     _check_live([t])
     verifier = context or _verifying_context(cafile)
     return _fetch_one(t, verifier, _probe_context(), timeout, _proxy_of(t, proxy, trust_env))
@@ -431,6 +449,7 @@ def _fetch_one(
     verified = False
     error = ""
     try:
+        names.refuse_unserved(target.host)  # a lab name no lab serves never reaches DNS
         certs, version = _handshake(target, verifier, deadline, timeout, proxy)
         verified = True
     except ssl.SSLError as exc:  # verification or protocol failure: the server did answer
@@ -456,6 +475,19 @@ def _fetch_one(
 
 
 # ------------------------------------------------------------------------- many hosts
+
+
+def _check_names(targets: Sequence[Target]) -> None:
+    """With no lab running, a lab name cannot be answered: say so before connecting.
+
+    Lab names are answered inside this process by the lab (:mod:`helpers.names`) and
+    must never go to DNS. A name the running lab does not know is reported per host
+    (in that host's ``error``) by :func:`_fetch_one`, like any other unknown name.
+    """
+    if names.table():
+        return
+    for t in targets:
+        names.refuse_unserved(t.host)
 
 
 def _check_live(targets: Sequence[Target]) -> None:
@@ -498,6 +530,7 @@ def fetch_certificates(
         from tqdm import tqdm
 
     parsed = [parse_target(t) for t in targets]
+    _check_names(parsed)
     _check_live(parsed)
     results: list[FetchResult | None] = [None] * len(parsed)
     if not parsed:

@@ -262,3 +262,75 @@ def test_a_proxy_that_refuses_says_so_in_one_sentence(
     r = fetch.fetch_certificate(PUBLIC, timeout=3)
     assert not r.ok and r.error.startswith("Could not reach the proxy"), r.error
     assert "Traceback" not in r.error
+
+
+# ------------------------------------------------------------------------- issue 13: N1, L8
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No lab running in this process, and a spy where the real resolver would be.
+
+    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
+    *is* the real resolver: the spy takes its place (and the place names.py keeps for it,
+    should a wrapper be installed) and records every host it is asked about.
+    """
+    asked: list[str] = []
+
+    def spy(host: object, *args: object, **kwargs: object) -> list:
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked
+
+
+@pytest.mark.parametrize("host", ["valid.lab.localhost", "valid.lab.localhost\u3002"])
+def test_a_lab_name_with_no_lab_running_never_reaches_the_resolver(
+    no_lab_spy: list[str], host: str
+) -> None:
+    from helpers.errors import LabError
+
+    calls = {
+        "fetch_certificate": lambda: fetch.fetch_certificate(f"{host}:8443", timeout=2),
+        "fetch_certificates": lambda: fetch.fetch_certificates(
+            [("127.0.0.1", 1), (host, 8443)], progress=False, timeout=2
+        ),
+    }
+    for label, call in calls.items():
+        with pytest.raises(LabError, match="no lab is running") as info:
+            call()
+        assert "\n" not in str(info.value) and "get_lab()" in info.value.hint, label
+    assert no_lab_spy == []  # nothing was looked up, not even the loopback address first
+
+
+def test_unicode_dot_spellings_of_local_names_are_local() -> None:
+    for host in ("valid.lab.localhost\u3002", "LOCALHOST\uff0e", "valid\uff61lab.localhost"):
+        assert fetch._is_local(host), host
+        # ... so they never go through a proxy either (a proxy cannot reach this machine).
+        assert fetch._proxy_of(fetch.Target(host), "http://proxy.test:3128", True) is None
+    for host in ("example.com\u3002", "localhost.example.com", "127.0.0.1.nip.io"):
+        assert not fetch._is_local(host), host
+
+
+def _panicking(*args: object, **kwargs: object) -> None:
+    """What cryptography's Rust code raises when it panics (see tests/test_pki.py)."""
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    raise panic("assertion failed: simulated")
+
+
+def test_a_rust_panic_on_a_servers_certificate_is_one_sentence(
+    servers: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography import x509
+
+    monkeypatch.setattr(x509, "load_der_x509_certificate", _panicking)
+    one = fetch.fetch_certificate(_t(servers, "good"), cafile=servers.cafile, timeout=3)
+    (many,) = fetch.fetch_certificates([_t(servers, "good")], progress=False, timeout=3)
+    for r in (one, many):
+        assert not r.ok and r.cert is None, r
+        assert "panicked" in r.error and "\n" not in r.error, r.error
