@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 import pytest
 
 from helpers import names, pki, probe
-from helpers.errors import ConnectionProblem
+from helpers.errors import ConnectionProblem, LabError, PEMError
 from helpers.lab import get_lab
 from helpers.servers import LoginServer
 
@@ -235,3 +236,72 @@ def test_client_certificate_required_is_accepted_with_a_note(scans):
     # the probe names what s_client names, in the registry's words
     by_name = {s.name: s.iana for s in result.suites}
     assert by_name[cipher] in CIPHER_SUITES.values()
+
+
+# ------------------------------------------------------------------------- issue 13: N1, L8
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch):
+    """No lab running in this process, and a spy where the real resolver would be.
+
+    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
+    *is* the real resolver: the spy takes its place (and the place names.py keeps for it)
+    and records every host it is asked about.
+    """
+    asked = []
+
+    def spy(host, *args, **kwargs):
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked
+
+
+@pytest.mark.parametrize("host", ["valid.lab.localhost", "valid.lab.localhost\u3002"])
+def test_a_lab_name_with_no_lab_running_never_reaches_the_resolver(no_lab_spy, host):
+    calls = {
+        "scan URL": lambda: probe.scan(f"https://{host}:8443/", timeout=1),
+        "scan tuple": lambda: probe.scan((host, 8443), timeout=1),
+        "server_key_shares": lambda: probe.server_key_shares((host, 8443), 1, timeout=1),
+    }
+    for label, call in calls.items():
+        with pytest.raises(LabError, match="no lab is running") as info:
+            call()
+        assert "\n" not in str(info.value) and "get_lab()" in info.value.hint, label
+    assert no_lab_spy == []
+
+
+def test_unicode_dot_spellings_of_local_names_are_local():
+    from helpers.probe.scanner import _is_local
+
+    for host in ("valid.lab.localhost\u3002", "LOCALHOST\uff0e", "valid\uff61lab.localhost", "::1"):
+        assert _is_local(host), host
+    for host in ("example.com\u3002", "localhost.example.com", "127.0.0.1.nip.io"):
+        assert not _is_local(host), host
+
+
+def _panicking(*args, **kwargs):
+    """What cryptography's Rust code raises when it panics (see tests/test_pki.py)."""
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    raise panic("assertion failed: simulated")
+
+
+def test_a_certificate_cryptography_cannot_read_is_one_sentence(monkeypatch, tmp_path):
+    from cryptography import x509
+
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki.CA("Probe Panic CA").issue("127.0.0.1").configure_server(server)
+    refused = lambda *a, **k: (_ for _ in ()).throw(ValueError("error parsing asn1 value"))  # noqa: E731
+    with LoginServer(tls=server) as site:
+        for loader, words in ((_panicking, "panicked"), (refused, "asn1")):
+            monkeypatch.setattr(x509, "load_der_x509_certificate", loader)
+            with pytest.raises(PEMError, match=words) as info:
+                probe.scan(("127.0.0.1", site.port), http=False, workers=4)
+            assert "could not be parsed" in str(info.value) and info.value.hint
+            assert "\n" not in str(info.value)

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import names
 from ..errors import ParseError
 from .attempts import DEFAULT_TIMEOUT, _handshake, _probe_context
 from .keys import _group_bits, _group_strength, _post_quantum_part
@@ -166,6 +167,7 @@ def server_key_shares(
     from .scanner import _is_local, _resolve_target
 
     _, address, sni, _ = _resolve_target(target, server_hostname, None)
+    names.refuse_unserved(address[0])  # a lab name no lab serves never reaches DNS
     if not _is_local(address[0]):
         from .. import live
 

@@ -13,7 +13,8 @@
 
 A target is a lab scenario name, a URL, ``host:port`` or ``(host, port)``
 (:func:`_resolve_target`). Anything other than loopback and ``*.localhost`` is the real
-internet, so it needs live mode (:mod:`helpers.live`). SNI carries host names only
+internet, so it needs live mode (:mod:`helpers.live`); a lab name is answered only by a
+running lab, never by DNS (:func:`helpers.names.refuse_unserved`). SNI carries host names only
 (RFC 6066 §3): for an IP address the scan sends none, and the trust check matches the
 address against the certificate's iPAddress SANs.
 """
@@ -27,8 +28,9 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from .. import live
-from ..errors import UsageError
+from .. import live, names
+from ..errors import PEMError, UsageError
+from ..pki.panics import panics_as
 from .attempts import _PRETTY, DEFAULT_TIMEOUT, VERSIONS, _handshake, _probe_context
 from .key_exchange import _key_exchanges
 from .keys import CertificateFacts
@@ -46,10 +48,35 @@ def _pretty(version: str) -> str:
 
 
 def _is_local(host: str) -> bool:
+    """Loopback, or a name that can only mean loopback (RFC 6761 §6.3: ``*.localhost``).
+
+    Compared as the resolver will see the name (:mod:`helpers.names`): case, a trailing
+    dot and Unicode full stops (``"valid.lab.localhost\u3002"``) do not matter.
+    """
+    name = names._normalise(host) or ""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
     except ValueError:
-        return host == "localhost" or host.endswith(".localhost")
+        return name == "localhost" or name.endswith(".localhost")
+
+
+def _certificate_facts(der: bytes, label: str) -> CertificateFacts:
+    """Read the certificate a server sent; anything cryptography refuses is one sentence.
+
+    The bytes come from the server, so they can be anything: cryptography raises
+    ``ValueError`` (or ``InvalidVersion``) for what it cannot read, and its Rust code may
+    even *panic*, a ``BaseException`` that ``except Exception`` would not catch
+    (``helpers/pki/panics.py``).
+    """
+    what = f"The certificate {label} sent could not be parsed"
+    hint = (
+        "The server sent a certificate cryptography cannot read; try openssl s_client -showcerts."
+    )
+    with panics_as(PEMError, what, hint):
+        try:
+            return CertificateFacts.of(x509.load_der_x509_certificate(der))
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise PEMError(f"{what} ({exc}).", hint) from None
 
 
 def _resolve_target(
@@ -104,8 +131,14 @@ def scan(
     server in displays (default: the scenario name or ``host:port``).
 
     Hosts other than loopback and ``*.localhost`` need live mode (:mod:`helpers.live`).
+    A lab name (``*.lab.localhost``) with no lab running raises
+    :class:`~helpers.errors.LabError` before anything is looked up: lab names are
+    answered by the lab inside this process and never sent to DNS (:mod:`helpers.names`).
+    A certificate the server sent that cryptography cannot read is a
+    :class:`~helpers.errors.PEMError`.
     """
     name, address, sni, ca = _resolve_target(target, server_hostname, cafile)
+    names.refuse_unserved(address[0])  # a lab name no lab serves never reaches DNS
     if not _is_local(address[0]) and not live.enabled():
         live.require()
     sni_sent: str | None = sni
@@ -170,7 +203,7 @@ def scan(
             result.handshakes += len(candidates)
         der = next((h.cert for h in hellos.values() if h.cert), None)
         if der:
-            result.certificate = CertificateFacts.of(x509.load_der_x509_certificate(der))
+            result.certificate = _certificate_facts(der, f"{address[0]}:{address[1]}")
         trust = pool.submit(_trust, address, sni, sni_sent, ca, timeout, http)
         result.key_exchanges = _key_exchanges(result, address, sni_sent, timeout)
         result.trust, result.hsts, result.http_status = trust.result()
