@@ -12,6 +12,7 @@ all four share.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
 import pytest
@@ -132,3 +133,55 @@ def test_the_relay_turns_away_connections_over_its_cap(echo):
         finally:
             for c in clients:
                 c.close()
+
+
+_HOSTILE = [
+    b"",
+    b"\x16\x03\x01\x00\x05hello",  # a TLS record header, then nonsense
+    b"GET / HTTP/1.1\r\n",  # half a request, then gone
+    b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+    b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc",  # a short body
+    b"GET /" + b"A" * 70000 + b" HTTP/1.1\r\n\r\n",  # request line over http.server's limit
+    b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n",  # too many headers
+    b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"GET / HTTP/9.9\r\n\r\n",
+    bytes(range(256)) * 8,
+]
+
+
+def test_hostile_clients_leave_no_traceback_on_stderr(ca, capfd):
+    """A regression guard (it held before issue 13 too): whatever a client sends, or
+    however it hangs up (FIN or reset), the demo servers print nothing."""
+    import struct
+
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue("127.0.0.1").configure_server(tls)
+    with (
+        LoginServer() as plain,
+        LoginServer(tls=tls) as https,
+        ocsp.Responder(ca) as responder,
+        Interceptor(plain.address, pki.self_signed("x.lab.localhost")) as mitm,
+        Relay(plain.address) as relay,
+    ):
+        for address in (
+            plain.address,
+            https.address,
+            responder.address,
+            mitm.address,
+            relay.address,
+        ):
+            for payload in _HOSTILE:
+                for reset in (False, True):
+                    with socket.create_connection(address, timeout=2) as s:
+                        try:
+                            s.sendall(payload)
+                            if reset:  # RST instead of FIN on close
+                                s.setsockopt(
+                                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                                )
+                            else:
+                                s.settimeout(0.1)  # an answer or not: either is fine
+                                s.recv(100)
+                        except OSError:
+                            pass
+    assert capfd.readouterr().err == ""
