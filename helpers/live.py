@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from . import names
 from .errors import LiveModeOff, OfflineViolation, UsageError
 
 if TYPE_CHECKING:
@@ -200,11 +201,11 @@ def _proxy_words(d: Diagnosis) -> str | None:
     if d.error is None:
         return None
     for exc in exception_chain(d.error):
-        names = {c.__name__ for c in type(exc).__mro__}
+        kinds = {c.__name__ for c in type(exc).__mro__}
         text = str(exc)
         if (
             isinstance(exc, ProxyTunnelError)
-            or "ProxyError" in names
+            or "ProxyError" in kinds
             or "Tunnel connection failed" in text
         ):
             if "407" in text:
@@ -395,6 +396,14 @@ def _tls_interception_note(rows: list[LiveRow]) -> list[str]:
     return []
 
 
+def _host_of(url: str) -> str:
+    """The host part of a survey URL (``https://`` assumed), or the text itself."""
+    try:
+        return urlsplit(url if "://" in url else "https://" + url).hostname or url
+    except ValueError:  # e.g. "https://[::1/": the check itself will say what is wrong
+        return url
+
+
 def survey(
     expect: Mapping[str, Iterable[str]],
     *,
@@ -413,6 +422,9 @@ def survey(
     then is reported by the step it was stuck in, never as drift.
 
     Does not look at :func:`enabled`: the notebook decides whether to call it.
+    Lab names (``*.lab.localhost``, however spelled) are answered only by a lab running
+    in this process: with none, :class:`~helpers.errors.LabError` is raised before any
+    name is looked up; with one, they go direct, never through a proxy.
     """
     if check is None:
         from .diagnose import check as real_check
@@ -420,10 +432,14 @@ def survey(
         check = real_check
 
     urls = list(expect)
+    for url in urls:  # before any thread looks anything up
+        names.refuse_unserved(_host_of(url))
     started = time.monotonic()
     step: dict[str, str] = dict.fromkeys(urls, "waiting")
     done: dict[str, LiveRow] = {}
-    proxies = {url: proxy_for(url) for url in urls}
+    # A lab name is served on this machine: a proxy elsewhere could not reach it and would
+    # look the name up in its own DNS, so lab hosts always go direct (as in helpers.fetch).
+    proxies = {url: None if names.is_lab_name(_host_of(url)) else proxy_for(url) for url in urls}
 
     def one(url: str) -> None:
         t0 = time.monotonic()
@@ -431,7 +447,7 @@ def survey(
         proxy = proxies[url]
         shown = proxy.rsplit("@", 1)[-1] if proxy else None  # no password in a table
         parts = urlsplit(url if "://" in url else "https://" + url)
-        host, port = parts.hostname or url, parts.port or 443
+        host, port = _host_of(url), parts.port or 443
         if proxy is None:  # through a proxy, the proxy looks the name up
             step[url] = "dns"
             try:

@@ -218,21 +218,28 @@ def test_live_checks_go_through_the_proxy_from_the_environment(
     from helpers.lab import get_lab
 
     lab = get_lab()
-    url = lab.url("expired")
-    with connect_proxy() as (proxy, seen):
+    # Like a proxy at the edge of a company network, this one resolves the name itself:
+    # expired.test (never resolvable here, RFC 6761 §6.2) reaches the lab's expired server,
+    # whose CA the live checks (certifi's roots) do not know.
+    url = "https://expired.test/"
+    with connect_proxy(lab.port("expired")) as (proxy, seen):
         monkeypatch.setenv("HTTPS_PROXY", proxy)
         for via in ("requests", "ssl"):
-            report = live.survey({url: {"expired"}}, via=via, timeout=5, deadline=10)
+            report = live.survey({url: {"unknown-issuer"}}, via=via, timeout=5, deadline=10)
             (row,) = report.rows
             assert row.verdict == live.AS_EXPECTED, (via, row)
             assert row.via_proxy == proxy
-        host_port = url.split("/")[2]
         # One tunnel per client (http.client says HTTP/1.0, helpers.live HTTP/1.1).
-        assert [line.rsplit(" ", 1)[0] for line in seen] == [f"CONNECT {host_port}"] * 2
-        # NO_PROXY wins, as with requests: the same check goes direct.
-        monkeypatch.setenv("NO_PROXY", "lab.localhost")
-        report = live.survey({url: {"expired"}}, timeout=5, deadline=10)
+        assert [line.rsplit(" ", 1)[0] for line in seen] == ["CONNECT expired.test:443"] * 2
+        # A lab name never goes through the proxy (it would ask its DNS): direct, answered.
+        report = live.survey({lab.url("expired"): {"expired"}}, timeout=5, deadline=10)
         assert report.rows[0].via_proxy is None and report.rows[0].verdict == live.AS_EXPECTED
+        assert len(seen) == 2
+        # NO_PROXY wins, as with requests: the same check goes direct, to a lookup that
+        # cannot succeed here (the offline guard, and .test never resolves).
+        monkeypatch.setenv("NO_PROXY", "expired.test")
+        report = live.survey({url: {"unknown-issuer"}}, timeout=5, deadline=10)
+        assert report.rows[0].via_proxy is None and report.rows[0].verdict == live.NO_NETWORK
         assert len(seen) == 2
 
 
@@ -248,3 +255,43 @@ def test_a_proxy_that_wants_a_password_is_a_proxy_problem(monkeypatch: pytest.Mo
             assert "user name and password (407)" in row.words
             assert "proxy did not let the checks through" in report.summary
         assert [line.rsplit(" ", 1)[0] for line in seen] == ["CONNECT pypi.org:443"] * 2
+
+
+# ------------------------------------------------------------------------- issue 13: N1
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No lab running in this process, and a spy where the real resolver would be.
+
+    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
+    *is* the real resolver: the spy takes its place (and the place names.py keeps for it)
+    and records every host it is asked about.
+    """
+    from helpers import names
+
+    asked: list[str] = []
+
+    def spy(host: object, *args: object, **kwargs: object) -> list:
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked
+
+
+@pytest.mark.parametrize("host", ["valid.lab.localhost", "valid.lab.localhost\u3002"])
+def test_a_lab_name_with_no_lab_running_never_reaches_the_resolver(
+    no_lab_spy: list[str], host: str
+) -> None:
+    from helpers.errors import LabError
+
+    for expect in ({f"https://{host}:8443/": {"ok"}}, {**PUBLIC, f"https://{host}/": {"ok"}}):
+        with pytest.raises(LabError, match="no lab is running") as info:
+            live.survey(expect, timeout=1, deadline=2)
+        assert "\n" not in str(info.value) and "get_lab()" in info.value.hint
+    assert no_lab_spy == []  # refused before any name was looked up, public ones included
