@@ -698,3 +698,37 @@ def test_tls12_server_key_exchange_keeps_its_algorithm_field(tls12: Capture) -> 
     (ske,) = [d for d in hs.decode_messages(flight) if isinstance(d, hs.ServerKeyExchange)]
     assert ske.signature_algorithm is not None
     assert ske.signed_with == hs.signature_scheme_name(ske.signature_algorithm)
+
+
+# --- issue 13 (L8): what cryptography does with a peer's certificate bytes ------------
+
+
+def _panicking(*args: object, **kwargs: object) -> None:
+    """What cryptography's Rust code raises when it panics (see tests/test_pki.py)."""
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    raise panic("assertion failed: simulated")
+
+
+def test_a_certificate_cryptography_cannot_read_is_a_parse_error(
+    tls12: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Certificate.x509() hands the peer's bytes to cryptography: only ParseError comes out.
+
+    Two ways that used to escape: a certificate whose version field is 5 (cryptography
+    raises InvalidVersion, which is not a ValueError) and a Rust panic (a BaseException).
+    """
+    from cryptography import x509
+
+    certificate = next(m for m in _messages(tls12, "s2c") if m.type_name == "Certificate")
+    decoded = certificate.decode()
+    leaf = decoded.certificates[0]
+    v3 = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2: X.509 v3 (RFC 5280 §4.1.2.1)
+    odd = hs.Certificate([leaf.replace(v3, b"\xa0\x03\x02\x01\x05", 1)])
+    with pytest.raises(ParseError, match="certificate 0 .* not a valid X509 version"):
+        odd.x509()
+    assert "bytes" in repr(odd)  # the display falls back to sizes instead of raising
+    monkeypatch.setattr(x509, "load_der_x509_certificate", _panicking)
+    with pytest.raises(ParseError, match="panicked") as info:
+        decoded.x509()
+    assert "\n" not in str(info.value) and info.value.hint
+    assert "bytes" in repr(decoded)

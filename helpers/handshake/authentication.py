@@ -84,18 +84,33 @@ class Certificate(_Display):
     entry_extensions: list[list[Extension]] = field(default_factory=list)  # TLS 1.3 only
 
     def x509(self) -> list[x509.Certificate]:
-        """Load every certificate with ``cryptography`` (ParseError if one is not DER)."""
+        """Load every certificate with ``cryptography`` (ParseError if one is not DER).
+
+        The bytes are the peer's, so they can be anything. cryptography refuses what it
+        cannot read with ``ValueError``, or ``InvalidVersion`` (not a ``ValueError``) for a
+        version field other than v1-v3, and its Rust parser may even *panic*: a
+        ``BaseException`` that ``except Exception`` misses (``helpers/pki/panics.py``).
+        All three become :class:`~helpers.errors.ParseError`.
+        """
         from cryptography import x509 as _x509
+
+        from ..pki.panics import panics_as
 
         loaded = []
         for index, der in enumerate(self.certificates):
-            try:
-                loaded.append(_x509.load_der_x509_certificate(der))
-            except ValueError as exc:
-                raise ParseError(
-                    f"Expected certificate {index} of the chain to be DER X.509 but cryptography refused it ({exc})",
-                    offset=None,
-                ) from None
+            with panics_as(
+                ParseError,
+                f"Certificate {index} of the chain could not be parsed",
+                "The peer sent bytes cryptography cannot read as DER X.509; "
+                "look at them with openssl x509 -inform der -noout -text.",
+            ):
+                try:
+                    loaded.append(_x509.load_der_x509_certificate(der))
+                except (ValueError, _x509.InvalidVersion) as exc:
+                    raise ParseError(
+                        f"Expected certificate {index} of the chain to be DER X.509 but cryptography refused it ({exc})",
+                        offset=None,
+                    ) from None
         return loaded
 
     def _subjects(self) -> list[str]:
