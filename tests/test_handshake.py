@@ -732,3 +732,25 @@ def test_a_certificate_cryptography_cannot_read_is_a_parse_error(
         decoded.x509()
     assert "\n" not in str(info.value) and info.value.hint
     assert "bytes" in repr(decoded)
+
+
+def test_a_rust_panic_on_a_joined_labs_crl_is_a_lab_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """helpers/lab/remote/material.py parses the CRL a teacher's endpoint sent (notebook 02).
+
+    (Here beside the other peer-bytes cases; it belongs with tests/test_lab_remote.py.)
+    """
+    from cryptography import x509
+
+    from helpers.errors import LabError
+    from helpers.lab.remote.material import checked_material
+
+    ca = CA(common_name="Material Test Root")
+    crl = ca.crl(days=1).public_bytes(serialization.Encoding.PEM).decode()
+    data = {"crl_pem": crl, "chains_pem": {}}
+    url = "http://127.0.0.4:9/"
+    assert checked_material(data, ca.cert, {}, url).crl_pem == crl.encode()
+    monkeypatch.setattr(x509, "load_pem_x509_crl", _panicking)
+    with pytest.raises(LabError, match="panicked") as info:
+        checked_material(data, ca.cert, {}, url)
+    assert str(info.value).startswith(f"The lab description from {url} could not be checked")
+    assert "\n" not in str(info.value) and "ask the teacher" in info.value.hint

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ... import pki
 from ...errors import LabError
+from ...pki.panics import panics_as
 from ..scenarios import Scenario
 
 #: ``CertRecipe.issuer`` values whose certificates the lab CA did *not* sign, on purpose.
@@ -112,7 +113,20 @@ def _chain(pem: str | None) -> list[x509.Certificate]:
 def checked_material(
     data: Mapping[str, Any], ca: x509.Certificate, scenarios: Mapping[str, Scenario], url: str
 ) -> Material:
-    """The CA, CRL, chains and client certificate of ``data``, each checked against ``ca``."""
+    """The CA, CRL, chains and client certificate of ``data``, each checked against ``ca``.
+
+    Every byte here came over the network, and cryptography parses it in Rust. A Rust
+    *panic* on hostile input is a ``BaseException`` that no ``except ValueError`` below
+    catches (``helpers/pki/panics.py``): it becomes the same one-sentence
+    :class:`~helpers.errors.LabError` as any other refusal, and nothing is written.
+    """
+    with panics_as(LabError, f"The lab description from {url} could not be checked", _FORGED):
+        return _checked_material(data, ca, scenarios, url)
+
+
+def _checked_material(
+    data: Mapping[str, Any], ca: x509.Certificate, scenarios: Mapping[str, Scenario], url: str
+) -> Material:
     raw = data.get("chains_pem")
     raw = raw if isinstance(raw, dict) else {}
     chains = {name: _chain(_pem(raw, name)) for name in scenarios}
