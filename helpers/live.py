@@ -138,6 +138,8 @@ def open_tunnel(proxy: str, host: str, port: int, timeout: float = TIMEOUT) -> s
     through it (the proxy sees only encrypted records and the name in SNI). A proxy
     that wants a password answers 407 (RFC 9110 §15.5.8); the user name and password
     come from the proxy URL (``http://user:pass@proxy:3128``), as with ``requests``.
+    A lab name (``*.lab.localhost``, however spelled) is refused with
+    :class:`~helpers.errors.UsageError`: it is never sent to a proxy.
     """
     p = urlsplit(proxy if "://" in proxy else "http://" + proxy)
     if p.scheme != "http" or not p.hostname:
@@ -145,6 +147,15 @@ def open_tunnel(proxy: str, host: str, port: int, timeout: float = TIMEOUT) -> s
             f"{proxy!r} is not an http:// proxy URL, the only kind these live checks speak.",
             "Write it as http://host:port (HTTPS_PROXY=http://proxy.example:3128).",
         )
+    if names.is_lab_name(host):
+        # The proxy would look the name up in its own DNS (a leak), and a lab on this
+        # machine's loopback is out of its reach anyway (RFC 6761 §6.3).
+        raise UsageError(
+            f"{host!r} is a lab name, served on this machine: a proxy cannot reach it and "
+            "would send the name to DNS.",
+            "Connect to lab hosts directly, without a proxy.",
+        )
+    names.refuse_unserved(p.hostname)  # a proxy named by a lab name needs a running lab
     sock = socket.create_connection((p.hostname, p.port or 80), timeout=timeout)
     try:
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -295,3 +295,15 @@ def test_a_lab_name_with_no_lab_running_never_reaches_the_resolver(
             live.survey(expect, timeout=1, deadline=2)
         assert "\n" not in str(info.value) and "get_lab()" in info.value.hint
     assert no_lab_spy == []  # refused before any name was looked up, public ones included
+
+
+def test_a_lab_name_is_never_sent_to_a_proxy() -> None:
+    """The proxy would look the name up in its own DNS, and could not reach this machine."""
+    from helpers.errors import UsageError
+
+    with connect_proxy() as (proxy, seen):
+        for host in ("valid.lab.localhost", "valid.lab.localhost\u3002"):
+            with pytest.raises(UsageError, match="is a lab name") as info:
+                live.open_tunnel(proxy, host, 443, timeout=2)
+            assert "\n" not in str(info.value) and info.value.hint
+        assert seen == []
