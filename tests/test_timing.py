@@ -140,3 +140,15 @@ def test_timeline_figure(timings: list[timing.Timing]) -> None:
 
 def test_repr(timings: list[timing.Timing]) -> None:
     assert repr(timings[0]).startswith("<Timing TLS 1.2 full handshake: handshake ")
+
+
+def test_a_real_host_needs_live_mode_not_a_code_change() -> None:
+    # The Relay behind the timeline is fenced (issue 13, L5): the timeline passes the
+    # caller's target through as an explicit choice, so a real host is refused only
+    # because live mode is off, with the sentence that says how to turn it on.
+    from helpers import live
+    from helpers.errors import LiveModeOff
+
+    assert not live.enabled()
+    with pytest.raises(LiveModeOff):
+        timing.measure_timeline("example.com:443", delay=0.0)
