@@ -4,11 +4,12 @@ Run from the project root::
 
     .venv/bin/python bench/hostile_room.py [--drip 300] [--idle 1100] [--nofile 256] [--seconds 10]
 
-The teacher runs ``python -m helpers.lab --share --json`` in its own process with
-``RLIMIT_NOFILE`` soft = hard = ``--nofile`` (256 is macOS's default), so it cannot raise
-the limit. Honest students on 127.0.0.1 (``--students`` threads, one visit every
+The teacher runs ``python -m helpers.lab --share`` in its own process, as a teacher does
+(its stderr is the teacher's terminal), with ``RLIMIT_NOFILE`` soft = hard = ``--nofile``
+(256 is macOS's default), so it cannot raise the limit. Honest students on 127.0.0.1 (``--students`` threads, one visit every
 ``--pause`` s, a fresh connection each) visit every scenario with a verified TLS client
-and expect the verdict the lab's JSON line promises, and fetch ``GET /lab.json``. They do
+and expect the verdict the lab's description (``GET /lab.json``) promises, and fetch
+``GET /lab.json`` itself. They do
 so twice, for ``--seconds`` each: first with nobody else around (the reference, same run),
 then while another process on 127.0.0.2-127.0.0.9 holds ``--drip`` slow-drip connections
 (one byte every 1-2 s, to the join endpoint and to the scenario ports) and ``--idle`` idle
@@ -97,7 +98,9 @@ def main() -> int:
         f"during (max) {r.during_max.fds}/{r.during_max.threads}, "
         f"after {r.after.fds}/{r.after.threads} (back to baseline {recovered})"
     )
-    print(f"teacher stderr: {r.stderr_lines} lines, {r.tracebacks} tracebacks")
+    print(f"teacher stderr (its terminal): {r.stderr_lines} lines, {r.tracebacks} tracebacks")
+    for line in r.stderr.splitlines()[:3]:
+        print(f"  | {line[:150]}")
     failed = {}
     for v in hot.failures():
         failed.setdefault(v.target, v.detail)

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import http.client
 import json
 import os
+import queue
 import random
+import re
 import resource
 import select
 import signal
@@ -82,21 +85,39 @@ def usage(pid: int) -> Usage:
 
 
 class Teacher:
-    """The lab CLI with ``--share``, as a teacher on a Mac would run it (``ulimit -n 256``)."""
+    """The lab CLI with ``--share``, as a teacher on a Mac would run it (``ulimit -n 256``).
 
-    def __init__(self, nofile: int = 256, directory: str | None = None) -> None:
+    ``terminal=True`` (the default) runs it as a teacher does, without ``--json``: its
+    stderr is then what the teacher's terminal shows (L3), and the test learns the lab
+    the way a student does, from ``GET /lab.json`` on the join port it chose, checked
+    against the CA fingerprint the teacher's screen shows. ``terminal=False`` reads the
+    ``--json`` line instead. :attr:`info` has the ``--json`` shape either way.
+    """
+
+    def __init__(
+        self, nofile: int = 256, directory: str | None = None, terminal: bool = True
+    ) -> None:
         self.nofile = nofile
         self.directory = directory
+        self.terminal = terminal
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
+        self.screen = ""  # what the teacher's terminal mode printed on stdout
         self._stderr = tempfile.TemporaryFile(mode="w+", prefix="teacher-stderr-")
+        self._lines: queue.Queue[str] | None = None
+        self._ca = tempfile.NamedTemporaryFile(prefix="teacher-ca-", suffix=".pem")  # noqa: SIM115
 
     def _limit(self) -> None:  # runs in the child between fork and exec
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, timeout: float = 60.0) -> dict[str, Any]:
-        args = [sys.executable, "-m", "helpers.lab", "--share", "--share-port", "0"]
-        args += ["--bind", "127.0.0.1", "--json"]
+        port = 0
+        if self.terminal:  # the port must be known without --json: ask the OS for a free one
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        args = [sys.executable, "-m", "helpers.lab", "--share", "--share-port", str(port)]
+        args += ["--bind", "127.0.0.1"] + ([] if self.terminal else ["--json"])
         if self.directory:
             args += ["--dir", self.directory]
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -107,14 +128,58 @@ class Teacher:
             text=True,
             preexec_fn=self._limit,  # noqa: PLW1509 - setrlimit only, no threads involved
         )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
+        deadline = time.monotonic() + timeout
+        try:
+            if self.terminal:
+                self.info = self._from_screen(port, deadline)
+            else:
+                self.info = json.loads(self._line(deadline))
+        except (RuntimeError, ValueError, KeyError, OSError) as exc:
             self.stop()
-            raise RuntimeError(f"the teacher did not start: {self.stderr()[-2000:]}")
-        self.info = json.loads(line)
+            why = f"the teacher did not start ({exc}): {self.stderr()[-2000:]}"
+            raise RuntimeError(why) from exc
         return self.info
+
+    def _line(self, deadline: float) -> str:
+        """The teacher's next line on stdout (a thread reads: select() cannot see what a
+        text-mode pipe has already buffered)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        if self._lines is None:
+            self._lines = queue.Queue()
+            stdout, lines = self.proc.stdout, self._lines
+            threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+        try:
+            return self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise RuntimeError("nothing more on its stdout") from None
+
+    def _from_screen(self, port: int, deadline: float) -> dict[str, Any]:
+        lines: list[str] = []
+        while not lines or "Serving until Ctrl-C" not in lines[-1]:
+            lines.append(self._line(deadline))
+        self.screen = "".join(lines)
+        shown = re.search(r"SHA-256 fingerprint: ([0-9A-F]{2}(?::[0-9A-F]{2}){31})", self.screen)
+        if shown is None:
+            raise RuntimeError("no CA fingerprint on the teacher's screen")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("GET", "/lab.json")
+            body = conn.getresponse().read()
+        finally:
+            conn.close()
+        description = _find(json.loads(body), "scenarios")
+        ca_pem = description["ca_pem"].encode()
+        der = ssl.PEM_cert_to_DER_cert(ca_pem.decode())
+        digest = hashlib.sha256(der).hexdigest().upper()
+        if ":".join(digest[i : i + 2] for i in range(0, 64, 2)) != shown.group(1):
+            raise RuntimeError("the served CA is not the one whose fingerprint the teacher shows")
+        self._ca.write(ca_pem)
+        self._ca.flush()
+        return {
+            "ca_bundle": self._ca.name,
+            "scenarios": description["scenarios"],
+            "share": {"port": port, "fingerprint": shown.group(1)},
+        }
 
     @property
     def pid(self) -> int:
@@ -166,6 +231,23 @@ class Teacher:
         if self.proc is not None and self.proc.stdout is not None:
             self.proc.stdout.close()
         self._stderr.close()
+        self._ca.close()
+
+
+def _find(document: Any, key: str) -> dict[str, Any]:
+    """The JSON object holding ``key``, looking inside nested objects and inside strings
+    that are JSON themselves (a signed envelope carries its description as a string)."""
+    todo = [document]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str) and item.lstrip().startswith("{"):
+            with contextlib.suppress(ValueError):
+                todo.append(json.loads(item))
+        elif isinstance(item, dict):
+            if key in item:
+                return item
+            todo.extend(item.values())
+    raise KeyError(f"no {key!r} in the description")
 
 
 # --------------------------------------------------------------------------- honest students
@@ -183,11 +265,16 @@ class Target:
 def targets(info: dict[str, Any]) -> list[Target]:
     """Every scenario of the lab's ``--json`` line, plus ``GET /lab.json``."""
     out = [
-        Target(name, "tls", s["host"], s["port"], Expect(**s["expect"]))
+        Target(name, "tls", s["host"], s["port"], _expect(s["expect"]))
         for name, s in info["scenarios"].items()
     ]
     out.append(Target("lab.json", "join", "127.0.0.1", info["share"]["port"]))
     return out
+
+
+def _expect(promised: dict[str, Any]) -> Expect:
+    """The verdict the lab promises a default Python client (its JSON ``expect``)."""
+    return Expect(promised["ok"], promised.get("verify_code"), promised.get("error"))
 
 
 @dataclass(frozen=True)
@@ -317,7 +404,8 @@ class Phase:
         return 100.0 * self.cpu_s / self.seconds
 
     def p99_ms(self) -> float:
-        return 1000 * percentile([v.seconds for v in self.visits if v.served], 0.99)
+        """p99 of the time to a verdict; a visit that failed counts with its time to fail."""
+        return 1000 * percentile([v.seconds for v in self.visits], 0.99)
 
     def failures(self) -> list[Visit]:
         return [v for v in self.visits if not v.served]
@@ -370,10 +458,11 @@ def run(
     timeout: float = 5.0,
     recover_within: float = 20.0,
     directory: str | None = None,
+    terminal: bool = True,
 ) -> Room:
     """Start a teacher at ``ulimit -n nofile``, visit it calmly, then under attack, then
     let go and time how long its fds and threads take to come back to the baseline."""
-    with Teacher(nofile, directory) as teacher:
+    with Teacher(nofile, directory, terminal) as teacher:
         info = teacher.start()
         honest = Honest(info, students=students, pause=pause, timeout=timeout)
         calm = _phase(teacher, honest, calm_seconds, 1)

@@ -1,11 +1,12 @@
 """A shared lab keeps serving a hostile room (issue 13, "Must hold": audit M1, M2, L3).
 
 One run (about 20 s): ``python -m helpers.lab --share`` in its own process at ``ulimit -n
-256`` (soft = hard, macOS's default, so the teacher cannot raise it), visited by honest
-students on 127.0.0.1, first calmly, then for :data:`SECONDS` while another process on
-127.0.0.2-127.0.0.9 holds 300 slow-drip and 1,100 idle connections against the scenario
-ports and the join endpoint (tests/room.py has the details). Each test below checks one
-promise of that run; bench/hostile_room.py prints the same run's figures.
+256`` (soft = hard, macOS's default, so the teacher cannot raise it; its stderr is the
+teacher's terminal), visited by honest students on 127.0.0.1, first calmly, then for
+:data:`SECONDS` while another process on 127.0.0.2-127.0.0.9 holds 300 slow-drip and
+1,100 idle connections against the scenario ports and the join endpoint, reopening each
+as soon as the teacher drops it (tests/room.py has the details). Each test below checks
+one promise of that run; bench/hostile_room.py prints the same run's figures.
 
 Thresholds; what the code before the fix measured (commit 66636b6, 2 shared cores, three
 runs); and what a lab with fair eviction measured (8-15 % CPU, p99 25-41 ms):
