@@ -344,6 +344,17 @@ def _tunnel(target: Target, proxy: str, remaining: float, timeout: float) -> soc
         ) from exc
 
 
+def _sni_name(host: str) -> str:
+    """The name to send in SNI and check on the certificate: as the resolver sees it.
+
+    RFC 6066 §3: SNI carries the name "without a trailing dot", and Python's ``ssl``
+    would send ``"valid.lab.localhost\u3002"`` as ``valid.lab.localhost.``, which then
+    matches no certificate. :mod:`helpers.names` gives the resolver's spelling (ASCII,
+    lower case, no trailing dot).
+    """
+    return names._normalise(host) or host
+
+
 def _handshake(
     target: Target,
     ctx: ssl.SSLContext,
@@ -365,7 +376,7 @@ def _handshake(
             raise TimeoutError(f"could not connect within {timeout:g} s") from exc
     with sock:
         with ctx.wrap_socket(
-            sock, server_hostname=target.host, do_handshake_on_connect=False
+            sock, server_hostname=_sni_name(target.host), do_handshake_on_connect=False
         ) as tls:
             tls.setblocking(False)
             _handshake_until(tls, deadline, timeout)

@@ -308,6 +308,22 @@ def test_a_lab_name_with_no_lab_running_never_reaches_the_resolver(
     assert no_lab_spy == []  # nothing was looked up, not even the loopback address first
 
 
+def test_a_name_the_running_lab_does_not_serve_is_that_hosts_error(
+    servers: SimpleNamespace,
+) -> None:
+    """With a lab running, a typo is one row's sentence, not an exception for the batch."""
+    port = servers.ports["good"]
+    with names.resolving({"good.lab.localhost": "127.0.0.1"}):
+        good, typo = fetch.fetch_certificates(
+            [f"good.lab.localhost\u3002:{port}", f"typo.lab.localhost:{port}"],
+            cafile=servers.cafile,
+            progress=False,
+            timeout=3,
+        )
+    assert good.verified, good
+    assert not typo.ok and "not one of the running lab's names" in typo.error, typo.error
+
+
 def test_unicode_dot_spellings_of_local_names_are_local() -> None:
     for host in ("valid.lab.localhost\u3002", "LOCALHOST\uff0e", "valid\uff61lab.localhost"):
         assert fetch._is_local(host), host

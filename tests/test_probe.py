@@ -277,6 +277,21 @@ def test_a_lab_name_with_no_lab_running_never_reaches_the_resolver(no_lab_spy, h
     assert no_lab_spy == []
 
 
+def test_a_unicode_dot_spelling_is_sent_and_checked_as_the_resolver_sees_it(tmp_path):
+    """RFC 6066 §3: SNI carries no trailing dot; 'bank.lab.localhost。' is bank.lab.localhost."""
+    ca = pki.CA("Probe SNI CA")
+    cafile = tmp_path / "ca.pem"
+    cafile.write_bytes(ca.cert_pem)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue("bank.lab.localhost").configure_server(server)
+    with names.resolving({"bank.lab.localhost": "127.0.0.1"}), LoginServer(tls=server) as site:
+        result = probe.scan(
+            f"https://BANK.lab.localhost\u3002:{site.port}/", cafile=str(cafile), http=False
+        )
+    assert result.server_hostname == "bank.lab.localhost"
+    assert result.trust.ok, result.trust
+
+
 def test_unicode_dot_spellings_of_local_names_are_local():
     from helpers.probe.scanner import _is_local
 

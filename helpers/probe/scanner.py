@@ -139,6 +139,10 @@ def scan(
     """
     name, address, sni, ca = _resolve_target(target, server_hostname, cafile)
     names.refuse_unserved(address[0])  # a lab name no lab serves never reaches DNS
+    if sni is not None:
+        # The name as the resolver sees it (helpers.names): RFC 6066 §3 SNI has no trailing
+        # dot, and ssl would send "valid.lab.localhost\u3002" as "valid.lab.localhost.".
+        sni = names._normalise(sni) or sni
     if not _is_local(address[0]) and not live.enabled():
         live.require()
     sni_sent: str | None = sni
