@@ -385,14 +385,18 @@ def _handshake(
             version = tls.version()
     if not ders and leaf:
         ders = [leaf]
-    # The server's bytes go to cryptography's Rust parser; a panic there is a
-    # BaseException that would slip past every ``except Exception`` (helpers/pki/panics.py).
-    with panics_as(
-        PEMError,
-        f"The certificate {target.label} sent could not be parsed",
-        "The server sent a certificate cryptography cannot read; try openssl s_client -showcerts.",
-    ):
-        return [x509.load_der_x509_certificate(d) for d in ders], version
+    # The server's bytes go to cryptography's Rust parser. It refuses with ValueError or
+    # InvalidVersion (not a ValueError), and a panic there is a BaseException that would
+    # slip past every ``except Exception`` (helpers/pki/panics.py): all one sentence.
+    what = f"The certificate {target.label} sent could not be parsed"
+    hint = (
+        "The server sent a certificate cryptography cannot read; try openssl s_client -showcerts."
+    )
+    with panics_as(PEMError, what, hint):
+        try:
+            return [x509.load_der_x509_certificate(d) for d in ders], version
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise PEMError(f"{what} ({exc}).", hint) from None
 
 
 def _sentence(exc: BaseException, target: Target, timeout: float) -> str:

@@ -344,9 +344,16 @@ def test_a_rust_panic_on_a_servers_certificate_is_one_sentence(
 ) -> None:
     from cryptography import x509
 
-    monkeypatch.setattr(x509, "load_der_x509_certificate", _panicking)
-    one = fetch.fetch_certificate(_t(servers, "good"), cafile=servers.cafile, timeout=3)
-    (many,) = fetch.fetch_certificates([_t(servers, "good")], progress=False, timeout=3)
-    for r in (one, many):
-        assert not r.ok and r.cert is None, r
-        assert "panicked" in r.error and "\n" not in r.error, r.error
+    def odd_version(*args: object) -> None:
+        raise x509.InvalidVersion("5 is not a valid X509 version", 4)  # not a ValueError
+
+    for loader, words in ((_panicking, "panicked"), (odd_version, "not a valid X509 version")):
+        monkeypatch.setattr(x509, "load_der_x509_certificate", loader)
+        one = fetch.fetch_certificate(_t(servers, "good"), cafile=servers.cafile, timeout=3)
+        (many,) = fetch.fetch_certificates(
+            [_t(servers, "good")], cafile=servers.cafile, progress=False, timeout=3
+        )
+        for r in (one, many):
+            assert not r.ok and r.cert is None, r
+            assert r.error.startswith(f"The certificate {_t(servers, 'good')} sent could not")
+            assert words in r.error and "\n" not in r.error, r.error
