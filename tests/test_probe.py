@@ -307,14 +307,24 @@ def _panicking(*args, **kwargs):
     raise panic("assertion failed: simulated")
 
 
-def test_a_certificate_cryptography_cannot_read_is_one_sentence(monkeypatch, tmp_path):
+def test_a_certificate_cryptography_cannot_read_is_one_sentence(monkeypatch):
+    """A Rust panic, a ValueError or an unknown key type: one PEMError, never a traceback."""
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
 
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     pki.CA("Probe Panic CA").issue("127.0.0.1").configure_server(server)
-    refused = lambda *a, **k: (_ for _ in ()).throw(ValueError("error parsing asn1 value"))  # noqa: E731
+
+    def refused(*args, **kwargs):
+        raise ValueError("error parsing asn1 value")
+
+    class Exotic:  # e.g. a GOST certificate: it loads, but its key type is unknown
+        def public_key(self):
+            raise UnsupportedAlgorithm("Unknown key type: 1.2.643.7.1.1.1.1")
+
+    loaders = ((_panicking, "panicked"), (refused, "asn1"), (lambda der: Exotic(), "Unknown key"))
     with LoginServer(tls=server) as site:
-        for loader, words in ((_panicking, "panicked"), (refused, "asn1")):
+        for loader, words in loaders:
             monkeypatch.setattr(x509, "load_der_x509_certificate", loader)
             with pytest.raises(PEMError, match=words) as info:
                 probe.scan(("127.0.0.1", site.port), http=False, workers=4)

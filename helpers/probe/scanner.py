@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from .. import live, names
 from ..errors import PEMError, UsageError
@@ -64,7 +65,8 @@ def _certificate_facts(der: bytes, label: str) -> CertificateFacts:
     """Read the certificate a server sent; anything cryptography refuses is one sentence.
 
     The bytes come from the server, so they can be anything: cryptography raises
-    ``ValueError`` (or ``InvalidVersion``) for what it cannot read, and its Rust code may
+    ``ValueError`` (or ``InvalidVersion``) for what it cannot read and
+    ``UnsupportedAlgorithm`` for a key or signature type it does not know, and its Rust code may
     even *panic*, a ``BaseException`` that ``except Exception`` would not catch
     (``helpers/pki/panics.py``).
     """
@@ -75,7 +77,7 @@ def _certificate_facts(der: bytes, label: str) -> CertificateFacts:
     with panics_as(PEMError, what, hint):
         try:
             return CertificateFacts.of(x509.load_der_x509_certificate(der))
-        except (ValueError, x509.InvalidVersion) as exc:
+        except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
             raise PEMError(f"{what} ({exc}).", hint) from None
 
 
