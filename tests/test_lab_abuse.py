@@ -367,3 +367,31 @@ def test_out_of_descriptors_pauses_instead_of_spinning(repo_root, request) -> No
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, 9)
             proc.wait(timeout=5)
+
+
+def test_a_reused_descriptor_number_is_not_forgotten() -> None:
+    """The kernel gives a closed connection's descriptor number to the next accept(),
+    sometimes within one batch of events, so a late event (or drop) can name a connection
+    that is gone. Forgetting connections by number would then forget the *new* one: still
+    registered, never served, never closed; its events ignored, select() returns at once
+    forever (found by tests/test_hostile_room.py: 79 % CPU, 217 fds never given back)."""
+    from helpers.lab.server import Reactor, Response
+
+    reactor = Reactor()  # not started: this thread drives it, step by step
+    listener = reactor.add_site(None, lambda request: Response(200, b"ok"))
+    site = reactor._sites[listener.fileno()]
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            assert _wait_for(lambda: (reactor._accept(site), reactor.connections)[1] == 1, 5)
+            (gone,) = reactor._connections.values()
+            reactor._drop(gone)
+        with socket.create_connection(listener.getsockname(), timeout=5):
+            assert _wait_for(lambda: (reactor._accept(site), reactor.connections)[1] == 1, 5)
+            (new,) = reactor._connections.values()
+            assert new.fd == gone.fd  # the lowest free number, as POSIX promises
+            reactor._drop(gone)  # a late drop of the old connection
+            assert reactor._connections.get(new.fd) is new
+            assert reactor._selector.get_key(new.sock).data is new
+            assert reactor._by_address["127.0.0.1"][new.fd] is new
+    finally:
+        reactor.stop()

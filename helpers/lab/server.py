@@ -675,7 +675,9 @@ class Reactor:
                     elif isinstance(data, _Site):
                         if data.listener.fileno() in self._sites:
                             self._accept(data)
-                    elif data.fd in self._connections:
+                    elif self._connections.get(data.fd) is data:
+                        # (A connection dropped earlier in this batch may have had its
+                        # descriptor number reused by one accepted since: skip its event.)
                         self._advance(data)
                 except Exception:  # noqa: BLE001,S112 - isolation: one socket, never the loop
                     continue
@@ -729,8 +731,8 @@ class Reactor:
             except (ssl.SSLError, OSError):
                 sock.close()
                 continue
-            while len(self._connections) >= self.max_connections and self._connections:
-                self._evict()
+            while len(self._connections) >= self.max_connections and self._evict():
+                pass
             conn = _Connection(conn_sock, site, self, local, _address(addr))
             self._connections[conn.fd] = conn
             self._by_address.setdefault(conn.peer[0], OrderedDict())[conn.fd] = conn
@@ -760,27 +762,31 @@ class Reactor:
             self._drop(conn)
             return
         bucket = self._by_address.get(conn.peer[0])
-        if bucket is not None and conn.fd in bucket:
+        if bucket is not None and bucket.get(conn.fd) is conn:
             bucket.move_to_end(conn.fd)  # now the most recently active of its address
         if wanted != conn.events:
             conn.events = wanted
             self._selector.modify(conn.sock, wanted, conn)
 
     def _drop(self, conn: _Connection) -> None:
-        if self._connections.pop(conn.fd, None) is not None:
+        # Compare identities, not descriptor numbers: the kernel reuses a closed
+        # connection's number for the next accept(), and forgetting *that* connection
+        # would leave it registered but unowned (its events ignored: a busy loop).
+        if self._connections.get(conn.fd) is conn:
+            del self._connections[conn.fd]
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self._selector.unregister(conn.sock)
             bucket = self._by_address.get(conn.peer[0])
-            if bucket is not None:
-                bucket.pop(conn.fd, None)
+            if bucket is not None and bucket.get(conn.fd) is conn:
+                del bucket[conn.fd]
                 if not bucket:
                     del self._by_address[conn.peer[0]]
         conn.close()
 
-    def _evict(self) -> None:
+    def _evict(self) -> bool:
         """Drop the idlest connection of the address that holds the most (fair eviction)."""
         if not self._by_address:
-            return
+            return False
         most = max(len(bucket) for bucket in self._by_address.values())
         # Among the addresses holding that many, the one whose idlest connection is idlest.
         candidates = [b for b in self._by_address.values() if len(b) == most]
@@ -789,6 +795,7 @@ class Reactor:
         if victim.state in ("handshake", "request") and (victim.inbuf or victim.requests == 0):
             self._refused(victim, "dropped to make room (too many connections)")
         self._drop(victim)
+        return True
 
     def _sweep(self, now: float) -> None:
         for conn in [c for c in self._connections.values() if c.deadline <= now]:
