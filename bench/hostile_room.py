@@ -82,8 +82,9 @@ def main() -> int:
         f"   ->  ratio p99 attacked / calm: {hot.p99_ms() / calm.p99_ms():.1f}"
     )
     print(
-        f"hostile: {args.drip} slow-drip + {args.idle} idle, all {r.peak} open at once at the "
-        f"start; while attacked median {held} open at once (min {min(r.held, default=0)}), "
+        f"hostile: {args.drip} slow-drip + {args.idle} idle, {r.connected} of them reached the "
+        f"teacher, at most {r.peak} open at once; while attacked median {held} open at once "
+        f"(min {min(r.held, default=0)}), "
         f"{r.opened} (re)opened in {hot.seconds:.0f} s; in all {r.attack.get('dropped', 0)} "
         f"dropped by the teacher, {r.attack.get('failed', 0)} connects failed, "
         f"{r.attack.get('hangups', 0)} half-request hang-ups"
