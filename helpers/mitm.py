@@ -73,8 +73,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
+from . import names
 from .capture import Chunk
-from .errors import UsageError
+from .errors import PEMError, UsageError
+from .pki.panics import panics_as
 from .servers import require_local_upstream, require_loopback_bind
 
 if TYPE_CHECKING:
@@ -102,7 +104,14 @@ def spki_pin(cert: x509.Certificate | bytes) -> str:
     (what ``SSLSocket.getpeercert(binary_form=True)`` returns).
     """
     if isinstance(cert, (bytes, bytearray, memoryview)):
-        cert = x509.load_der_x509_certificate(bytes(cert))
+        # cryptography parses DER in Rust; a panic there is a BaseException that slips
+        # past ``except Exception`` (helpers/pki/panics.py), so it becomes a PEMError.
+        with panics_as(
+            PEMError,
+            f"These {len(cert)} bytes could not be parsed as a DER certificate",
+            "Pass what getpeercert(binary_form=True) returned, or an x509.Certificate.",
+        ):
+            cert = x509.load_der_x509_certificate(bytes(cert))
     der = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -285,6 +294,9 @@ class Interceptor:
     ) -> None:
         require_loopback_bind(bind, allow_network=allow_network, what="The Interceptor")
         require_local_upstream(str(upstream[0]), allow_remote=allow_remote, what="The Interceptor")
+        # A lab name is answered only by a lab running in this process (helpers.names):
+        # with none, refuse now, before any victim arrives and the name goes to DNS.
+        names.refuse_unserved(upstream[0])
         self.upstream = (upstream[0], int(upstream[1]))
         self.certificate = certificate
         self.upstream_hostname = upstream_hostname
@@ -484,7 +496,7 @@ class Interceptor:
             record.version = tls.version()
             try:
                 upstream = self._connect_upstream(record)
-            except (ssl.SSLError, OSError) as exc:
+            except (ssl.SSLError, OSError, PEMError) as exc:
                 record.upstream_error = str(exc)
                 tls.close()
                 self._finish(record)
@@ -509,8 +521,19 @@ class Interceptor:
         except BaseException:
             raw.close()
             raise
-        der = upstream.getpeercert(binary_form=True)
-        record.upstream_cert = x509.load_der_x509_certificate(der) if der else None
+        try:
+            der = upstream.getpeercert(binary_form=True)
+            # The real server's bytes go to cryptography's Rust parser: a panic there is a
+            # BaseException, which would skip every handler and leave this socket open.
+            with panics_as(
+                PEMError,
+                f"The certificate {self.upstream[0]} sent could not be parsed",
+                "cryptography cannot read it; look at it with openssl s_client -showcerts.",
+            ):
+                record.upstream_cert = x509.load_der_x509_certificate(der) if der else None
+        except BaseException:
+            upstream.close()
+            raise
         return upstream
 
     def _pump(self, record: Interception, victim: ssl.SSLSocket, server: ssl.SSLSocket) -> None:

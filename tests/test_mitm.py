@@ -281,3 +281,77 @@ def test_a_busy_port_is_one_sentence(world):
     with Interceptor(world["bank"].address, pki.self_signed(BANK)) as first:
         with pytest.raises(UsageError, match="cannot listen on"):
             Interceptor(world["bank"].address, pki.self_signed(BANK), port=first.port).start()
+
+
+# --------------------------------------------------------------------------- issue 13 (N1, L8)
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch):
+    """No lab running in this process, and a spy where the real resolver would be."""
+    asked = []
+
+    def spy(host, *args, **kwargs):
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked
+
+
+@pytest.mark.parametrize("host", [BANK, BANK + "\u3002", "BANK\uff0elab.localhost"])
+def test_a_lab_upstream_with_no_lab_running_is_refused_before_any_lookup(no_lab_spy, host):
+    from helpers.errors import LabError
+
+    attacker = pki.self_signed(BANK)
+    with pytest.raises(LabError, match="no lab is running") as info:
+        Interceptor((host, 8443), attacker)
+    assert "\n" not in str(info.value) and info.value.hint
+    assert no_lab_spy == []
+
+
+def _panicking(*args, **kwargs):
+    """What cryptography's Rust code raises when it panics (see tests/test_pki.py)."""
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    raise panic("assertion failed: simulated")
+
+
+def test_a_panic_on_the_upstream_certificate_is_recorded_and_hangs_up(world, monkeypatch, capfd):
+    """The real server's certificate reaches cryptography's Rust parser. A panic there
+    (a BaseException) used to escape the victim's thread: a traceback on stderr, a record
+    never finished and the connection to the bank left open."""
+    from cryptography import x509
+
+    bank = world["bank"]
+    careless = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    careless.check_hostname = False
+    careless.verify_mode = ssl.CERT_NONE
+    monkeypatch.setattr(x509, "load_der_x509_certificate", _panicking)
+    capfd.readouterr()
+    with Interceptor(bank.address, pki.self_signed(BANK), upstream_cafile=world["cafile"]) as mitm:
+        with socket.create_connection(("127.0.0.1", mitm.port), timeout=5) as raw:
+            with careless.wrap_socket(raw, server_hostname=BANK) as victim:
+                victim.sendall(b"GET / HTTP/1.1\r\nHost: bank\r\n\r\n")
+                assert victim.recv(100) == b""  # the interceptor hung up on the victim
+        (record,) = mitm.wait(timeout=5)
+        assert record.accepted and record.upstream_cert is None
+        assert "panicked" in (record.upstream_error or ""), record.upstream_error
+        assert "\n" not in record.upstream_error
+        # ... and the connection to the bank was closed too: the bank serves nobody.
+        assert _wait_for(lambda: not bank._server._open, 5), bank._server._open
+    assert capfd.readouterr().err == ""
+
+
+def test_spki_pin_of_bytes_cryptography_panics_on_is_one_sentence(monkeypatch):
+    from cryptography import x509
+
+    from helpers.errors import PEMError
+
+    monkeypatch.setattr(x509, "load_der_x509_certificate", _panicking)
+    with pytest.raises(PEMError, match="panicked") as info:
+        spki_pin(b"\x30\x03\x02\x01\x00")
+    assert "\n" not in str(info.value) and info.value.hint
