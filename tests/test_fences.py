@@ -185,3 +185,57 @@ def test_hostile_clients_leave_no_traceback_on_stderr(ca, capfd):
                         except OSError:
                             pass
     assert capfd.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- issue 13 (N1)
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch):
+    """No lab running in this process, and a spy where the real resolver would be.
+
+    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
+    *is* the real resolver: the spy takes its place (and the place names.py keeps for it)
+    and records every host it is asked about.
+    """
+    asked = []
+
+    def spy(host, *args, **kwargs):
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked
+
+
+@pytest.mark.parametrize(
+    "host", ["valid.lab.localhost", "valid.lab.localhost\u3002", "VALID\uff0elab.localhost"]
+)
+def test_a_lab_target_with_no_lab_running_never_reaches_the_resolver(no_lab_spy, host):
+    """The Relay (and the timeline built on it, helpers/timing.py) refuses before it
+    resolves its target: a lab name is the lab's to answer, never DNS's."""
+    from helpers import timing
+    from helpers.errors import LabError
+
+    calls = {
+        "Relay": lambda: Relay((host, 8443)),
+        "timeline": lambda: timing.measure_timeline(f"{host}:8443", delay=0.0),
+    }
+    for label, call in calls.items():
+        with pytest.raises(LabError, match="no lab is running") as info:
+            call()
+        assert "\n" not in str(info.value) and info.value.hint, label
+    assert no_lab_spy == []
+
+
+def test_a_name_the_running_lab_does_not_serve_is_refused_by_name(no_lab_spy):
+    from helpers.errors import LabError
+
+    with names.resolving({"valid.lab.localhost": "127.0.0.1"}):
+        with pytest.raises(LabError, match="not one of the running lab's names"):
+            Relay(("typo.lab.localhost", 8443))
+    assert no_lab_spy == []

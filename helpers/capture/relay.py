@@ -25,6 +25,8 @@ wakes the loop when :meth:`Relay.stop` is called from another thread.
 Fenced like the other demo servers (:func:`helpers.servers.require_loopback_bind`): the
 relay listens on loopback and forwards to loopback or a lab server, unless the caller
 passes ``allow_network=True`` / ``allow_remote=True`` (the second also needs live mode).
+A lab name is looked up only in the running lab's table (:mod:`helpers.names`): with no
+lab running it is a :class:`~helpers.errors.LabError`, and it never reaches DNS.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .. import names
 from ..errors import UsageError
 from ..servers import require_local_upstream, require_loopback_bind
 from .chunks import Chunk
@@ -112,6 +115,9 @@ class Relay:
         self._closed = False
         #: Connections closed on arrival because :attr:`max_connections` were open.
         self.turned_away = 0
+        # A lab name is answered by a lab running in this process, never by DNS: with no
+        # lab (or a name it does not serve) say so before the resolver is asked.
+        names.refuse_unserved(self.target[0])
         try:
             infos = socket.getaddrinfo(self.target[0], self.target[1], type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
