@@ -111,11 +111,7 @@ class Teacher:
         resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def start(self, timeout: float = 60.0) -> dict[str, Any]:
-        port = 0
-        if self.terminal:  # the port must be known without --json: ask the OS for a free one
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
+        port = _free_port() if self.terminal else 0  # without --json we must know it
         args = [sys.executable, "-m", "helpers.lab", "--share", "--share-port", str(port)]
         args += ["--bind", "127.0.0.1"] + ([] if self.terminal else ["--json"])
         if self.directory:
@@ -232,6 +228,21 @@ class Teacher:
             self.proc.stdout.close()
         self._stderr.close()
         self._ca.close()
+
+
+def _free_port() -> int:
+    """A free port below Linux's ephemeral range (32768-60999), so that no outgoing
+    connection takes it between this check and the teacher's bind."""
+    rng = random.Random()  # noqa: S311 - a port number, not a secret
+    for _ in range(100):
+        port = rng.randrange(20000, 30000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-29999")
 
 
 def _find(document: Any, key: str) -> dict[str, Any]:
@@ -691,8 +702,9 @@ def _attacker(plan: dict[str, Any]) -> None:  # noqa: C901 - one event loop, rea
             stats["failed"] += 1
             slot.due = now + 1.0
             return
-        try:
+        with contextlib.suppress(OSError):  # the kernel picks the port at connect()
             s.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+        try:
             s.setblocking(False)
             s.bind((slot.source, 0))
             err = s.connect_ex((host, slot.port))
