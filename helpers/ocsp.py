@@ -85,8 +85,9 @@ from cryptography.x509.oid import (
     SignatureAlgorithmOID,
 )
 
-from . import live
+from . import live, names
 from .errors import OCSPError, UsageError
+from .pki.panics import converts_panics, is_rust_panic
 from .servers import HTTPService, QuietHandler
 
 if TYPE_CHECKING:
@@ -255,12 +256,26 @@ class Responder(HTTPService):
             request = ocsp.load_der_ocsp_request(der)
         except ValueError:
             return self._unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST, None, False)
+        except BaseException as exc:
+            # cryptography parses the request in Rust. A Rust panic is a BaseException
+            # (helpers/pki/panics.py) that would kill this handler's thread, leave the
+            # client with no answer and print a traceback: the client's bytes caused it,
+            # so it is malformedRequest (RFC 6960 §2.3), like any other unreadable request.
+            if not is_rust_panic(exc):
+                raise
+            return self._unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST, None, False)
         try:
             return self._answer(request)
         except Exception:  # noqa: BLE001 - RFC 6960 §2.3: say internalError, never crash
             return self._unsuccessful(
-                ocsp.OCSPResponseStatus.INTERNAL_ERROR, request.serial_number, False
+                ocsp.OCSPResponseStatus.INTERNAL_ERROR, _serial_or_none(request), False
             )
+        except BaseException as exc:
+            # Fields such as the extensions are parsed lazily, on first use in _answer:
+            # a panic there is the request's fault too.
+            if not is_rust_panic(exc):
+                raise
+            return self._unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST, None, False)
 
     def _answer(self, request: ocsp.OCSPRequest) -> bytes:
         try:
@@ -319,6 +334,14 @@ class Responder(HTTPService):
         return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
             serialization.Encoding.DER
         )
+
+
+def _serial_or_none(request: ocsp.OCSPRequest) -> int | None:
+    """The request's serial number for the log, or ``None`` if even that cannot be read."""
+    try:
+        return request.serial_number
+    except Exception:  # noqa: BLE001 - only for the log line
+        return None
 
 
 def _issuer_hashes(
@@ -500,10 +523,17 @@ def _responder_id_text(response: ocsp.OCSPResponse) -> str:
 
 
 def _is_local(host: str) -> bool:
+    """Loopback, ``localhost`` or a name under it (RFC 6761 §6.3), however it is spelled.
+
+    The name is compared as the resolver will see it (:mod:`helpers.names`): case, a
+    trailing dot and Unicode full stops do not matter, so ``"ocsp.lab.localhost\u3002"``
+    is local and ``"LOCALHOST."`` too.
+    """
+    name = names._normalise(host.strip("[]")) or ""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
-        return host == "localhost" or host.endswith(".localhost")
+        return name == "localhost" or name.endswith(".localhost")
 
 
 def _post(url: str, body: bytes, timeout: float) -> bytes:
@@ -515,6 +545,9 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
         )
     if not _is_local(parts.hostname):
         live.require()
+    # A lab name is answered by the lab running in this process, never by DNS: with no
+    # lab running (or a name it does not serve) this is a LabError before any lookup.
+    names.refuse_unserved(parts.hostname)
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
         conn.request(
@@ -535,6 +568,11 @@ def _post(url: str, body: bytes, timeout: float) -> bytes:
         conn.close()
 
 
+@converts_panics(
+    OCSPError,
+    "The OCSP response could not be checked",
+    "cryptography could not read what the responder sent: do not trust it; ask again.",
+)
 def check_ocsp(
     cert: x509.Certificate,
     issuer: x509.Certificate,
@@ -547,7 +585,11 @@ def check_ocsp(
 
     Returns an :class:`OCSPResult` only for an answer that passed every check of RFC 6960
     §3.2; raises :class:`~helpers.errors.OCSPError` otherwise (see the module docstring).
-    Hosts other than loopback need live mode.
+    Hosts other than loopback need live mode; a lab name is answered only by a lab running
+    in this process (else :class:`~helpers.errors.LabError`, and nothing is looked up).
+    cryptography parses the answer in Rust: a panic there (a ``BaseException``,
+    :mod:`helpers.pki.panics`) is an :class:`~helpers.errors.OCSPError` like any other
+    answer that cannot be trusted.
     """
     if url is None:
         url = ocsp_url(cert)

@@ -335,3 +335,99 @@ def test_the_responder_binds_loopback_unless_told_otherwise(pkix, host):
     with pytest.raises(UsageError, match="allow_network=True"):
         ocsp.Responder(ca, host=host)
     assert not ocsp.Responder(ca, host=host, allow_network=True).running  # not started
+
+
+# --------------------------------------------------------------------------- issue 13 (N1, L8)
+
+
+def _panicking(*args, **kwargs):
+    """What cryptography's Rust code raises when it panics (see tests/test_pki.py)."""
+    panic = type("PanicException", (BaseException,), {"__module__": "pyo3_runtime"})
+    raise panic("assertion failed: simulated")
+
+
+class _LazyPanic:
+    """A request whose extensions (parsed lazily, on first use) make the Rust code panic."""
+
+    serial_number = 7
+
+    @property
+    def extensions(self):
+        _panicking()
+
+
+def _post_request(responder, der: bytes) -> x509_ocsp.OCSPResponse:
+    conn = http.client.HTTPConnection(*responder.address, timeout=5)
+    try:
+        conn.request("POST", "/", der, {"Content-Type": "application/ocsp-request"})
+        reply = conn.getresponse()
+        assert reply.status == 200, reply.status
+        return x509_ocsp.load_der_ocsp_response(reply.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("loader", [_panicking, lambda der: _LazyPanic()], ids=["load", "lazy"])
+def test_a_panic_parsing_a_request_is_malformed_request(pkix, monkeypatch, capfd, loader):
+    """RFC 6960 §2.3: a request the responder cannot read gets malformedRequest. A Rust
+    panic (a BaseException) used to kill the handler's thread: no answer, a traceback."""
+    _root, ca, good, _bad = pkix
+    der = ocsp.build_request(good.cert, ca.cert).public_bytes(serialization.Encoding.DER)
+    capfd.readouterr()
+    with ocsp.Responder(ca) as responder:
+        with monkeypatch.context() as patched:
+            patched.setattr(x509_ocsp, "load_der_ocsp_request", loader)
+            answer = _post_request(responder, der)
+        assert answer.response_status == x509_ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+        # ... and the responder goes on answering honest clients.
+        assert ocsp.check_ocsp(good.cert, ca.cert, responder.url).status == "good"
+    assert [s.status for s in responder.served] == ["malformed_request", "good"]
+    assert capfd.readouterr().err == ""
+
+
+def test_a_panic_reading_the_answer_is_an_ocsp_error(pkix, monkeypatch):
+    _root, ca, good, _bad = pkix
+    with ocsp.Responder(ca) as responder:
+        monkeypatch.setattr(x509_ocsp, "load_der_ocsp_response", _panicking)
+        with pytest.raises(OCSPError, match="panicked") as info:
+            ocsp.check_ocsp(good.cert, ca.cert, responder.url)
+    assert "\n" not in str(info.value) and info.value.hint
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch):
+    """No lab running in this process, and a spy where the real resolver would be."""
+    import socket
+
+    from helpers import names
+
+    asked = []
+
+    def spy(host, *args, **kwargs):
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked
+
+
+@pytest.mark.parametrize("host", ["ocsp.lab.localhost", "ocsp.lab.localhost\u3002"])
+def test_a_lab_responder_with_no_lab_running_never_reaches_the_resolver(pkix, no_lab_spy, host):
+    from helpers.errors import LabError
+
+    _root, ca, good, _bad = pkix
+    with pytest.raises(LabError, match="no lab is running") as info:
+        ocsp.check_ocsp(good.cert, ca.cert, f"http://{host}:8080/")
+    assert "\n" not in str(info.value) and info.value.hint
+    assert no_lab_spy == []
+
+
+def test_local_names_are_recognised_however_they_are_spelled():
+    for host in ("LOCALHOST.", "ocsp.lab.localhost\u3002", "ocsp\uff0elab.localhost", "[::1]"):
+        assert ocsp._is_local(host), host
+    for host in ("example.com\u3002", "localhost.example.com", "127.0.0.1.nip.io"):
+        assert not ocsp._is_local(host), host
