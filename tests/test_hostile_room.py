@@ -77,7 +77,8 @@ def test_the_room_really_was_hostile(hostile: room.Room) -> None:
     assert hostile.teacher_limit == NOFILE
     assert hostile.calm.served == len(hostile.calm.visits) > 0, hostile.calm.failures()[:3]
     connected, lowest = hostile.connected, min(hostile.held, default=0)
-    assert connected == DRIP + IDLE, f"only {connected} hostile connections ever got through"
+    # (A lab that stops accepting leaves a few of them waiting for a SYN-ACK forever.)
+    assert connected >= 0.9 * (DRIP + IDLE), f"only {connected} hostile connections got through"
     # A fixed lab drops them about as fast as they come back; they must keep coming back.
     assert lowest >= 100, f"the attack faded: only {lowest} hostile connections open at once"
     assert hostile.attack.get("hangups") == 20
