@@ -82,8 +82,13 @@ class Login:
 
 
 def _is_loopback(host: str) -> bool:
-    """A loopback address literal, or ``localhost``/``*.localhost`` (RFC 6761 §6.3)."""
-    name = host.strip("[]").rstrip(".").lower()
+    """A loopback address literal, or ``localhost``/``*.localhost`` (RFC 6761 §6.3).
+
+    The name is compared as the resolver will see it (:func:`helpers.names._normalise`):
+    case, a trailing dot, fullwidth letters and Unicode full stops do not matter, as in
+    :mod:`helpers.fetch`, :mod:`helpers.probe` and :mod:`helpers.ocsp`.
+    """
+    name = names._normalise(host.strip("[]")) or ""
     if name == "localhost" or name.endswith(".localhost"):
         return True
     try:

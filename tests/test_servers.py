@@ -345,3 +345,17 @@ def test_a_port_in_use_is_one_sentence():
     with LoginServer() as first:
         with pytest.raises(UsageError, match="cannot listen on '127.0.0.1' port"):
             LoginServer(port=first.port).start()
+
+
+def test_loopback_names_are_recognised_however_they_are_spelled():
+    """As the resolver sees them (helpers.names, issue 13 N1): the fences of the demo
+    servers agree with fetch, probe and ocsp on what is local."""
+    from helpers.servers import _is_loopback, require_local_upstream
+
+    for host in ("LOCALHOST\u3002", "localhost\uff0e", "ＬＯＣＡＬＨＯＳＴ", "[::1]", "127.0.0.2"):
+        assert _is_loopback(host), host
+        require_local_upstream(host, allow_remote=False, what="The test")  # no UsageError
+    for host in ("example.com\u3002", "localhost.example.com", "127.0.0.1.nip.io", "0.0.0.0"):
+        assert not _is_loopback(host), host
+        with pytest.raises(UsageError, match="neither loopback nor a lab name"):
+            require_local_upstream(host, allow_remote=False, what="The test")
