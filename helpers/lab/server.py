@@ -66,7 +66,14 @@ the room can try to take it down. Each limit below names what it prevents:
   connection: garbage bytes, a vanished client or a failed handshake end that connection
   only, and nothing a client does prints a traceback.
 
-Two details that are easy to get wrong:
+Three details that are easy to get wrong:
+
+* **Descriptor numbers are reused at once.** POSIX gives the next ``accept()`` the lowest
+  free number, so the connection just evicted and the one just accepted often share it,
+  even within one batch of ready events. The reactor therefore forgets a connection
+  only if the table still holds *that object* under its number; forgetting by number
+  alone once orphaned a live connection (registered with the selector, owned by nobody:
+  its events ignored, so ``select()`` returned at once forever).
 
 * **TCP_NODELAY** on every socket. A handshake is several small writes answered by small
   reads; Nagle's algorithm holds back a small write until the previous one is
