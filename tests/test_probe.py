@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 
@@ -330,3 +331,71 @@ def test_a_certificate_cryptography_cannot_read_is_one_sentence(monkeypatch):
                 probe.scan(("127.0.0.1", site.port), http=False, workers=4)
             assert "could not be parsed" in str(info.value) and info.value.hint
             assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------- issue 13: L5
+
+PUBLIC = "shop.example"  # a real-looking host name (RFC 2606 reserves .example)
+
+
+@pytest.fixture
+def public_name_spy(monkeypatch):
+    """A resolver that answers PUBLIC with 127.0.0.1 and records every name it is asked.
+
+    Stands in for DNS (on both sides of helpers.names' wrapper, should a lab be
+    running), so a "real host" can be probed over loopback without leaving the machine.
+    """
+    real = names._real_getaddrinfo if names.installed() else socket.getaddrinfo
+    asked = []
+
+    def spy(host, port, *args, **kwargs):
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            asked.append(text)
+        return real("127.0.0.1" if text == PUBLIC else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", spy)
+    monkeypatch.setattr(names, "_real_getaddrinfo", spy)
+    return asked
+
+
+@pytest.fixture
+def public_site():
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pki.CA("Probe Public CA").issue(PUBLIC).configure_server(server)
+    with LoginServer(tls=server) as site:
+        yield site
+
+
+def test_a_real_host_with_live_mode_off_is_live_mode_off_before_any_lookup(
+    public_name_spy, public_site, monkeypatch
+):
+    from helpers import live
+    from helpers.errors import LiveModeOff
+
+    monkeypatch.setattr(live, "_override", False)
+    for call in (
+        lambda: probe.scan((PUBLIC, public_site.port), http=False),
+        lambda: probe.server_key_shares((PUBLIC, public_site.port), 1),
+    ):
+        with pytest.raises(LiveModeOff):
+            call()
+    assert public_name_spy == []
+
+
+def test_with_live_mode_on_a_real_host_is_probed_through_the_fenced_relay(
+    public_name_spy, public_site, monkeypatch
+):
+    """The target is the caller's choice: the probe's recording Relay forwards to it
+    once live mode is on, instead of refusing it as "neither loopback nor a lab name"."""
+    from helpers import live
+
+    monkeypatch.setattr(live, "_override", True)
+    target = (PUBLIC, public_site.port)
+    first, second = probe.server_key_shares(target, 2)
+    assert first.public and second.public and first.public != second.public
+    result = probe.scan(target, http=False, workers=4)
+    assert result.key_exchanges and all(k.version for k in result.key_exchanges)
+    assert set(public_name_spy) == {PUBLIC}

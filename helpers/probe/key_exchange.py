@@ -97,7 +97,10 @@ def _key_exchanges(
     elif result.versions.get("TLSv1.3"):
         jobs.append(("TLS 1.3", "TLSv1.3", "ALL"))
     if jobs:
-        with Relay(target=address, label="probe") as relay:
+        # The target is the caller's own choice (scan() already asked for live mode for
+        # a real host), so the fenced Relay may forward to it: allow_remote=True, and the
+        # Relay still calls helpers.live.require() itself for anything that is not local.
+        with Relay(target=address, label="probe", allow_remote=True) as relay:
             for _family, version, suite_name in jobs:
                 _handshake(relay.address, sni, _probe_context(version, suite_name), timeout)
             try:
@@ -173,7 +176,8 @@ def server_key_shares(
 
         live.require()
     shares: list[KeyExchange] = []
-    with Relay(target=address, label="key shares") as relay:
+    # The caller chose the target; live mode alone decides for a real host (see above).
+    with Relay(target=address, label="key shares", allow_remote=True) as relay:
         for _ in range(count):
             _handshake(relay.address, sni, _probe_context(version), timeout)
         captures = relay.wait(count, timeout=timeout * 2)
