@@ -23,7 +23,9 @@ host one :data:`VERDICTS` entry, in plain words:
 * ``no network / DNS``: the name could not be looked up (no network, or no DNS server
   answers); ``timeout``: nothing answered in time; ``unreachable``: the connection was
   refused or the network is unreachable; ``proxy problem``: the proxy you configured
-  refused the tunnel or wants a password.
+  refused the tunnel or wants a password;
+* ``check failed``: the check itself stopped before reaching the host (a URL it cannot
+  use, for example); the row says why in one sentence.
 
 It also bounds the whole section in time (:data:`DEADLINE`): every host is checked at
 once in its own thread, and a host that has not finished by the deadline is reported
@@ -191,6 +193,7 @@ NO_NETWORK = "no network / DNS"
 TIMED_OUT = "timeout"
 UNREACHABLE = "unreachable"
 PROXY_PROBLEM = "proxy problem"
+CHECK_FAILED = "check failed"
 
 #: Every verdict :func:`survey` gives, with what it means in plain words.
 VERDICTS: dict[str, str] = {
@@ -200,9 +203,10 @@ VERDICTS: dict[str, str] = {
     TIMED_OUT: "nothing answered in time: a firewall dropping packets, or a very slow network",
     UNREACHABLE: "the connection was refused, or the network is unreachable from here",
     PROXY_PROBLEM: "the proxy refused the tunnel, wants a password, or could not be reached",
+    CHECK_FAILED: "the check stopped before reaching the host (the row says why)",
 }
 #: Verdicts that say nothing about the host: it was never reached.
-NOT_REACHED = frozenset({NO_NETWORK, TIMED_OUT, UNREACHABLE, PROXY_PROBLEM})
+NOT_REACHED = frozenset({NO_NETWORK, TIMED_OUT, UNREACHABLE, PROXY_PROBLEM, CHECK_FAILED})
 
 
 def _proxy_words(d: Diagnosis) -> str | None:
@@ -332,7 +336,7 @@ class LiveReport:
                 " Names resolved but nothing answered: networks that require a proxy behave "
                 "like this. If yours does, set HTTPS_PROXY=http://proxy:port (live checks "
                 "honour it, as requests does) and run again."
-                if direct and counts[NO_NETWORK] == 0
+                if direct and counts[NO_NETWORK] == 0 and counts[CHECK_FAILED] == 0
                 else ""
             )
             return (
@@ -407,12 +411,41 @@ def _tls_interception_note(rows: list[LiveRow]) -> list[str]:
     return []
 
 
+def _one_sentence(exc: BaseException) -> str:
+    """What went wrong inside a host's check, in one sentence for its row.
+
+    A :class:`~helpers.errors.CourseError` already is one (its ``what``); anything else
+    is named by its type and the first line of its message.
+    """
+    from .errors import CourseError
+
+    if isinstance(exc, CourseError):
+        return exc.what
+    text = (str(exc).strip().splitlines() or [""])[0][:160]
+    return f"the check raised {type(exc).__name__}" + (f": {text}" if text else "")
+
+
 def _host_of(url: str) -> str:
     """The host part of a survey URL (``https://`` assumed), or the text itself."""
     try:
         return urlsplit(url if "://" in url else "https://" + url).hostname or url
     except ValueError:  # e.g. "https://[::1/": the check itself will say what is wrong
         return url
+
+
+def _survey_proxy(url: str) -> str | None:
+    """The proxy a survey row goes through: none for a lab name or a URL nobody can read.
+
+    A lab name is served on this machine: a proxy elsewhere could not reach it and would
+    look the name up in its own DNS. A broken URL (``https://[::1/``) goes to the check
+    unproxied, and the check says in its row what is wrong with it.
+    """
+    if names.is_lab_name(_host_of(url)):
+        return None
+    try:
+        return proxy_for(url)
+    except ValueError:
+        return None
 
 
 def survey(
@@ -430,7 +463,10 @@ def survey(
     thread: a DNS lookup first (skipped through a proxy), then
     :func:`helpers.diagnose.check` with ``via`` and ``timeout`` per step. The whole
     survey returns within ``deadline`` seconds (plus a fraction): a host still busy
-    then is reported by the step it was stuck in, never as drift.
+    then is reported by the step it was stuck in, never as drift. An error raised inside
+    a host's check (a :class:`~helpers.errors.UsageError` from
+    :func:`helpers.diagnose.check` for a URL it cannot use) is that row's one sentence,
+    verdict :data:`CHECK_FAILED`: it is neither printed by the thread nor a "timeout".
 
     Does not look at :func:`enabled`: the notebook decides whether to call it.
     Lab names (``*.lab.localhost``, however spelled) are answered only by a lab running
@@ -448,18 +484,37 @@ def survey(
     started = time.monotonic()
     step: dict[str, str] = dict.fromkeys(urls, "waiting")
     done: dict[str, LiveRow] = {}
-    # A lab name is served on this machine: a proxy elsewhere could not reach it and would
-    # look the name up in its own DNS, so lab hosts always go direct (as in helpers.fetch).
-    proxies = {url: None if names.is_lab_name(_host_of(url)) else proxy_for(url) for url in urls}
+    # Lab hosts always go direct (as in helpers.fetch): see _survey_proxy.
+    proxies = {url: _survey_proxy(url) for url in urls}
 
     def one(url: str) -> None:
+        # A thread's uncaught exception would be printed on stderr by threading's hook
+        # and leave no row: the table would call the host a "timeout". Record it instead.
         t0 = time.monotonic()
+        try:
+            check_one(url, t0)
+        except Exception as exc:  # noqa: BLE001 - becomes the row's one sentence
+            done[url] = LiveRow(
+                url,
+                " or ".join(sorted(expect[url])),
+                "error",
+                None,
+                CHECK_FAILED,
+                _one_sentence(exc),
+                None,
+                time.monotonic() - t0,
+            )
+
+    def check_one(url: str, t0: float) -> None:
         wanted = set(expect[url])
         proxy = proxies[url]
         shown = proxy.rsplit("@", 1)[-1] if proxy else None  # no password in a table
-        parts = urlsplit(url if "://" in url else "https://" + url)
-        host, port = _host_of(url), parts.port or 443
-        if proxy is None:  # through a proxy, the proxy looks the name up
+        try:
+            port: int | None = urlsplit(url if "://" in url else "https://" + url).port or 443
+        except ValueError:  # a broken URL: no lookup, the check below says what is wrong
+            port = None
+        host = _host_of(url)
+        if proxy is None and port is not None:  # through a proxy, the proxy looks it up
             step[url] = "dns"
             try:
                 socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -535,6 +590,7 @@ def survey(
 
 __all__ = [
     "AS_EXPECTED",
+    "CHECK_FAILED",
     "DEADLINE",
     "DRIFTED",
     "ENV_VAR",

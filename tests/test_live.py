@@ -307,3 +307,52 @@ def test_a_lab_name_is_never_sent_to_a_proxy() -> None:
                 live.open_tunnel(proxy, host, 443, timeout=2)
             assert "\n" not in str(info.value) and info.value.hint
         assert seen == []
+
+
+# ------------------------------------------------------------------ errors inside a check
+
+
+def test_an_error_inside_a_hosts_check_is_that_rows_sentence(capfd) -> None:
+    """A check that raises (diagnose.check's UsageError for a URL it cannot use) used to
+    kill its thread: a traceback on stderr, and the row shown as a "timeout"."""
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        refused = f"https://127.0.0.1:{s.getsockname()[1]}/"
+    urls = {
+        "https://127.0.0.1:99999/": {"ok"},  # diagnose.check: invalid port
+        "https://[::1/": {"ok"},  # diagnose.check: not a URL it can read
+        refused: {"ok"},  # an honest row beside them
+    }
+    capfd.readouterr()
+    started = time.monotonic()
+    report = live.survey(urls, timeout=2, deadline=8)
+    took = time.monotonic() - started
+    port, bracket, honest = report.rows
+    for row, words in ((port, "invalid port"), (bracket, "is not a URL")):
+        assert row.verdict == live.CHECK_FAILED and row.got == "error", row
+        assert words in row.words and "\n" not in row.words, row.words
+    assert honest.verdict == live.UNREACHABLE
+    assert report.drifted == [] and "check failed" in report.summary
+    assert "Names resolved but nothing answered" not in report.summary
+    assert capfd.readouterr().err == ""
+    assert took < 6, f"the errors should be reported at once, took {took:.1f} s"
+
+
+def test_any_exception_in_a_check_is_one_sentence_not_a_timeout(capfd) -> None:
+    from helpers.errors import UsageError
+
+    def broken(url, **kwargs):
+        if url.endswith(":1/"):
+            raise UsageError("The label is longer than 63 characters.", "Shorten it.")
+        raise KeyError("chunks")
+
+    capfd.readouterr()
+    report = live.survey(
+        {"https://127.0.0.1:1/": {"ok"}, "https://127.0.0.1:2/": {"ok"}},
+        check=broken,
+        deadline=5,
+    )
+    first, second = report.rows
+    assert first.verdict == second.verdict == live.CHECK_FAILED
+    assert first.words == "The label is longer than 63 characters."
+    assert second.words == "the check raised KeyError: 'chunks'"
+    assert report.elapsed < 3 and capfd.readouterr().err == ""
