@@ -208,6 +208,8 @@ def test_fair_eviction_spares_an_honest_address() -> None:
                 for s in attackers:
                     s.close()
         assert _wait_for(lambda: lab.connections == 0), lab.connections
+        # The bookkeeping that finds the busiest address is empty again too.
+        assert (reactor._top, reactor._by_count, reactor._by_address) == (0, {}, {})
         assert _wait_for(lambda: _open_fds() <= base_fds), (_open_fds(), base_fds)
         assert threading.active_count() == base_threads
 

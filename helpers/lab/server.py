@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import re
 import selectors
 import socket
@@ -533,8 +534,13 @@ class Reactor:
         self._sites: dict[int, _Site] = {}
         self._connections: dict[int, _Connection] = {}
         # Per client address, its connections from the least to the most recently active
-        # (an OrderedDict: moving one to the end is O(1)), for fair eviction.
+        # (an OrderedDict: moving one to the end is O(1)), for fair eviction; which
+        # addresses hold how many (so the busiest is found without scanning them all);
+        # and every connection in the same order (the idlest of all, when all tie).
         self._by_address: dict[str, OrderedDict[int, _Connection]] = {}
+        self._by_count: dict[int, dict[str, None]] = {}
+        self._top = 0  # the most connections any one address holds
+        self._lru: OrderedDict[int, _Connection] = OrderedDict()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -651,6 +657,8 @@ class Reactor:
             conn.close()
         self._connections.clear()
         self._by_address.clear()
+        self._by_count.clear()
+        self._lru.clear()
         for site in self._sites.values():
             site.listener.close()
         self._sites.clear()
@@ -742,7 +750,10 @@ class Reactor:
                 pass
             conn = _Connection(conn_sock, site, self, local, _address(addr))
             self._connections[conn.fd] = conn
-            self._by_address.setdefault(conn.peer[0], OrderedDict())[conn.fd] = conn
+            self._lru[conn.fd] = conn
+            bucket = self._by_address.setdefault(conn.peer[0], OrderedDict())
+            self._recount(conn.peer[0], len(bucket), len(bucket) + 1)
+            bucket[conn.fd] = conn
             conn.events = _READ
             self._selector.register(conn_sock, _READ, conn)
             self._advance(conn)
@@ -771,6 +782,7 @@ class Reactor:
         bucket = self._by_address.get(conn.peer[0])
         if bucket is not None and bucket.get(conn.fd) is conn:
             bucket.move_to_end(conn.fd)  # now the most recently active of its address
+            self._lru.move_to_end(conn.fd)  # ... and of all
         if wanted != conn.events:
             conn.events = wanted
             self._selector.modify(conn.sock, wanted, conn)
@@ -781,23 +793,48 @@ class Reactor:
         # would leave it registered but unowned (its events ignored: a busy loop).
         if self._connections.get(conn.fd) is conn:
             del self._connections[conn.fd]
+            self._lru.pop(conn.fd, None)
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self._selector.unregister(conn.sock)
             bucket = self._by_address.get(conn.peer[0])
             if bucket is not None and bucket.get(conn.fd) is conn:
+                self._recount(conn.peer[0], len(bucket), len(bucket) - 1)
                 del bucket[conn.fd]
                 if not bucket:
                     del self._by_address[conn.peer[0]]
         conn.close()
 
+    def _recount(self, address: str, old: int, new: int) -> None:
+        """``address`` now holds ``new`` connections instead of ``old``."""
+        if old:
+            group = self._by_count[old]
+            del group[address]
+            if not group:
+                del self._by_count[old]
+        if new:
+            self._by_count.setdefault(new, {})[address] = None
+            self._top = max(self._top, new)
+        while self._top and self._top not in self._by_count:
+            self._top -= 1
+
     def _evict(self) -> bool:
-        """Drop the idlest connection of the address that holds the most (fair eviction)."""
-        if not self._by_address:
+        """Drop the idlest connection of the address that holds the most (fair eviction).
+
+        Constant time, since an attacker can make the reactor do this thousands of times
+        a second: the busiest addresses are looked up by count, and among at most 32 of
+        them the one whose idlest connection is idlest loses it. When every address holds
+        one connection, that is simply the idlest connection of all.
+        """
+        if not self._connections:
             return False
-        most = max(len(bucket) for bucket in self._by_address.values())
-        # Among the addresses holding that many, the one whose idlest connection is idlest.
-        candidates = [b for b in self._by_address.values() if len(b) == most]
-        victim = min((next(iter(b.values())) for b in candidates), key=lambda c: c.last_active)
+        if self._top <= 1:
+            victim = next(iter(self._lru.values()))
+        else:
+            busiest = itertools.islice(self._by_count[self._top], 32)
+            victim = min(
+                (next(iter(self._by_address[a].values())) for a in busiest),
+                key=lambda c: c.last_active,
+            )
         self.evicted += 1
         if victim.state in ("handshake", "request") and (victim.inbuf or victim.requests == 0):
             self._refused(victim, "dropped to make room (too many connections)")
