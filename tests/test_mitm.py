@@ -336,7 +336,11 @@ def test_a_panic_on_the_upstream_certificate_is_recorded_and_hangs_up(world, mon
         with socket.create_connection(("127.0.0.1", mitm.port), timeout=5) as raw:
             with careless.wrap_socket(raw, server_hostname=BANK) as victim:
                 victim.sendall(b"GET / HTTP/1.1\r\nHost: bank\r\n\r\n")
-                assert victim.recv(100) == b""  # the interceptor hung up on the victim
+                try:  # the interceptor hangs up on the victim: a FIN, or a reset when
+                    got = victim.recv(100)  # the request it never read was still queued
+                except ConnectionResetError:
+                    got = b""
+                assert got == b""
         (record,) = mitm.wait(timeout=5)
         assert record.accepted and record.upstream_cert is None
         assert "panicked" in (record.upstream_error or ""), record.upstream_error
