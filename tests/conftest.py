@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         for name, seconds in sorted(notebooks.TIMES.items()):
             flag = "" if seconds < notebooks.BUDGET_S else f"  OVER BUDGET ({notebooks.BUDGET_S} s)"
             terminalreporter.write_line(f"{seconds:6.1f} s  {name}{flag}")
+
+
+@pytest.fixture
+def no_lab_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No lab running in this process, and a spy where the real resolver would be.
+
+    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
+    *is* the real resolver: the spy takes its place (and the place names.py keeps for it),
+    records every host it is asked about and resolves nothing. A test then asserts that a
+    lab name never reached it (issue 13, N1: lab names must not leak to DNS).
+    """
+    asked: list[str] = []
+
+    def spy(host: object, *args: object, **kwargs: object) -> list[object]:
+        asked.append(host.decode() if isinstance(host, bytes) else str(host))
+        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
+
+    monkeypatch.setattr(names, "_table", {})
+    for where in (socket, names):
+        prefix = "_real_" if where is names else ""
+        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
+        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
+    return asked

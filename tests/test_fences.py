@@ -190,26 +190,6 @@ def test_hostile_clients_leave_no_traceback_on_stderr(ca, capfd):
 # --------------------------------------------------------------------------- issue 13 (N1)
 
 
-@pytest.fixture
-def no_lab_spy(monkeypatch):
-    """No lab running in this process, and a spy where the real resolver would be.
-
-    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
-    *is* the real resolver: the spy takes its place (and the place names.py keeps for it)
-    and records every host it is asked about.
-    """
-    asked = []
-
-    def spy(host, *args, **kwargs):
-        asked.append(host.decode() if isinstance(host, bytes) else str(host))
-        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
-
-    monkeypatch.setattr(names, "_table", {})
-    for where in (socket, names):
-        prefix = "_real_" if where is names else ""
-        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
-        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
-    return asked
 
 
 @pytest.mark.parametrize(

@@ -260,28 +260,6 @@ def test_a_proxy_that_wants_a_password_is_a_proxy_problem(monkeypatch: pytest.Mo
 # ------------------------------------------------------------------------- issue 13: N1
 
 
-@pytest.fixture
-def no_lab_spy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """No lab running in this process, and a spy where the real resolver would be.
-
-    With no lab, :mod:`helpers.names` has no wrapper in place, so ``socket.getaddrinfo``
-    *is* the real resolver: the spy takes its place (and the place names.py keeps for it)
-    and records every host it is asked about.
-    """
-    from helpers import names
-
-    asked: list[str] = []
-
-    def spy(host: object, *args: object, **kwargs: object) -> list:
-        asked.append(host.decode() if isinstance(host, bytes) else str(host))
-        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-
-    monkeypatch.setattr(names, "_table", {})
-    for where in (socket, names):
-        prefix = "_real_" if where is names else ""
-        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
-        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
-    return asked
 
 
 @pytest.mark.parametrize("host", ["valid.lab.localhost", "valid.lab.localhost\u3002"])

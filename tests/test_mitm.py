@@ -286,21 +286,6 @@ def test_a_busy_port_is_one_sentence(world):
 # --------------------------------------------------------------------------- issue 13 (N1, L8)
 
 
-@pytest.fixture
-def no_lab_spy(monkeypatch):
-    """No lab running in this process, and a spy where the real resolver would be."""
-    asked = []
-
-    def spy(host, *args, **kwargs):
-        asked.append(host.decode() if isinstance(host, bytes) else str(host))
-        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
-
-    monkeypatch.setattr(names, "_table", {})
-    for where in (socket, names):
-        prefix = "_real_" if where is names else ""
-        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
-        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
-    return asked
 
 
 @pytest.mark.parametrize("host", [BANK, BANK + "\u3002", "BANK\uff0elab.localhost"])

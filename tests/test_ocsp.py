@@ -394,25 +394,6 @@ def test_a_panic_reading_the_answer_is_an_ocsp_error(pkix, monkeypatch):
     assert "\n" not in str(info.value) and info.value.hint
 
 
-@pytest.fixture
-def no_lab_spy(monkeypatch):
-    """No lab running in this process, and a spy where the real resolver would be."""
-    import socket
-
-    from helpers import names
-
-    asked = []
-
-    def spy(host, *args, **kwargs):
-        asked.append(host.decode() if isinstance(host, bytes) else str(host))
-        raise socket.gaierror(socket.EAI_NONAME, "the spy resolves nothing")
-
-    monkeypatch.setattr(names, "_table", {})
-    for where in (socket, names):
-        prefix = "_real_" if where is names else ""
-        monkeypatch.setattr(where, prefix + "getaddrinfo", spy)
-        monkeypatch.setattr(where, prefix + "gethostbyname", spy)
-    return asked
 
 
 @pytest.mark.parametrize("host", ["ocsp.lab.localhost", "ocsp.lab.localhost\u3002"])
