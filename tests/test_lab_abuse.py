@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import random
@@ -17,14 +16,10 @@ import time
 import pytest
 
 from helpers.lab import Lab
+from tests.polling import open_fds, wait_for
 from tests.reporting import report
 
 pytestmark = pytest.mark.slow
-
-
-def _open_fds() -> int:
-    gc.collect()  # sockets other tests dropped without closing must not count either way
-    return len(os.listdir("/proc/self/fd"))
 
 
 def _client_hello(host: str) -> bytes:
@@ -52,15 +47,6 @@ def _served_quickly(lab: Lab) -> float:
     return time.perf_counter() - start
 
 
-def _wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 def _connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=5)
 
@@ -69,13 +55,13 @@ def test_abuse_leaves_the_lab_healthy() -> None:
     rng = random.Random(1234)
     with Lab() as lab:
         _served_quickly(lab)  # warm up (first handshake loads the certificate, etc.)
-        base_fds, base_threads = _open_fds(), threading.active_count()
+        base_fds, base_threads = open_fds(), threading.active_count()
         ports = [lab.port(n) for n in ("valid", "client-cert-required", "dh-1024", "expired")]
         hello = _client_hello(lab.host("valid"))
 
         # 1. 200 idle clients: connect and say nothing. The lab must serve others meanwhile.
         idle = [_connect(ports[i % len(ports)]) for i in range(200)]
-        assert _wait_for(lambda: lab.connections >= 200)
+        assert wait_for(lambda: lab.connections >= 200)
         assert _served_quickly(lab) < 1.0
 
         # 2. 1,000 clients sending garbage: random bytes, a TLS header announcing a huge
@@ -121,9 +107,9 @@ def test_abuse_leaves_the_lab_healthy() -> None:
         assert reactor is not None
         # The server really took the abuse (a client that resets before accept() may be
         # dropped by the kernel and never reach the server, hence not == 2205).
-        assert _wait_for(lambda: reactor.accepted >= 2150), reactor.accepted
-        assert _wait_for(lambda: lab.connections == 0), lab.connections
-        assert _wait_for(lambda: _open_fds() <= base_fds), (_open_fds(), base_fds)
+        assert wait_for(lambda: reactor.accepted >= 2150), reactor.accepted
+        assert wait_for(lambda: lab.connections == 0), lab.connections
+        assert wait_for(lambda: open_fds() <= base_fds), (open_fds(), base_fds)
         assert threading.active_count() == base_threads
         assert _served_quickly(lab) < 1.0
 
@@ -133,8 +119,8 @@ def test_idle_clients_are_timed_out() -> None:
     with Lab() as lab:
         lab._reactor.handshake_timeout = 0.3  # type: ignore[union-attr]
         with _connect(lab.port("valid")) as silent:
-            assert _wait_for(lambda: lab.connections == 1, 2)
-            assert _wait_for(lambda: lab.connections == 0, 3)
+            assert wait_for(lambda: lab.connections == 1, 2)
+            assert wait_for(lambda: lab.connections == 0, 3)
             silent.settimeout(2)
             assert silent.recv(10) == b""  # the server closed its side
 
@@ -144,7 +130,7 @@ def test_connection_cap_evicts_the_idlest() -> None:
         lab._reactor.max_connections = 20  # type: ignore[union-attr]
         idle = [_connect(lab.port("valid")) for _ in range(40)]
         try:
-            assert _wait_for(lambda: lab._reactor.accepted >= 40)  # type: ignore[union-attr]
+            assert wait_for(lambda: lab._reactor.accepted >= 40)  # type: ignore[union-attr]
             assert lab.connections <= 20
             assert _served_quickly(lab) < 1.0
         finally:
@@ -191,7 +177,7 @@ def test_fair_eviction_spares_an_honest_address() -> None:
         reactor = lab._reactor
         assert reactor is not None
         reactor.max_connections = 30
-        base_fds, base_threads = _open_fds(), threading.active_count()
+        base_fds, base_threads = open_fds(), threading.active_count()
         host = lab.host("valid")
         request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
         with _tls(lab) as honest:
@@ -199,18 +185,18 @@ def test_fair_eviction_spares_an_honest_address() -> None:
             time.sleep(0.1)  # the honest connection is now the idlest one in the lab
             attackers = [_open_from(f"127.0.0.{2 + i % 3}", lab.port("valid")) for i in range(60)]
             try:
-                assert _wait_for(lambda: reactor.accepted >= 61)
-                assert _wait_for(lambda: lab.connections <= 30)
+                assert wait_for(lambda: reactor.accepted >= 61)
+                assert wait_for(lambda: lab.connections <= 30)
                 # Still open, still served: the attacker addresses paid for the room.
                 assert _answer(honest, request).startswith(b"HTTP/1.1 200 OK")
                 assert reactor.evicted >= 30
             finally:
                 for s in attackers:
                     s.close()
-        assert _wait_for(lambda: lab.connections == 0), lab.connections
+        assert wait_for(lambda: lab.connections == 0), lab.connections
         # The bookkeeping that finds the busiest address is empty again too.
         assert (reactor._top, reactor._by_count, reactor._by_address) == (0, {}, {})
-        assert _wait_for(lambda: _open_fds() <= base_fds), (_open_fds(), base_fds)
+        assert wait_for(lambda: open_fds() <= base_fds), (open_fds(), base_fds)
         assert threading.active_count() == base_threads
 
 
@@ -384,11 +370,11 @@ def test_a_reused_descriptor_number_is_not_forgotten() -> None:
     site = reactor._sites[listener.fileno()]
     try:
         with socket.create_connection(listener.getsockname(), timeout=5):
-            assert _wait_for(lambda: (reactor._accept(site), reactor.connections)[1] == 1, 5)
+            assert wait_for(lambda: (reactor._accept(site), reactor.connections)[1] == 1, 5)
             (gone,) = reactor._connections.values()
             reactor._drop(gone)
         with socket.create_connection(listener.getsockname(), timeout=5):
-            assert _wait_for(lambda: (reactor._accept(site), reactor.connections)[1] == 1, 5)
+            assert wait_for(lambda: (reactor._accept(site), reactor.connections)[1] == 1, 5)
             (new,) = reactor._connections.values()
             assert new.fd == gone.fd  # the lowest free number, as POSIX promises
             reactor._drop(gone)  # a late drop of the old connection

@@ -19,6 +19,7 @@ from helpers import live, names, pki
 from helpers.errors import LiveModeOff, UsageError
 from helpers.mitm import Interceptor, parse_http, spki_pin
 from helpers.servers import LoginServer
+from tests.polling import wait_for
 
 BANK = "bank.lab.localhost"
 
@@ -162,15 +163,6 @@ def test_parse_http_stops_at_an_incomplete_body():
 # Fenced in code: loopback only, lab upstreams only, bounded threads and records.
 
 
-def _wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.mark.parametrize("bind", ["0.0.0.0", "192.0.2.1", ""])
 def test_the_interceptor_listens_on_loopback_unless_told_otherwise(world, bind):
     attacker = pki.self_signed(BANK)
@@ -209,7 +201,7 @@ def test_victims_over_the_cap_are_turned_away_without_a_thread(world):
     with mitm:
         victims = [socket.create_connection(("127.0.0.1", mitm.port), timeout=5) for _ in range(10)]
         try:
-            assert _wait_for(lambda: mitm.turned_away == 7, 5), mitm.turned_away
+            assert wait_for(lambda: mitm.turned_away == 7, 5), mitm.turned_away
             alive = [t for t in mitm._threads if t.is_alive()]
             assert len(alive) <= 1 + 3  # the accept thread and three victims
             assert len(mitm.interceptions) == 3
@@ -234,7 +226,7 @@ def test_the_interceptions_list_is_bounded(world):
     with mitm:
         for _ in range(5):
             socket.create_connection(("127.0.0.1", mitm.port), timeout=5).close()
-        assert _wait_for(lambda: mitm.turned_away == 3, 5), mitm.turned_away
+        assert wait_for(lambda: mitm.turned_away == 3, 5), mitm.turned_away
         mitm.wait(2)
     assert len(mitm.interceptions) == 2
 
@@ -267,10 +259,10 @@ def test_two_hundred_idle_victims_cost_at_most_max_victims_threads(world):
             socket.create_connection(("127.0.0.1", mitm.port), timeout=5) for _ in range(200)
         ]
         try:
-            assert _wait_for(lambda: mitm.turned_away + len(mitm.interceptions) == 200, 10)
+            assert wait_for(lambda: mitm.turned_away + len(mitm.interceptions) == 200, 10)
             assert len([t for t in mitm._threads if t.is_alive()]) <= 1 + mitm.max_victims
             # HANDSHAKE_TIMEOUT (5 s) frees them; slack for a loaded machine.
-            assert _wait_for(lambda: sum(t.is_alive() for t in mitm._threads) == 1, 15)
+            assert wait_for(lambda: sum(t.is_alive() for t in mitm._threads) == 1, 15)
             assert all(i.refused for i in mitm.interceptions)
         finally:
             for v in victims:
@@ -284,8 +276,6 @@ def test_a_busy_port_is_one_sentence(world):
 
 
 # --------------------------------------------------------------------------- issue 13 (N1, L8)
-
-
 
 
 @pytest.mark.parametrize("host", [BANK, BANK + "\u3002", "BANK\uff0elab.localhost"])
@@ -331,7 +321,7 @@ def test_a_panic_on_the_upstream_certificate_is_recorded_and_hangs_up(world, mon
         assert "panicked" in (record.upstream_error or ""), record.upstream_error
         assert "\n" not in record.upstream_error
         # ... and the connection to the bank was closed too: the bank serves nobody.
-        assert _wait_for(lambda: not bank._server._open, 5), bank._server._open
+        assert wait_for(lambda: not bank._server._open, 5), bank._server._open
     assert capfd.readouterr().err == ""
 
 

@@ -13,6 +13,7 @@ import requests
 from helpers.errors import UsageError
 from helpers.pki import CA
 from helpers.servers import Login, LoginServer
+from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -201,15 +202,6 @@ def test_a_valid_length_within_the_cap_is_still_read_exactly():
     assert answer.startswith(b"HTTP/1.1 200"), answer
 
 
-def _wait_for(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
 def test_idle_clients_do_not_keep_their_threads(ca, tls):
     """200 clients connect and say nothing: every thread is back within the timeout."""
@@ -219,9 +211,9 @@ def test_idle_clients_do_not_keep_their_threads(ca, tls):
         baseline = threading.active_count()
         idle = [socket.create_connection(site.address, timeout=5) for _ in range(200)]
         try:
-            assert _wait_for(lambda: threading.active_count() > baseline, 5)
+            assert wait_for(lambda: threading.active_count() > baseline, 5)
             # 1 s timeout; generous slack for a loaded 2-core machine.
-            assert _wait_for(lambda: threading.active_count() <= baseline, 15), (
+            assert wait_for(lambda: threading.active_count() <= baseline, 15), (
                 f"{threading.active_count() - baseline} handler threads still alive"
             )
             assert idle[0].recv(1) == b""  # the server hung up on it
@@ -256,7 +248,7 @@ def test_connections_over_the_cap_are_closed_on_arrival():
         held = [socket.create_connection(site.address, timeout=5) for _ in range(4)]
         try:
             # Give the server time to hand the four to their threads.
-            assert _wait_for(lambda: len(site._server._open) == 4, 5)
+            assert wait_for(lambda: len(site._server._open) == 4, 5)
             with socket.create_connection(site.address, timeout=5) as extra:
                 assert extra.recv(1) == b""  # closed at once, no thread
         finally:
@@ -270,7 +262,7 @@ def test_stop_ends_open_connections_and_returns_promptly():
     site = LoginServer().start()
     idle = socket.create_connection(site.address, timeout=5)
     try:
-        assert _wait_for(lambda: threading.active_count() >= before + 2, 5)
+        assert wait_for(lambda: threading.active_count() >= before + 2, 5)
         stopper = threading.Thread(target=site.stop, daemon=True)
         stopper.start()
         stopper.join(5)
@@ -278,7 +270,7 @@ def test_stop_ends_open_connections_and_returns_promptly():
         assert idle.recv(1) == b""
     finally:
         idle.close()
-    assert _wait_for(lambda: threading.active_count() == before, 5)
+    assert wait_for(lambda: threading.active_count() == before, 5)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "", "192.0.2.1", "::"])

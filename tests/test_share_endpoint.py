@@ -10,7 +10,6 @@ The end-to-end room at ``ulimit -n 256`` is tests/test_hostile_room.py.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 import select
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,22 +26,9 @@ import pytest
 from helpers.lab import Lab, ShareServer
 from helpers.lab.remote.share import RateLimitedLog
 from helpers.lab.server import Reactor, Request, Response
+from tests.polling import open_fds, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def _open_fds() -> int:
-    gc.collect()
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def _http(
@@ -93,7 +78,7 @@ def test_half_requests_print_nothing_and_join_nobody(capfd: pytest.CaptureFixtur
         assert status == 200 and headers["cache-control"] == "no-store"
         status, headers, body = _http(share.port, source="127.0.0.7")
         assert status == 200 and len(body) == int(headers["content-length"]) > 1000
-        assert _wait_for(lambda: "127.0.0.7" in joined, 5)
+        assert wait_for(lambda: "127.0.0.7" in joined, 5)
         time.sleep(0.3)  # any late, false report would arrive now
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Error" not in err, err[-2000:]
@@ -188,7 +173,7 @@ def test_a_crowd_of_sockets_cannot_lock_out_a_student() -> None:
         assert reactor is not None
         reactor.max_connections = 40
         _http(share.port)  # warm up
-        base_fds, base_threads = _open_fds(), threading.active_count()
+        base_fds, base_threads = open_fds(), threading.active_count()
         crowd: list[socket.socket] = []
         try:
             for i in range(200):
@@ -198,7 +183,7 @@ def test_a_crowd_of_sockets_cannot_lock_out_a_student() -> None:
                 if i % 4 == 0:
                     s.sendall(b"GET /lab.json HTTP/1.1\r\nX: ")  # and never the rest
                 crowd.append(s)
-            assert _wait_for(lambda: reactor.accepted >= 200)
+            assert wait_for(lambda: reactor.accepted >= 200)
             assert threading.active_count() == base_threads  # no thread per connection
             assert lab.connections <= 40
             for _ in range(5):
@@ -209,8 +194,8 @@ def test_a_crowd_of_sockets_cannot_lock_out_a_student() -> None:
         finally:
             for s in crowd:
                 s.close()
-        assert _wait_for(lambda: lab.connections == 0), lab.connections
-        assert _wait_for(lambda: _open_fds() <= base_fds), (_open_fds(), base_fds)
+        assert wait_for(lambda: lab.connections == 0), lab.connections
+        assert wait_for(lambda: open_fds() <= base_fds), (open_fds(), base_fds)
         assert threading.active_count() == base_threads
 
 
