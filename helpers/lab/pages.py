@@ -11,11 +11,41 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
+from . import wheel
 from .scenarios import Scenario
 from .server import Request, Response
 
 __all__ = ["app_for"]
+
+#: The scenario whose site is also a package index (helpers/lab/wheel.py, notebook 09).
+INDEX_SCENARIO = "valid"
+_SIMPLE_CONTENT_TYPE = "text/html; charset=utf-8"  # PEP 691 keeps HTML valid for PEP 503 pages
+
+
+def _normalise(name: str) -> str:
+    # PEP 503: lower case, and every run of "-", "_", "." is one "-".
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _package_index(path: str) -> Response | None:
+    """The simple index (PEP 503) on the ``valid`` site, or None for any other path.
+
+    A project page answers under any spelling that normalises to the project's name
+    (``/simple/TLS_Course.Hello/``); PEP 503 allows that as well as a redirect.
+    """
+    if path in ("/simple", "/simple/"):
+        return Response(200, wheel.index_page(), _SIMPLE_CONTENT_TYPE)
+    if path.startswith("/simple/"):
+        project = path[len("/simple/") :].removesuffix("/")
+        if "/" not in project and _normalise(project) == wheel.PROJECT:
+            return Response(200, wheel.file_page(), _SIMPLE_CONTENT_TYPE)
+        return None
+    if path == f"/files/{wheel.FILENAME}":
+        return Response(200, wheel.wheel_bytes(), "application/octet-stream")
+    return None
+
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em}"
@@ -64,6 +94,9 @@ def _page(scenario: Scenario, request: Request) -> bytes:
 
 def app_for(scenario: Scenario):
     """The request handler for one scenario's port."""
+    index = scenario.name == INDEX_SCENARIO
+    if index:
+        wheel.wheel_bytes()  # built once, when the lab starts (the bytes are cached)
 
     def app(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -80,6 +113,8 @@ def app_for(scenario: Scenario):
                 "connection": _connection_facts(request),
             }
             return Response(200, json.dumps(data).encode(), "application/json")
+        if index and (answer := _package_index(path)) is not None:
+            return answer
         return Response(404, b"<!doctype html><title>404</title><h1>Not found</h1>\n")
 
     return app
