@@ -23,7 +23,8 @@ module             what it holds                                                
 ``lab``            badssl.com-style broken servers on 127.0.0.1; ``lab.remote``:    02
                    a teacher's lab shared with a room; ``lab.legacy``: what a
                    client decides about TLS 1.0/1.1 servers on this machine;
-                   ``lab.wheel``: the package index pip and uv install from (09)
+                   ``lab.wheel``: the package index pip and uv install from (09);
+                   ``lab.tls12_legacy``: a TLS 1.2 server without RFC 5746 (09)
 ``diagnose``       ``check(url)`` and ``explain(error)``: what went wrong           02
 ``cards``          certificates and tables as HTML cards                           03
 ``fetch``          the certificates of many hosts at once                          03
