@@ -57,18 +57,31 @@ import re
 import shutil
 import ssl
 import subprocess
+import sys
 from typing import NamedTuple
 
 from .expect import Expect
 
 __all__ = [
+    "HANDSHAKE_FAILURE",
     "LEGACY_SIGALG",
     "NOTE",
+    "OP_LEGACY_SERVER_CONNECT",
     "PROTOCOL_VERSION",
     "TLS_VERSIONS",
+    "UNSAFE_RENEGOTIATION",
     "ToolVersions",
+    "allows_legacy_server",
+    "default_is_x509_strict",
     "offers",
     "python_verdict",
+    "renegotiation_verdict",
+    "rsa_kx_verdict",
+    "shares_suite",
+    "strict_verdict",
+    "suites_of",
+    "tool_rsa_kx_verdict",
+    "tool_suites",
     "tool_verdict",
     "tool_versions",
 ]
@@ -199,3 +212,96 @@ def tool_verdict(tool: str, version: ssl.TLSVersion) -> Expect | None:
         )
         return _verdict(version, found.curl_openssl, 1, minimum)
     raise ValueError(f"no verdict for tool {tool!r}: use 'curl' or 'openssl'")
+
+
+# --------------------------------------------------------------------------- issue 14
+# The "legacy servers you cannot fix" and the strict-verification scenarios (notebook 09):
+# again verdicts that belong to the client, computed for the running Python.
+
+#: The server found no cipher suite in common with the client (RFC 5246 §7.4.1.3).
+HANDSHAKE_FAILURE = Expect(False, None, "alert handshake failure", "SSLError")
+#: The server's ServerHello lacks renegotiation_info (RFC 5746 §4.1): OpenSSL 3 hangs up.
+UNSAFE_RENEGOTIATION = Expect(False, None, "unsafe legacy renegotiation disabled", "SSLError")
+#: ``ssl.OP_LEGACY_SERVER_CONNECT`` (named in Python 3.12+; the number works everywhere).
+OP_LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)
+
+
+def default_is_x509_strict() -> bool:
+    """Does ``ssl.create_default_context()`` set ``VERIFY_X509_STRICT`` on this Python?
+
+    Python 3.13 added it (with ``VERIFY_X509_PARTIAL_CHAIN``) to the default context, so
+    OpenSSL then enforces RFC 5280's "MUST"s it otherwise lets through (a CA's
+    basicConstraints critical, keyUsage on a CA, authorityKeyIdentifier present).
+    Read from the version rather than by building a context: building one loads the
+    whole system trust store; ``tests/test_lab_strict.py`` checks both agree.
+    """
+    return sys.version_info >= (3, 13)
+
+
+def strict_verdict(code: int, message: str) -> Expect:
+    """The default context's verdict on a chain that only ``VERIFY_X509_STRICT`` refuses."""
+    if default_is_x509_strict():
+        return Expect(False, code, message, "SSLCertVerificationError")
+    return Expect(ok=True)
+
+
+def _tls12_suites(ctx: ssl.SSLContext) -> set[str]:
+    return {c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"}
+
+
+def suites_of(cipher_string: str) -> frozenset[str]:
+    """The TLS 1.2 suites an OpenSSL cipher string names, on this OpenSSL."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.set_ciphers(cipher_string)
+    return frozenset(_tls12_suites(ctx))
+
+
+def shares_suite(cipher_string: str) -> bool:
+    """Does this Python's default client offer one of the suites in ``cipher_string``?
+
+    python.org, pyenv and conda Pythons (``--with-ssl-default-suites=python``) offer
+    only forward-secret (ECDHE/DHE) suites in TLS 1.2; Debian and Ubuntu Pythons
+    (``--with-ssl-default-suites=openssl``) keep OpenSSL's ``DEFAULT`` list, which on
+    OpenSSL 3.0 and 3.5 still contains RSA key transport (``AES128-GCM-SHA256``, ...).
+    Read from a fresh client context: the same list ``create_default_context()`` has.
+    """
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return bool(_tls12_suites(client) & suites_of(cipher_string))
+
+
+def rsa_kx_verdict(cipher_string: str) -> Expect:
+    """The default context's verdict on a TLS 1.2 server offering only ``cipher_string``."""
+    return Expect(ok=True) if shares_suite(cipher_string) else HANDSHAKE_FAILURE
+
+
+def allows_legacy_server() -> bool:
+    """Does a fresh client context carry ``OP_LEGACY_SERVER_CONNECT``? OpenSSL 3 leaves it
+    off (1.1.1 had it on), unless an ``openssl.cnf`` ``Options = UnsafeLegacyServerConnect``
+    line puts it back; the context shows what the configuration did."""
+    return bool(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).options & OP_LEGACY_SERVER_CONNECT)
+
+
+def renegotiation_verdict() -> Expect:
+    """The default context's verdict on a TLS 1.2 server that does not speak RFC 5746."""
+    return Expect(ok=True) if allows_legacy_server() else UNSAFE_RENEGOTIATION
+
+
+@functools.cache
+def tool_suites() -> frozenset[str] | None:
+    """The TLS 1.2 suites ``openssl s_client`` offers by default: ``openssl ciphers -s
+    -tls1_2`` (OpenSSL's ``DEFAULT`` list after its configuration file); ``None`` when
+    ``openssl`` is missing. curl with OpenSSL sets no list of its own either (measured:
+    curl 7.88.1 + OpenSSL 3.0, curl 8.14.1 + OpenSSL 3.5 agree with s_client)."""
+    out = _run("openssl", "ciphers", "-s", "-tls1_2")
+    if not out.strip():
+        return None
+    return frozenset(out.strip().split(":"))
+
+
+def tool_rsa_kx_verdict(cipher_string: str) -> Expect | None:
+    """curl's and ``openssl s_client``'s verdict on the ``rsa-kx-only`` server, or ``None``
+    when ``openssl`` is not installed."""
+    offered = tool_suites()
+    if offered is None:
+        return None
+    return Expect(ok=True) if offered & suites_of(cipher_string) else HANDSHAKE_FAILURE

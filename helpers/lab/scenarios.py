@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
 
@@ -62,7 +62,11 @@ class CertRecipe:
     ``CA:FALSE`` that signs anyway). ``validity``: ``"current"``, ``"expired"``,
     ``"future"``. ``chain``: what the server sends: ``"full"`` (leaf + intermediates),
     ``"leaf"`` (leaf only), ``"with-root"`` (leaf + its root).
-    ``signature_hash``: ``"sha256"`` or ``"sha1"``.
+    ``signature_hash``: ``"sha256"`` or ``"sha1"``. ``defect``: one thing Python 3.13's
+    ``VERIFY_X509_STRICT`` refuses and older checks let through (RFC 5280 §4.2.1.1,
+    §4.2.1.3, §4.2.1.9): ``"no-aki"`` (the leaf has no authorityKeyIdentifier),
+    ``"bc-noncritical"`` (the issuing CA's basicConstraints is not critical),
+    ``"ca-no-keyusage"`` (the issuing CA has no keyUsage); ``""`` for none.
     """
 
     names: tuple[str, ...]
@@ -74,6 +78,7 @@ class CertRecipe:
     usages: tuple[str, ...] = ("server",)
     signature_hash: str = "sha256"
     chain: str = "full"
+    defect: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,16 @@ class Scenario:
     dh_bits: int | None = None
     #: The server must accept weak material (``@SECLEVEL=0``) to serve this at all.
     weak: bool = False
+    #: The server's TLS 1.2 cipher list (OpenSSL names), when it offers only some suites.
+    ciphers: str | None = None
+    #: Which server plays the scenario: ``"reactor"`` (the lab's HTTP server,
+    #: :mod:`helpers.lab.server`), ``"truncating"`` (answers without Content-Length and
+    #: hangs up without close_notify, :mod:`helpers.lab.truncating`) or ``"tls12-legacy"``
+    #: (a hand-written TLS 1.2 server without RFC 5746, :mod:`helpers.lab.tls12_legacy`).
+    server: str = "reactor"
+    #: The verdict with ``VERIFY_X509_STRICT`` set on any Python (3.13+ sets it by default),
+    #: for the scenarios about it; ``None`` when it is the same as ``expect``.
+    x509_strict: Expect | None = None
     #: Extra verification flags (names in :class:`ssl.VerifyFlags`) for ``strict``.
     check_flags: tuple[str, ...] = ()
     #: The verdict with ``check_flags`` set and the lab CRL loaded, if it differs.
@@ -110,13 +125,22 @@ class Scenario:
     def __post_init__(self) -> None:
         if not self.host:
             object.__setattr__(self, "host", f"{self.name}.{DOMAIN}")
-        if isinstance(self.tools, dict):  # a _ToolVerdicts computes its values on first use
+        if isinstance(
+            self.tools, dict
+        ):  # a _ToolVerdicts/_Computed computes its values on first use
             object.__setattr__(self, "tools", MappingProxyType(dict(self.tools)))
 
     def verdict(self, tool: str = "python") -> Expect:
         """The expected verdict of ``"python"`` (the :mod:`ssl` default context),
         ``"requests"``, ``"curl"`` or ``"openssl"``."""
         return self.tools.get(tool, self.expect) if tool != "python" else self.expect
+
+    @property
+    def cli(self) -> Expect:
+        """What the command-line tools decide: ``openssl s_client -verify_return_error``
+        with the system OpenSSL (no strict flag). ``curl`` agrees on ``ok``; where it words
+        the failure differently, :meth:`verdict` ``("curl")`` has its text."""
+        return self.verdict("openssl")
 
     @property
     def recipe_fingerprint(self) -> str:
@@ -203,6 +227,52 @@ class _ToolVerdicts(Mapping[str, Expect]):
 
     def __len__(self) -> int:
         return len(self._verdicts())
+
+
+#: The strict-verification codes (``X509_V_ERR_*``) and messages, measured with OpenSSL
+#: 3.0.22 (Python 3.11 + VERIFY_X509_STRICT) and 3.5.9 (Python 3.13's default context).
+_STRICT: dict[str, tuple[int, str]] = {
+    "no-aki": (85, "Missing Authority Key Identifier"),
+    "bc-noncritical": (89, "Basic Constraints of CA cert not marked critical"),
+    "ca-no-keyusage": (92, "CA cert does not include key usage extension"),
+}
+_STRICT_NOTE = (
+    "Python 3.13 added VERIFY_X509_STRICT (and VERIFY_X509_PARTIAL_CHAIN) to "
+    "ssl.create_default_context(); urllib3 2.3+ does the same on 3.13, so requests follows "
+    "the running Python. curl and openssl s_client do not set the strict flag: they accept "
+    "the chain on every version (openssl verify -x509_strict shows the refusal). Chromium "
+    "accepts it too."
+)
+#: The static-RSA suites of the ``rsa-kx-only`` server (RSA key transport, RFC 5246 §7.4.7.1).
+RSA_KX_SUITES = "AES128-GCM-SHA256:AES256-GCM-SHA384"
+_RSA_KX_BROWSER = "ERR_SSL_VERSION_OR_CIPHER_MISMATCH: Chromium no longer offers RSA key transport."
+
+
+class _Computed(Mapping[str, Expect]):
+    """Tool verdicts computed on first use by ``compute()`` (never on import)."""
+
+    def __init__(self, compute: Callable[[], dict[str, Expect]]) -> None:
+        self._compute = compute
+        self._computed: dict[str, Expect] | None = None
+
+    def _verdicts(self) -> dict[str, Expect]:
+        if self._computed is None:
+            self._computed = self._compute()
+        return self._computed
+
+    def __getitem__(self, key: str) -> Expect:
+        return self._verdicts()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._verdicts())
+
+    def __len__(self) -> int:
+        return len(self._verdicts())
+
+
+def _rsa_kx_tools() -> dict[str, Expect]:
+    verdict = legacy.tool_rsa_kx_verdict(RSA_KX_SUITES)
+    return {} if verdict is None else {"curl": verdict, "openssl": verdict}
 
 
 _LIST: tuple[Scenario, ...] = (
@@ -526,6 +596,108 @@ _LIST: tuple[Scenario, ...] = (
         dh_bits=1024,
         weak=True,
         fix="Use ECDHE (or TLS 1.3, RFC 8446 §4.2.7); if DHE must stay, use RFC 7919 groups of 2048+ bits.",
+    ),
+    # --- issue 14, notebook 09: Python 3.13's strict verification. Each chain is fine by
+    # RFC 5280 path validation and breaks one "MUST" of the certificate profile that
+    # OpenSSL checks only under X509_V_FLAG_X509_STRICT (measured: OpenSSL 3.0.22 and 3.5.9
+    # give the same codes once the flag is set).
+    Scenario(
+        name="strict-no-aki",
+        title="Leaf without authorityKeyIdentifier (Python 3.13 strict)",
+        problem=(
+            "The leaf has no authorityKeyIdentifier, which RFC 5280 §4.2.1.1 says every "
+            "certificate a conforming CA issues MUST carry. Path validation does not need "
+            "it, so Python 3.11/3.12, curl and openssl s_client accept the chain; Python "
+            "3.13's create_default_context() sets VERIFY_X509_STRICT and refuses it."
+        ),
+        expect=legacy.strict_verdict(*_STRICT["no-aki"]),
+        x509_strict=_verify(*_STRICT["no-aki"]),
+        browser=_BROWSER_OK,
+        badssl=None,
+        cert=CertRecipe(names=(_h("strict-no-aki"),), defect="no-aki"),
+        tools={"curl": OK, "openssl": OK},
+        fix=(
+            "Your CA: re-issue with authorityKeyIdentifier (check with openssl verify "
+            "-x509_strict). A server you cannot fix: a context without VERIFY_X509_STRICT "
+            "for that host only (ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT): a downgrade."
+        ),
+        note=_STRICT_NOTE,
+    ),
+    Scenario(
+        name="strict-bc-noncritical",
+        title="CA whose basicConstraints is not critical (Python 3.13 strict)",
+        problem=(
+            "The intermediate CA that signed the leaf carries basicConstraints CA:TRUE, "
+            "but not marked critical: RFC 5280 §4.2.1.9 says a CA certificate MUST mark it "
+            "critical. Python 3.11/3.12, curl and openssl s_client accept the chain; "
+            "Python 3.13's default context (VERIFY_X509_STRICT) refuses it."
+        ),
+        expect=legacy.strict_verdict(*_STRICT["bc-noncritical"]),
+        x509_strict=_verify(*_STRICT["bc-noncritical"]),
+        browser=_BROWSER_OK,
+        badssl=None,
+        cert=CertRecipe(names=(_h("strict-bc-noncritical"),), defect="bc-noncritical"),
+        tools={"curl": OK, "openssl": OK},
+        fix=(
+            "Your CA: re-issue the CA certificate with a critical basicConstraints (the "
+            "leaves can stay). A server you cannot fix: a context without "
+            "VERIFY_X509_STRICT for that host only: a downgrade."
+        ),
+        note=_STRICT_NOTE,
+    ),
+    Scenario(
+        name="strict-ca-no-keyusage",
+        title="CA without keyUsage (Python 3.13 strict)",
+        problem=(
+            "The intermediate CA that signed the leaf has no keyUsage extension; RFC 5280 "
+            "§4.2.1.3 says a CA certificate whose key signs certificates MUST carry it "
+            "(keyCertSign). Python 3.11/3.12, curl and openssl s_client accept the chain; "
+            "Python 3.13's default context (VERIFY_X509_STRICT) refuses it."
+        ),
+        expect=legacy.strict_verdict(*_STRICT["ca-no-keyusage"]),
+        x509_strict=_verify(*_STRICT["ca-no-keyusage"]),
+        browser=_BROWSER_OK,
+        badssl=None,
+        cert=CertRecipe(names=(_h("strict-ca-no-keyusage"),), defect="ca-no-keyusage"),
+        tools={"curl": OK, "openssl": OK},
+        fix=(
+            "Your CA: re-issue the CA certificate with keyUsage keyCertSign, cRLSign. A "
+            "server you cannot fix: a context without VERIFY_X509_STRICT for that host "
+            "only: a downgrade."
+        ),
+        note=_STRICT_NOTE,
+    ),
+    # --- issue 14, notebook 09: legacy servers you cannot fix.
+    Scenario(
+        name="rsa-kx-only",
+        title="RSA key transport only (TLS 1.2, no forward secrecy)",
+        problem=(
+            "The server speaks TLS 1.2 only and offers only static-RSA suites "
+            "(AES128-GCM-SHA256, AES256-GCM-SHA384): the client encrypts the premaster "
+            "secret to the server's RSA key (RFC 5246 §7.4.7.1), so whoever gets that key "
+            "later decrypts every recorded session. TLS 1.3 removed it (RFC 8446 §1.2)."
+        ),
+        expect=legacy.rsa_kx_verdict(RSA_KX_SUITES),
+        browser=_RSA_KX_BROWSER,
+        badssl="static-rsa.badssl.com",
+        cert=CertRecipe(names=(_h("rsa-kx-only"),), key_type="rsa", key_size=2048),
+        tls_version="TLSv1_2",
+        ciphers=RSA_KX_SUITES,
+        tools=_Computed(_rsa_kx_tools),
+        fix=(
+            "Server: enable ECDHE suites and TLS 1.3. A server you cannot fix: one suite "
+            "for that host only, ctx.set_ciphers('AES128-GCM-SHA256') on a TLS 1.2 "
+            "context, knowing the session has no forward secrecy."
+        ),
+        note=(
+            "python.org, pyenv and conda Pythons offer forward-secret suites only, so the "
+            "server finds nothing in common: 'sslv3 alert handshake failure'. Debian and "
+            "Ubuntu Pythons keep OpenSSL's DEFAULT list, which still has RSA key transport "
+            "(OpenSSL 3.0 and 3.5): they connect, and so do curl and openssl s_client. "
+            "requests follows the running Python (urllib3 2 keeps the context's list). "
+            "Measured: python.org-style 3.11 + OpenSSL 3.0 refuses, Debian 13's 3.13 + "
+            "OpenSSL 3.5 connects with AES128-GCM-SHA256."
+        ),
     ),
 )
 
