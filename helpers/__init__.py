@@ -25,6 +25,7 @@ module             what it holds                                                
                    client decides about TLS 1.0/1.1 servers on this machine;
                    ``lab.wheel``: the package index pip and uv install from (09);
                    ``lab.tls12_legacy``: a TLS 1.2 server without RFC 5746 (09)
+                   ``lab.proxy``: a CONNECT tunnel and a TLS-inspecting proxy (09)
 ``diagnose``       ``check(url)`` and ``explain(error)``: what went wrong           02
 ``cards``          certificates and tables as HTML cards                           03
 ``fetch``          the certificates of many hosts at once                          03

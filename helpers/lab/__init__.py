@@ -56,6 +56,7 @@ from .. import names
 from ..errors import LabError
 from .build import LabFiles, cache_dir, ensure, server_context
 from .pages import app_for
+from .proxy import LabProxy
 from .remote import LAB_ENV, SHARE_PORT, RemoteLab, ShareServer
 from .remote.addresses import _url_host
 from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
@@ -120,6 +121,7 @@ class Lab:
         self._reactor: Reactor | None = None
         self._ports: dict[str, int] = {}
         self._names: list[tuple[str, str]] = []
+        self._proxy: LabProxy | None = None  # the CONNECT proxies (helpers/lab/proxy.py)
         self._lock = threading.Lock()
 
     # --- lifecycle
@@ -162,6 +164,14 @@ class Lab:
                 if names.is_lab_name(scenario.host):
                     names.add(scenario.host, address)
                     registered.append((scenario.host, address))
+            try:  # the CONNECT proxies, on loopback whatever the bind (helpers/lab/proxy.py)
+                proxy = LabProxy(files.ca_bundle, files.directory).start()
+            except BaseException:
+                reactor.stop()
+                for host, address in registered:
+                    names.remove(host, address)
+                raise
+            self._proxy = proxy
             self._files, self._reactor, self._ports, self._names = files, reactor, ports, registered
         return self
 
@@ -171,6 +181,9 @@ class Lab:
             reactor, self._reactor = self._reactor, None
             if reactor is None:
                 return
+            proxy, self._proxy = self._proxy, None
+            if proxy is not None:
+                proxy.stop()
             reactor.stop()
             for host, address in self._names:
                 names.remove(host, address)
@@ -180,6 +193,17 @@ class Lab:
     @property
     def running(self) -> bool:
         return self._reactor is not None
+
+    @property
+    def proxy(self) -> LabProxy:
+        """The lab's HTTP CONNECT proxies (notebook 09, :mod:`helpers.lab.proxy`):
+        ``proxy.tunnel`` and ``proxy.inspecting`` URLs, and ``proxy.inspection_ca``, the
+        root the inspecting one re-signs every site with."""
+        proxy = self._proxy
+        if proxy is None:
+            self._running_files()  # raises the "not running" LabError
+            raise LabError("The lab's proxy is not running.", "Restart the lab.")
+        return proxy
 
     def serve_plain(
         self,

@@ -7,6 +7,8 @@ the first line of standard output instead (for scripts and tests), then serves::
     {"ca_bundle": PATH, "crl": PATH, "client_cert": PATH, "client_key": PATH,
      "scenarios": {NAME: {"url": URL, "host": HOST, "port": PORT,
                           "expect": {"ok": BOOL, "verify_code": INT|null, "error": TEXT|null}}},
+     "proxy": {"tunnel": "http://127.0.0.1:P1", "inspecting": "http://127.0.0.1:P2",
+               "inspection_ca": PATH},                            (helpers/lab/proxy.py)
      "share": {"port": PORT, "urls": [URL...], "join": [URL#FINGERPRINT...],
                "fingerprint": "AB:CD:...", "client_key": BOOL}}     (with --share only)
 
@@ -70,6 +72,7 @@ def _summary(lab: Lab, share: ShareServer | None, advertise: list[str]) -> dict[
             }
             for name, scenario in lab.scenarios.items()
         },
+        "proxy": lab.proxy.as_json(),
     }
     if share is not None:
         out["share"] = {
@@ -109,6 +112,8 @@ def _table(lab: Lab) -> str:
         " resolve *.localhost to loopback themselves (RFC 6761 §6.3).",
         f"  mTLS:     client certificate {lab.client_cert[0]}, key {lab.client_cert[1]}",
         f"  CRL:      {lab.crl}",
+        f"  proxies:  tunnel {lab.proxy.tunnel}, TLS-inspecting {lab.proxy.inspecting}"
+        f" (its root: {lab.proxy.inspection_ca})",
     ]
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 from ... import names
 from ...errors import LabError, UsageError
@@ -178,6 +179,16 @@ class RemoteLab:
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def proxy(self) -> NoReturn:
+        """A joined lab has no CONNECT proxy (:mod:`helpers.lab.proxy`): it would run on the
+        teacher's loopback, which no student can reach."""
+        raise LabError(
+            "The proxy runs only in a local lab: a joined lab's proxies would listen on the "
+            "teacher's loopback, out of your reach.",
+            "Start a lab of your own for notebook 09's proxy cells: helpers.lab.Lab().start().",
+        )
 
     def __enter__(self) -> RemoteLab:
         return self.start()
