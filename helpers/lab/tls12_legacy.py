@@ -926,7 +926,7 @@ class LegacyRenegotiationServer:
         while True:
             data = self._recv(sock, end)
             if data is None:
-                return "timed out (deadline)"
+                return "timed out (idle timeout or deadline)"
             if not data:
                 return (
                     "client hung up"
