@@ -1,0 +1,266 @@
+"""pip and uv install a real wheel from the lab's package index through the inspecting proxy.
+
+Notebook 09's runbook, item 1, for the two package installers. The ``valid`` site serves a
+PEP 503 simple index with one wheel (helpers/lab/wheel.py); the lab's TLS-inspecting proxy
+(helpers/lab/proxy.py) re-signs it with its "Corporate Inspection CA". Each test runs the
+real tool in a subprocess, in a temporary directory, with an environment built from
+nothing (this machine's own ``PIP_CERT``, ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``,
+``PIP_FIND_LINKS``... must not leak in), no cache, no config file, and never touches the
+venv (``pip download -d`` / ``install --target``).
+
+Names: the tools only ever reach the lab *through the proxy* (pip ``--proxy`` or
+``HTTPS_PROXY``), so they send ``CONNECT valid.lab.localhost:PORT`` and never look the name
+up themselves; the proxy answers lab names from the lab's own table. pip runs with the
+course's offline guard switched on inside its process (``helpers/netguard.py``), so a
+lookup of a lab name, or any non-loopback connection, would fail the test.
+
+What the tools read, measured (December 2026, Linux, pip runs via ``--proxy`` unless said):
+
+===========================  ======  ======  ======  ======  ======
+pip                          23.2.1  24.0    24.1.2  24.2    25.1.1
+===========================  ======  ======  ======  ======  ======
+``--cert`` / ``PIP_CERT``    yes     yes     yes     yes     yes
+``REQUESTS_CA_BUNDLE``,      yes     yes     no      no      no
+``CURL_CA_BUNDLE``           (yes with the proxy from ``HTTPS_PROXY``: pip >= 24.1 sets
+                             ``session.trust_env = False`` when ``--proxy`` is given)
+``SSL_CERT_FILE``            no      no      no      yes     yes
+===========================  ======  ======  ======  ======  ======
+
+pip 24.2 made truststore its default on Python 3.10+ (``--use-deprecated=legacy-certs``
+goes back to certifi, and then ``SSL_CERT_FILE`` is ignored again); on Linux truststore
+verifies with OpenSSL's default paths, which is where ``SSL_CERT_FILE`` comes in.
+``--isolated`` ignores ``PIP_CERT`` (it ignores every ``PIP_*`` variable).
+
+uv 0.13.8 (rustls): reads ``SSL_CERT_FILE`` (and ``SSL_CERT_DIR``) with or without
+``--native-tls``; ``--native-tls``/``UV_NATIVE_TLS`` are deprecated for
+``--system-certs``/``UV_SYSTEM_CERTS`` and on Linux read the same files; ``PIP_CERT`` and
+``REQUESTS_CA_BUNDLE`` mean nothing to it; ``--allow-insecure-host`` switches verification
+off for that host. rustls (webpki) refuses a root whose nameConstraints hold a dNSName that
+is an IP literal (``MalformedNameConstraint``), which OpenSSL accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers.lab import SCENARIOS, Lab, wheel
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: pip, run with the course's offline guard on in its own process: through the proxy it
+#: never resolves a lab name, and this proves it (a lookup would raise OfflineViolation).
+_PIP_BOOT = (
+    "import runpy, sys; from helpers import netguard; netguard.install(); "
+    "sys.argv[0] = 'pip'; runpy.run_module('pip', run_name='__main__', alter_sys=True)"
+)
+VERIFY_FAILED = "CERTIFICATE_VERIFY_FAILED"
+
+
+def _pip_version() -> tuple[int, ...]:
+    parts = importlib.metadata.version("pip").split(".")
+    return tuple(int(p) for p in parts[:2] if p.isdigit())
+
+
+def _pip_reads(variable: str, proxy_from: str) -> bool:
+    """Whether this pip trusts the file named by ``variable`` (the table above)."""
+    version = _pip_version()
+    if variable == "SSL_CERT_FILE":
+        return version >= (24, 2)  # truststore by default: OpenSSL's default verify paths
+    # REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE: requests reads them only while trust_env is on.
+    return proxy_from == "env" or version < (24, 1)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with Lab(scenarios={"valid": SCENARIOS["valid"]}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def bundle(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The runbook's fix: the inspection root exported, next to the lab root, in one file."""
+    path = tmp_path_factory.mktemp("bundle") / "bundle.pem"
+    path.write_text(lab.proxy.inspection_ca.read_text() + lab.ca_bundle.read_text())
+    return path
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with nothing of this machine's TLS or pip settings in it."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "PIP_CONFIG_FILE": os.devnull,  # no pip.conf, global, user or site
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        **extra,
+    }
+
+
+def _pip(lab: Lab, work: Path, *args: str, proxy_from: str = "flag", **env: str) -> str:
+    """``pip download tls-course-hello`` through the inspecting proxy; pip's output.
+
+    ``proxy_from``: ``"flag"`` (``--proxy URL``) or ``"env"`` (``HTTPS_PROXY=URL``).
+    """
+    proxy = lab.proxy.inspecting
+    command = [sys.executable, "-c", _PIP_BOOT, *args]
+    command += ["--no-cache-dir", "--retries", "0", "--timeout", "30"]
+    command += ["--index-url", lab.url("valid") + "simple/", "--no-deps", wheel.PROJECT]
+    if proxy_from == "flag":
+        command += ["--proxy", proxy]
+    else:
+        env = {"HTTPS_PROXY": proxy, **env}
+    done = subprocess.run(
+        command, cwd=work, env=_env(work, **env), capture_output=True, text=True, timeout=120
+    )
+    output = done.stdout + done.stderr
+    assert "OfflineViolation" not in output, output
+    return output
+
+
+def _downloaded(work: Path) -> bytes | None:
+    path = work / "d" / wheel.FILENAME
+    return path.read_bytes() if path.exists() else None
+
+
+# --- pip ------------------------------------------------------------------------------
+
+
+def test_pip_fails_through_the_inspecting_proxy_trusting_the_lab_root_only(lab, tmp_path):
+    output = _pip(lab, tmp_path, "download", "-d", "d", "--cert", str(lab.ca_bundle))
+    assert VERIFY_FAILED in output, output
+    # The proxy sends its root along with the leaf: OpenSSL's verify code 19.
+    assert re.search(r"self[- ]signed certificate in certificate chain", output), output
+    assert "No matching distribution found for tls-course-hello" in output, output
+    assert _downloaded(tmp_path) is None
+
+
+def test_pip_installs_the_wheel_with_cert_and_it_runs(lab, bundle, tmp_path):
+    output = _pip(lab, tmp_path, "install", "--target", "t", "--cert", str(bundle))
+    assert "Successfully installed tls-course-hello-1.0" in output, output
+    ran = subprocess.run(
+        [sys.executable, "-m", wheel.MODULE],
+        env=_env(tmp_path, PYTHONPATH=str(tmp_path / "t")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.stdout.strip() == wheel.GREETING, ran.stdout + ran.stderr
+    record = (tmp_path / "t" / f"{wheel.MODULE}-{wheel.VERSION}.dist-info" / "RECORD").read_text()
+    assert f"{wheel.MODULE}.py,sha256=" in record
+
+
+def test_pip_downloads_the_exact_bytes_with_pip_cert(lab, bundle, tmp_path):
+    output = _pip(lab, tmp_path, "download", "-d", "d", PIP_CERT=str(bundle))
+    data = _downloaded(tmp_path)
+    assert data is not None, output
+    assert hashlib.sha256(data).hexdigest() == wheel.wheel_sha256()
+
+
+def test_pip_isolated_ignores_pip_cert(lab, bundle, tmp_path):
+    output = _pip(lab, tmp_path, "download", "-d", "d", "--isolated", PIP_CERT=str(bundle))
+    assert VERIFY_FAILED in output, output
+    assert _downloaded(tmp_path) is None
+
+
+@pytest.mark.parametrize("proxy_from", ["flag", "env"])
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_which_variables_pip_reads(lab, bundle, tmp_path, variable, proxy_from):
+    output = _pip(
+        lab, tmp_path, "download", "-d", "d", proxy_from=proxy_from, **{variable: str(bundle)}
+    )
+    reads = _pip_reads(variable, proxy_from)
+    pip = importlib.metadata.version("pip")
+    if reads:
+        assert _downloaded(tmp_path) is not None, f"pip {pip} ignored {variable}:\n{output}"
+    else:
+        assert VERIFY_FAILED in output, f"pip {pip} read {variable}:\n{output}"
+        assert _downloaded(tmp_path) is None
+
+
+# --- uv -------------------------------------------------------------------------------
+
+
+def _uv_binary() -> str:
+    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if found is None:
+        pytest.skip("uv is not installed here (it is in the dev extra: pip install -e '.[dev]')")
+    return found
+
+
+def _uv(lab: Lab, work: Path, *args: str, **env: str) -> tuple[int, str]:
+    """``uv pip install --target`` through the inspecting proxy (``HTTPS_PROXY``)."""
+    command = [_uv_binary(), "pip", "install", "--python", sys.executable, "--target", "t"]
+    command += ["--no-deps", "--index-url", lab.url("valid") + "simple/", *args, wheel.PROJECT]
+    uv_env = {
+        "HTTPS_PROXY": lab.proxy.inspecting,  # uv has no --proxy flag
+        "UV_CACHE_DIR": str(work / "uv-cache"),
+        "UV_NO_CONFIG": "1",
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+        **env,
+    }
+    done = subprocess.run(
+        command, cwd=work, env=_env(work, **uv_env), capture_output=True, text=True, timeout=120
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def _installed(work: Path) -> bool:
+    return (work / "t" / f"{wheel.MODULE}.py").is_file()
+
+
+def test_uv_fails_through_the_inspecting_proxy_without_the_bundle(lab, bundle, tmp_path):
+    # PIP_CERT and REQUESTS_CA_BUNDLE are other tools' settings: uv does not read them.
+    code, output = _uv(lab, tmp_path, PIP_CERT=str(bundle), REQUESTS_CA_BUNDLE=str(bundle))
+    assert code != 0
+    assert "invalid peer certificate: UnknownIssuer" in output, output
+    assert not _installed(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ((), {}),
+        (("--native-tls",), {}),  # deprecated in uv 0.13 for --system-certs
+        ((), {"UV_NATIVE_TLS": "1"}),
+    ],
+    ids=["plain", "native-tls", "UV_NATIVE_TLS"],
+)
+def test_uv_installs_with_ssl_cert_file(lab, bundle, tmp_path, args, env):
+    code, output = _uv(lab, tmp_path, *args, SSL_CERT_FILE=str(bundle), **env)
+    assert "MalformedNameConstraint" not in output, (
+        "rustls (uv) refuses the inspection root's nameConstraints: a dNSName that is an IP "
+        f"literal is malformed to webpki (helpers/lab/proxy.py INSPECTION_PERMITTED):\n{output}"
+    )
+    assert code == 0, output
+    assert "+ tls-course-hello==1.0" in output, output
+    assert _installed(tmp_path)
+
+
+def test_uv_native_tls_alone_is_the_os_store_without_the_inspection_root(lab, tmp_path):
+    # On Linux "the OS store" is OpenSSL's files; the inspection root is not in them.
+    code, output = _uv(lab, tmp_path, "--native-tls")
+    assert code != 0
+    assert "invalid peer certificate: UnknownIssuer" in output, output
+
+
+def test_uv_allow_insecure_host_switches_verification_off(lab, tmp_path):
+    # The wrong fix, shown so it can be recognised: no CA at all, and it installs.
+    code, output = _uv(lab, tmp_path, "--allow-insecure-host", "valid.lab.localhost")
+    assert code == 0, output
+    assert _installed(tmp_path)
