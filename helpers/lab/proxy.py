@@ -130,6 +130,8 @@ _REASONS = {
 _AUTHORITY = re.compile(
     r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^\s:/?#\[\]@]+)):(?P<port>[0-9]{1,5})"
 )
+# Bytes no HTTP/1.1 head contains (RFC 9112 §2.2, §5): controls other than HTAB, CR, LF.
+_GARBAGE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2
 
 
@@ -273,6 +275,14 @@ def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
         if not chunk:
             raise ConnectionError("the client hung up")
         data += chunk
+        if data[:1] == b"\x16":  # a TLS handshake record: an https:// proxy URL
+            raise Refusal(
+                400,
+                "This is an HTTP proxy and the client started TLS: write the proxy URL "
+                "with http://, not https://.",
+            )
+        if _GARBAGE.search(data):
+            raise Refusal(400, "The request head holds bytes HTTP does not allow.")
 
 
 # --------------------------------------------------------------------------- relaying
@@ -657,7 +667,7 @@ class ConnectProxy:
         """Answer the client's request with ``502`` and the upstream failure, in one
         sentence, as a proxy's error page does (the client never sees the real server's
         certificate, so this page is all it learns)."""
-        why = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+        why = _why(exc)
         checked = (
             " (the proxy checked the real server's certificate against the lab CA)"
             if isinstance(exc, ssl.SSLCertVerificationError)
@@ -672,6 +682,21 @@ class ConnectProxy:
             tls.sendall(_reply(502, sentence))
             tls.unwrap()
         _linger_close(tls)
+
+
+def _why(exc: BaseException) -> str:
+    """The upstream failure in words: the verify message (``certificate has expired``),
+    or OpenSSL's text and reason (``tlsv13 alert certificate required
+    (TLSV13_ALERT_CERTIFICATE_REQUIRED)``), without the ``_ssl.c`` line number."""
+    verify = getattr(exc, "verify_message", None)
+    if verify:
+        return str(verify)
+    text = str(exc) or type(exc).__name__
+    match = re.fullmatch(r"\[SSL: [A-Z0-9_]+\] (.*?)(?: \(_ssl\.c:\d+\))?", text)
+    if match:
+        text = match[1]
+    reason = getattr(exc, "reason", None)
+    return f"{text} ({reason})" if reason and str(reason) not in text else text
 
 
 class LabProxy:
