@@ -41,19 +41,28 @@ is an IP literal (``MalformedNameConstraint``), which OpenSSL accepts.
 
 from __future__ import annotations
 
+import base64
+import csv
 import hashlib
 import importlib.metadata
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urldefrag, urljoin
 
 import pytest
+import requests
 
 from helpers.lab import SCENARIOS, Lab, wheel
+from helpers.lab.pages import app_for
+from helpers.lab.server import Request
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,15 +120,17 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def _pip(lab: Lab, work: Path, *args: str, proxy_from: str = "flag", **env: str) -> str:
-    """``pip download tls-course-hello`` through the inspecting proxy; pip's output.
+def _pip(
+    lab: Lab, work: Path, *args: str, proxy_from: str = "flag", tunnel: bool = False, **env: str
+) -> str:
+    """``pip download tls-course-hello`` through the inspecting proxy (or the tunnel); pip's output.
 
     ``proxy_from``: ``"flag"`` (``--proxy URL``) or ``"env"`` (``HTTPS_PROXY=URL``).
     """
-    proxy = lab.proxy.inspecting
+    proxy = lab.proxy.tunnel if tunnel else lab.proxy.inspecting
     command = [sys.executable, "-c", _PIP_BOOT, *args]
     command += ["--no-cache-dir", "--retries", "0", "--timeout", "30"]
-    command += ["--index-url", lab.url("valid") + "simple/", "--no-deps", wheel.PROJECT]
+    command += ["--index-url", wheel.index_url(lab), "--no-deps", wheel.PROJECT]
     if proxy_from == "flag":
         command += ["--proxy", proxy]
     else:
@@ -137,6 +148,83 @@ def _downloaded(work: Path) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
+# --- the index and the wheel ----------------------------------------------------------
+
+
+class _Anchors(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self.meta: dict[str, str] = {}
+        self._href: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        if tag == "a":
+            self._href = found["href"]
+        elif tag == "meta" and "name" in found:
+            self.meta[found["name"]] = found.get("content", "")
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self.links.append((self._href, data))
+            self._href = None
+
+
+def _anchors(page: requests.Response) -> _Anchors:
+    parser = _Anchors()
+    parser.feed(page.text)
+    return parser
+
+
+def test_the_index_is_a_pep503_simple_repository(lab):
+    index = wheel.index_url(lab)
+    with requests.Session() as session:
+        session.verify = str(lab.ca_bundle)
+        session.trust_env = False  # else this machine's REQUESTS_CA_BUNDLE beats session.verify
+        root = _anchors(session.get(index, timeout=10))
+        assert root.meta == {"pypi:repository-version": "1.0"}  # PEP 629
+        assert root.links == [("tls-course-hello/", "tls-course-hello")]
+        # PEP 503: any spelling that normalises to the name reaches the project page.
+        for spelling in ("tls-course-hello/", "TLS_Course.Hello/", "tls-course-hello"):
+            page = session.get(urljoin(index, spelling), timeout=10)
+            assert page.status_code == 200, spelling
+            (href, text), *more = _anchors(page).links
+            assert not more and text == wheel.FILENAME
+            url, fragment = urldefrag(urljoin(page.url, href))
+            data = session.get(url, timeout=10).content
+            assert fragment == "sha256=" + hashlib.sha256(data).hexdigest()
+            assert data == wheel.wheel_bytes()
+        assert session.get(urljoin(index, "requests/"), timeout=10).status_code == 404
+
+
+def test_only_the_valid_site_is_an_index():
+    request = Request("GET", "/simple/", "HTTP/1.1", {})
+    assert app_for(SCENARIOS["valid"])(request).status == 200
+    assert app_for(SCENARIOS["expired"])(request).status == 404
+
+
+def test_the_wheel_is_a_pep427_wheel_with_a_true_record():
+    data = wheel.wheel_bytes()
+    wheel.wheel_bytes.cache_clear()
+    assert wheel.wheel_bytes() == data, "the same bytes on every build"
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert {i.date_time for i in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    dist_info = f"{wheel.MODULE}-{wheel.VERSION}.dist-info"
+    assert "Tag: py3-none-any" in archive.read(f"{dist_info}/WHEEL").decode()
+    metadata = archive.read(f"{dist_info}/METADATA").decode()
+    assert f"Name: {wheel.PROJECT}\n" in metadata and f"Version: {wheel.VERSION}\n" in metadata
+    rows = list(csv.reader(io.StringIO(archive.read(f"{dist_info}/RECORD").decode())))
+    assert sorted(r[0] for r in rows) == sorted(archive.namelist())
+    for path, digest, size in rows:
+        if path == f"{dist_info}/RECORD":
+            assert digest == size == ""
+            continue
+        content = archive.read(path)
+        expected = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=")
+        assert digest == "sha256=" + expected.decode() and int(size) == len(content), path
+
+
 # --- pip ------------------------------------------------------------------------------
 
 
@@ -147,6 +235,12 @@ def test_pip_fails_through_the_inspecting_proxy_trusting_the_lab_root_only(lab, 
     assert re.search(r"self[- ]signed certificate in certificate chain", output), output
     assert "No matching distribution found for tls-course-hello" in output, output
     assert _downloaded(tmp_path) is None
+
+
+def test_pip_through_the_plain_tunnel_needs_only_the_lab_root(lab, tmp_path):
+    # The contrast: a CONNECT tunnel does not touch TLS, so the site's own root is enough.
+    _pip(lab, tmp_path, "download", "-d", "d", "--cert", str(lab.ca_bundle), tunnel=True)
+    assert _downloaded(tmp_path) == wheel.wheel_bytes()
 
 
 def test_pip_installs_the_wheel_with_cert_and_it_runs(lab, bundle, tmp_path):
@@ -205,7 +299,7 @@ def _uv_binary() -> str:
 def _uv(lab: Lab, work: Path, *args: str, **env: str) -> tuple[int, str]:
     """``uv pip install --target`` through the inspecting proxy (``HTTPS_PROXY``)."""
     command = [_uv_binary(), "pip", "install", "--python", sys.executable, "--target", "t"]
-    command += ["--no-deps", "--index-url", lab.url("valid") + "simple/", *args, wheel.PROJECT]
+    command += ["--no-deps", "--index-url", wheel.index_url(lab), *args, wheel.PROJECT]
     uv_env = {
         "HTTPS_PROXY": lab.proxy.inspecting,  # uv has no --proxy flag
         "UV_CACHE_DIR": str(work / "uv-cache"),

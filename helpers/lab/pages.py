@@ -19,8 +19,6 @@ from .server import Request, Response
 
 __all__ = ["app_for"]
 
-#: The scenario whose site is also a package index (helpers/lab/wheel.py, notebook 09).
-INDEX_SCENARIO = "valid"
 _SIMPLE_CONTENT_TYPE = "text/html; charset=utf-8"  # PEP 691 keeps HTML valid for PEP 503 pages
 
 
@@ -94,7 +92,7 @@ def _page(scenario: Scenario, request: Request) -> bytes:
 
 def app_for(scenario: Scenario):
     """The request handler for one scenario's port."""
-    index = scenario.name == INDEX_SCENARIO
+    index = scenario.name == wheel.SCENARIO  # also a package index (notebook 09)
     if index:
         wheel.wheel_bytes()  # built once, when the lab starts (the bytes are cached)
 

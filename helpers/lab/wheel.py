@@ -41,19 +41,24 @@ import html
 import io
 import zipfile
 from functools import cache
+from typing import Protocol
 
 __all__ = [
     "FILENAME",
     "MODULE",
     "PROJECT",
+    "SCENARIO",
     "VERSION",
     "GREETING",
     "file_page",
     "index_page",
+    "index_url",
     "wheel_bytes",
     "wheel_sha256",
 ]
 
+#: The scenario whose site is also the package index.
+SCENARIO = "valid"
 #: The project name as people write it, and as PEP 503 normalises it (lower case, runs of
 #: ``-_.`` become one ``-``): the index page of the project lives at ``/simple/<that>/``.
 PROJECT = "tls-course-hello"
@@ -154,3 +159,17 @@ def file_page() -> bytes:
     """``/simple/tls-course-hello/``: the project's files, each link ending in ``#sha256=``."""
     href = f"/files/{FILENAME}#sha256={wheel_sha256()}"
     return _simple_page(f"Links for {PROJECT}", [(href, FILENAME)])
+
+
+class _Lab(Protocol):
+    def url(self, name: str) -> str: ...
+
+
+def index_url(lab: _Lab) -> str:
+    """``https://valid.lab.localhost:PORT/simple/``: what pip's and uv's ``--index-url`` take.
+
+    Reach it through the lab's proxy (``pip --proxy``, ``HTTPS_PROXY`` for uv): the
+    proxy knows the lab names, while pip and uv would ask DNS about them (glibc sends
+    names under ``localhost`` to DNS; :mod:`helpers.names` only helps inside Python).
+    """
+    return lab.url(SCENARIO) + "simple/"
