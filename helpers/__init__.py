@@ -26,6 +26,7 @@ module             what it holds                                                
                    ``lab.wheel``: the package index pip and uv install from (09);
                    ``lab.tls12_legacy``: a TLS 1.2 server without RFC 5746 (09)
                    ``lab.proxy``: a CONNECT tunnel and a TLS-inspecting proxy (09)
+                   ``lab.truncating``: a server that hangs up without close_notify (09)
 ``diagnose``       ``check(url)`` and ``explain(error)``: what went wrong           02
 ``cards``          certificates and tables as HTML cards                           03
 ``fetch``          the certificates of many hosts at once                          03

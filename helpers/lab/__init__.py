@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import atexit
 import html
+import ipaddress
 import os
 import socket
 import threading
@@ -53,7 +54,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .. import names
-from ..errors import LabError
+from ..errors import LabError, UsageError
 from .build import LabFiles, cache_dir, ensure, server_context
 from .pages import app_for
 from .proxy import LabProxy
@@ -61,6 +62,8 @@ from .remote import LAB_ENV, SHARE_PORT, RemoteLab, ShareServer
 from .remote.addresses import _url_host
 from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
 from .server import App, Reactor, RefusalHook, raise_nofile_limit
+from .tls12_legacy import LegacyRenegotiationServer
+from .truncating import TruncatingServer
 
 __all__ = [
     "DOMAIN",
@@ -122,6 +125,8 @@ class Lab:
         self._ports: dict[str, int] = {}
         self._names: list[tuple[str, str]] = []
         self._proxy: LabProxy | None = None  # the CONNECT proxies (helpers/lab/proxy.py)
+        # Scenarios the reactor cannot play (Scenario.server): their own small servers.
+        self._side: dict[str, LegacyRenegotiationServer | TruncatingServer] = {}
         self._lock = threading.Lock()
 
     # --- lifecycle
@@ -136,10 +141,15 @@ class Lab:
             raise_nofile_limit()
             reactor = Reactor(name=f"tls-lab-{id(self):x}")
             ports: dict[str, int] = {}
+            side: dict[str, LegacyRenegotiationServer | TruncatingServer] = {}
             port = 0
             try:
                 for i, (name, scenario) in enumerate(self._scenarios.items()):
                     port = 0 if self.ports_from is None else self.ports_from + i
+                    if scenario.server != "reactor":
+                        side[name] = _side_server(scenario, files, self.bind, port).start()
+                        ports[name] = side[name].port
+                        continue
                     listener = reactor.add_site(
                         server_context(scenario, files),
                         app_for(scenario),
@@ -149,11 +159,14 @@ class Lab:
                     )
                     ports[name] = listener.getsockname()[1]
                 reactor.start()
-            except OSError as exc:
+            except (OSError, UsageError) as exc:
                 reactor.stop()
+                for server in side.values():
+                    server.stop()
                 where = f"{self.bind!r}" + (f" port {port}" if port else "")
+                reason = exc.strerror if isinstance(exc, OSError) else None
                 raise LabError(
-                    f"The lab could not listen on {where}: {exc.strerror or exc}.",
+                    f"The lab could not listen on {where}: {reason or exc}.",
                     "Pick another ports_from (--ports-from) range."
                     if port
                     else "Use the default bind='127.0.0.1', or an address of this machine.",
@@ -168,10 +181,13 @@ class Lab:
                 proxy = LabProxy(files.ca_bundle, files.directory).start()
             except BaseException:
                 reactor.stop()
+                for server in side.values():
+                    server.stop()
                 for host, address in registered:
                     names.remove(host, address)
                 raise
             self._proxy = proxy
+            self._side = side
             self._files, self._reactor, self._ports, self._names = files, reactor, ports, registered
         return self
 
@@ -184,6 +200,9 @@ class Lab:
             proxy, self._proxy = self._proxy, None
             if proxy is not None:
                 proxy.stop()
+            side, self._side = self._side, {}
+            for server in side.values():
+                server.stop()
             reactor.stop()
             for host, address in self._names:
                 names.remove(host, address)
@@ -340,6 +359,39 @@ class Lab:
             f"trust <code>{e(str(self.ca_bundle))}</code> to verify them.</p>"
             + _scenario_rows_html(self)
         )
+
+
+def _side_server(
+    scenario: Scenario, files: LabFiles, bind: str, port: int
+) -> LegacyRenegotiationServer | TruncatingServer:
+    """The server of a scenario the reactor cannot play (``Scenario.server``): the
+    hand-written TLS 1.2 server without RFC 5746 (:mod:`helpers.lab.tls12_legacy`), or
+    the one that hangs up without close_notify (:mod:`helpers.lab.truncating`). Bound
+    like the others (a shared lab's ``bind`` may be a network address)."""
+    try:
+        network = not ipaddress.ip_address(bind).is_loopback
+    except ValueError:  # "" or a name: not a loopback literal
+        network = True
+    if scenario.server == "tls12-legacy":
+        return LegacyRenegotiationServer(
+            files.chains[scenario.name],
+            files.keys[scenario.name],
+            host=bind,
+            port=port,
+            allow_network=network,
+        )
+    if scenario.server == "truncating":
+        return TruncatingServer(
+            server_context(scenario, files),
+            app_for(scenario),
+            host=bind,
+            port=port,
+            allow_network=network,
+        )
+    raise LabError(
+        f"Scenario {scenario.name!r} names an unknown server {scenario.server!r}.",
+        "Use 'reactor', 'tls12-legacy' or 'truncating'.",
+    )
 
 
 def _scenario_rows_html(lab: Lab | RemoteLab) -> str:

@@ -6,7 +6,8 @@ the first line of standard output instead (for scripts and tests), then serves::
 
     {"ca_bundle": PATH, "crl": PATH, "client_cert": PATH, "client_key": PATH,
      "scenarios": {NAME: {"url": URL, "host": HOST, "port": PORT,
-                          "expect": {"ok": BOOL, "verify_code": INT|null, "error": TEXT|null}}},
+                          "expect": {"ok": BOOL, "verify_code": INT|null, "error": TEXT|null},
+                          "cli": {"ok": BOOL, "verify_code": INT|null}}},
      "proxy": {"tunnel": "http://127.0.0.1:P1", "inspecting": "http://127.0.0.1:P2",
                "inspection_ca": PATH},                            (helpers/lab/proxy.py)
      "share": {"port": PORT, "urls": [URL...], "join": [URL#FINGERPRINT...],
@@ -69,6 +70,8 @@ def _summary(lab: Lab, share: ShareServer | None, advertise: list[str]) -> dict[
                 "host": lab.host(name),
                 "port": lab.port(name),
                 "expect": scenario.expect.as_json(),
+                # openssl s_client -verify_return_error, system OpenSSL (issue 14)
+                "cli": {"ok": scenario.cli.ok, "verify_code": scenario.cli.verify_code},
             }
             for name, scenario in lab.scenarios.items()
         },

@@ -70,6 +70,8 @@ __all__ = [
     "PROTOCOL_VERSION",
     "TLS_VERSIONS",
     "UNSAFE_RENEGOTIATION",
+    "CURL_TRUNCATED",
+    "UNEXPECTED_EOF",
     "ToolVersions",
     "allows_legacy_server",
     "default_is_x509_strict",
@@ -82,6 +84,7 @@ __all__ = [
     "suites_of",
     "tool_rsa_kx_verdict",
     "tool_suites",
+    "tool_truncation_verdict",
     "tool_verdict",
     "tool_versions",
 ]
@@ -305,3 +308,34 @@ def tool_rsa_kx_verdict(cipher_string: str) -> Expect | None:
     if offered is None:
         return None
     return Expect(ok=True) if offered & suites_of(cipher_string) else HANDSHAKE_FAILURE
+
+
+#: ``openssl s_client`` and newer curl on a server that hangs up without close_notify:
+#: the body arrives, then OpenSSL 3 reports the bare TCP end (``SSL_R_UNEXPECTED_EOF_WHILE_READING``).
+UNEXPECTED_EOF = Expect(False, None, "unexpected eof while reading", "SSLEOFError", "read")
+#: curl's words for it: "curl: (56) OpenSSL SSL_read: ... unexpected eof while reading"
+#: (with OpenSSL 3.2+ some releases say "SSL_ERROR_SYSCALL" instead, curl issue #13389).
+CURL_TRUNCATED = Expect(False, None, "OpenSSL SSL_read", None, "read")
+
+
+def tool_truncation_verdict(tool: str) -> Expect | None:
+    """``curl``'s or ``openssl s_client``'s verdict on the ``truncation`` server.
+
+    ``openssl s_client`` prints the body, then the error, and exits 1 (measured: OpenSSL
+    3.0.22 and 3.5.9). curl depends on its release and its OpenSSL: measured, curl 7.88.1
+    + OpenSSL 3.0 treats the bare end as the end of the body (exit 0), curl 8.14.1 +
+    OpenSSL 3.5 fails with error 56. OpenSSL 3.2 changed how the end is reported, and curl
+    issue #17471 (2025) describes curl making OpenSSL 3.0 strict too; the lab counts curl
+    on OpenSSL 3.2+ or curl 8.15+ as failing, older pairs as accepting. ``None`` when the
+    tool is missing.
+    """
+    found = tool_versions()
+    if tool == "openssl":
+        return None if found.openssl is None else UNEXPECTED_EOF
+    if tool == "curl":
+        if found.curl is None or found.curl_openssl is None:
+            return None
+        if tuple(found.curl_openssl[:2]) >= (3, 2) or found.curl >= (8, 15):
+            return CURL_TRUNCATED
+        return Expect(ok=True)
+    raise ValueError(f"no verdict for tool {tool!r}: use 'curl' or 'openssl'")

@@ -245,7 +245,10 @@ _STRICT_NOTE = (
 )
 #: The static-RSA suites of the ``rsa-kx-only`` server (RSA key transport, RFC 5246 §7.4.7.1).
 RSA_KX_SUITES = "AES128-GCM-SHA256:AES256-GCM-SHA384"
-_RSA_KX_BROWSER = "ERR_SSL_VERSION_OR_CIPHER_MISMATCH: Chromium no longer offers RSA key transport."
+_RSA_KX_BROWSER = (
+    "The page loads (measured with Chromium 156, no warning): Chromium still offers RSA "
+    "key transport in TLS 1.2."
+)
 
 
 class _Computed(Mapping[str, Expect]):
@@ -273,6 +276,38 @@ class _Computed(Mapping[str, Expect]):
 def _rsa_kx_tools() -> dict[str, Expect]:
     verdict = legacy.tool_rsa_kx_verdict(RSA_KX_SUITES)
     return {} if verdict is None else {"curl": verdict, "openssl": verdict}
+
+
+_RENEGOTIATION_BROWSER = (
+    "The page loads (measured with Chromium 156): Chromium's TLS library accepts a first "
+    "handshake without renegotiation_info, where OpenSSL 3 clients refuse it."
+)
+_TRUNCATION_BROWSER = (
+    "The page loads, no warning (measured with Chromium 156): the browser shows what "
+    "arrived, as requests does."
+)
+
+
+def _truncation_tools() -> dict[str, Expect]:
+    found = {}
+    for tool in ("curl", "openssl"):
+        verdict = legacy.tool_truncation_verdict(tool)
+        if verdict is not None:
+            found[tool] = verdict
+    return found
+
+
+_TRUNCATION_NOTE = (
+    "Measured on Python 3.11 + OpenSSL 3.0.22 and 3.13 + OpenSSL 3.5.9: "
+    "ssl.create_default_context() with wrap_socket (suppress_ragged_eofs=True, the "
+    "default), http.client, urllib, requests, httpx and aiohttp all return the body with "
+    "no error: the missing close_notify is an ordinary end of file to them, so a "
+    "truncated body looks complete. An SSLSocket made with suppress_ragged_eofs=False "
+    "raises SSLEOFError ('[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
+    "protocol') on the read that meets the end. openssl s_client prints the body, then "
+    "'unexpected eof while reading', and exits 1. curl 8.14.1 (OpenSSL 3.5) fails with "
+    "error 56 after the body; curl 7.88.1 (OpenSSL 3.0) accepts it."
+)
 
 
 _LIST: tuple[Scenario, ...] = (
@@ -698,6 +733,59 @@ _LIST: tuple[Scenario, ...] = (
             "Measured: python.org-style 3.11 + OpenSSL 3.0 refuses, Debian 13's 3.13 + "
             "OpenSSL 3.5 connects with AES128-GCM-SHA256."
         ),
+    ),
+    Scenario(
+        name="legacy-renegotiation",
+        title="No secure renegotiation (RFC 5746 missing)",
+        problem=(
+            "A TLS 1.2 server from before 2010: its ServerHello has no renegotiation_info "
+            "extension (RFC 5746 §3.6), so the client cannot know whether the server is "
+            "open to the 2009 renegotiation attack (CVE-2009-3555). OpenSSL 3 clients hang "
+            "up right after the ServerHello."
+        ),
+        expect=legacy.renegotiation_verdict(),
+        browser=_RENEGOTIATION_BROWSER,
+        badssl=None,
+        cert=CertRecipe(names=(_h("legacy-renegotiation"),)),
+        tls_version="TLSv1_2",
+        server="tls12-legacy",
+        tools={"curl": legacy.UNSAFE_RENEGOTIATION, "openssl": legacy.UNSAFE_RENEGOTIATION},
+        fix=(
+            "Server: any TLS library from after 2010 speaks RFC 5746. A server you cannot "
+            "fix: ctx.options |= ssl.OP_LEGACY_SERVER_CONNECT (0x4 before Python 3.12) on a "
+            "context for that host only; curl has no switch for it, openssl s_client "
+            "-legacy_server_connect."
+        ),
+        note=(
+            "OpenSSL 3.0 turned SSL_OP_LEGACY_SERVER_CONNECT off by default (1.1.1 had it on), "
+            "so every Python on OpenSSL 3 refuses, unless openssl.cnf says Options = "
+            "UnsafeLegacyServerConnect (the verdict here reads the running Python's context, "
+            "configuration included). The server is helpers/lab/tls12_legacy.py: OpenSSL "
+            "itself always answers RFC 5746, so the lab speaks TLS 1.2 by hand there."
+        ),
+    ),
+    Scenario(
+        name="truncation",
+        title="Hangs up without close_notify (truncation)",
+        problem=(
+            "The server answers without Content-Length, so the body ends where the "
+            "connection ends, and then closes TCP without the close_notify alert (RFC 8446 "
+            "§6.1). The client cannot tell the real end from an attacker cutting the page "
+            "short: OpenSSL 3 calls it UNEXPECTED_EOF_WHILE_READING."
+        ),
+        expect=OK,
+        browser=_TRUNCATION_BROWSER,
+        badssl=None,
+        cert=CertRecipe(names=(_h("truncation"),)),
+        server="truncating",
+        tools=_Computed(_truncation_tools),
+        fix=(
+            "Server: send close_notify (or a Content-Length) before closing. Client: treat "
+            "an EOF without close_notify as an error where completeness matters (an "
+            "SSLSocket with suppress_ragged_eofs=False raises SSLEOFError), and check the "
+            "length or a checksum of what you download."
+        ),
+        note=_TRUNCATION_NOTE,
     ),
 )
 
