@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from helpers import pki
 from helpers.errors import UsageError
+from helpers.lab.server import Request, Response
 from helpers.lab.tls12_legacy import (
     LegacyRenegotiationServer,
     LegacyServerConnection,
@@ -96,7 +97,7 @@ def test_a_default_client_refuses_the_server(material, server):
 def test_op_legacy_server_connect_gets_the_page(material, key, cipher):
     with LegacyRenegotiationServer(material[f"{key}_chain"], material[f"{key}_key"]) as srv:
         version, used, answer = _get(_client(material, legacy=True), srv.address)
-        log = _wait_log(srv, "served HTTP")
+        log = _wait_log(srv, "served HTTP 200")
     assert version == "TLSv1.2"
     assert used == cipher
     head, _, body = answer.partition(b"\r\n\r\n")
@@ -111,7 +112,31 @@ def test_keys_from_objects_and_the_extended_master_secret_offer_is_ignored(mater
     key = pki.load_private_key(material["ec_key"])
     with LegacyRenegotiationServer(chain, key) as srv:
         _get(_client(material, legacy=True), srv.address)
-        assert "extended_master_secret (ignored)" in _wait_log(srv, "served HTTP")
+        assert "extended_master_secret (ignored)" in _wait_log(srv, "served HTTP 200")
+
+
+def test_an_app_gets_the_request_and_what_was_negotiated(material):
+    """The lab passes its scenario page as ``app`` (helpers.lab.pages.app_for)."""
+    seen: list[Request] = []
+
+    def app(request: Request) -> Response:
+        seen.append(request)
+        if request.target == "/boom":
+            raise RuntimeError("a bug in a page")
+        facts = f"{request.tls.version()} {request.tls.cipher()[0]} {request.tls.getpeercert()}"
+        return Response(200, facts.encode(), "text/plain")
+
+    with LegacyRenegotiationServer(material["ec_chain"], material["ec_key"], app=app) as srv:
+        _, _, answer = _get(_client(material, legacy=True), srv.address)
+        assert answer.endswith(b"\r\n\r\nTLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256 {}")
+        assert seen[0].method == "GET" and seen[0].headers["host"] == "localhost"
+        assert seen[0].local == srv.address and seen[0].peer[0] == "127.0.0.1"
+        ctx = _client(material, legacy=True)
+        with socket.create_connection(srv.address, timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                assert tls.recv(4096).startswith(b"HTTP/1.1 500 ")
+        assert "served HTTP 500" in _wait_log(srv, "HTTP 500"), list(srv.log)
 
 
 def test_the_sans_io_connection_talks_to_a_memory_bio_client(material):
@@ -173,7 +198,7 @@ def _s_client(server, material, *options: str) -> subprocess.CompletedProcess[st
 def test_openssl_s_client_refuses_by_default(material, server):
     result = _s_client(server, material)
     output = result.stdout + result.stderr
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert "Secure Renegotiation IS NOT supported" in output
     assert "unsafe legacy renegotiation disabled" in output
     assert "HTTP/1.1 200 OK" not in output
@@ -182,6 +207,7 @@ def test_openssl_s_client_refuses_by_default(material, server):
 def test_openssl_s_client_with_legacy_server_connect_gets_the_page(material, server):
     result = _s_client(server, material, "-legacy_server_connect", "-groups", "P-256")
     output = result.stdout + result.stderr
+    assert result.returncode == 0
     assert "Secure Renegotiation IS NOT supported" in output
     assert "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" in output
     assert "prime256v1" in output  # the P-256 key share works too
@@ -251,6 +277,14 @@ def test_garbage_gets_a_decode_error_alert_and_a_close(server):
     assert answer == bytes.fromhex("15 0303 0002 02 32")  # fatal decode_error (50)
 
 
+def test_not_http_after_the_handshake_gets_400(material, server):
+    ctx = _client(material, legacy=True)
+    with socket.create_connection(server.address, timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"HELLO THERE\r\n\r\n")
+            assert tls.recv(4096).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
 def test_a_tls13_only_client_gets_protocol_version(material, server):
     ctx = _client(material, legacy=True)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -301,6 +335,22 @@ def test_connections_over_the_cap_are_closed_on_arrival(material):
         assert wait_for(lambda: not srv._open)
         version, _, _ = _get(_client(material, legacy=True), srv.address)  # served again
         assert version == "TLSv1.2"
+
+
+def test_one_address_cannot_take_every_slot(material):
+    with LegacyRenegotiationServer(
+        material["ec_chain"], material["ec_key"], max_per_address=1
+    ) as srv:
+        with socket.create_connection(srv.address, timeout=10):
+            assert wait_for(lambda: len(srv._open) == 1)
+            answer, _ = _raw_exchange(srv.address, b"")  # a second from 127.0.0.1
+            assert answer == b""
+            assert "1 already open from 127.0.0.1" in _wait_log(srv, "already open from")
+            # Another loopback address (another student) still gets in.
+            raw = socket.create_connection(srv.address, timeout=10, source_address=("127.0.0.2", 0))
+            ctx = _client(material, legacy=True)
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                assert tls.version() == "TLSv1.2"
 
 
 def test_stop_hangs_up_on_an_idle_client_at_once(material):

@@ -41,8 +41,45 @@ leaves are P-256), ``TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`` when it is RSA; X25
 P-256 for the key exchange (RFC 8422); the TLS 1.2 PRF with HMAC-SHA256 (RFC 5246 §5);
 AES-GCM records (RFC 5246 §6.2.3.3, RFC 5288). The ServerHello has *no* extensions at
 all: no renegotiation_info, no extended_master_secret (the client's offer is ignored),
-no session ticket, an empty session id (no resumption). A handshake message after the
-handshake (a renegotiation) gets a ``no_renegotiation`` warning.
+no session ticket, no ec_point_formats (RFC 8422 §5.1.2: uncompressed points are the
+only format and the extension "MAY still be included"), an empty session id (no
+resumption). A handshake message after the handshake (a renegotiation) gets a
+``no_renegotiation`` warning.
+
+A real server of 2009 would more likely have used RSA key transport and CBC. The lab
+keeps one failure per scenario: RSA key transport is ``rsa-kx-only``; this server
+speaks a suite every default client offers, so the *only* thing wrong with it is the
+missing renegotiation_info.
+
+What clients make of it
+-----------------------
+Measured by ``tests/test_tls12_legacy.py`` with Python 3.11.7 + OpenSSL 3.0.22 (curl
+7.88.1, gnutls-cli 3.7.9) and Python 3.13.5 + OpenSSL 3.5.9 (curl 8.14.1):
+
+==========================================  ============================================
+client                                      verdict
+==========================================  ============================================
+``ssl.create_default_context()``            ``SSLError``, reason
+                                            ``UNSAFE_LEGACY_RENEGOTIATION_DISABLED``
+the same with ``OP_LEGACY_SERVER_CONNECT``  TLSv1.2, ``ECDHE-ECDSA-AES128-GCM-SHA256``,
+                                            HTTP 200
+``openssl s_client``                        "Secure Renegotiation IS NOT supported",
+                                            "unsafe legacy renegotiation disabled", exit 1
+``openssl s_client -legacy_server_connect`` "Secure Renegotiation IS NOT supported", then
+                                            the page
+``curl``                                    exit 35, "unsafe legacy renegotiation
+                                            disabled"; no command-line flag changes it,
+                                            only ``Options = UnsafeLegacyServerConnect``
+                                            in a file named by ``OPENSSL_CONF``
+``gnutls-cli`` (3.7.9)                      connects: GnuTLS's default priority allows the
+                                            first handshake with such a server (it refuses
+                                            to *renegotiate* with it); with
+                                            ``%SAFE_RENEGOTIATION``: "Safe renegotiation
+                                            failed"
+==========================================  ============================================
+
+The client had signalled RFC 5746 itself: OpenSSL 3.0 with the SCSV cipher value,
+OpenSSL 3.5 with an empty renegotiation_info extension (see :attr:`~LegacyRenegotiationServer.log`).
 
 :class:`LegacyServerConnection` is the protocol, sans-IO (bytes in, bytes out, no
 socket, as :class:`helpers.handshake.RecordParser`); :class:`LegacyRenegotiationServer`
@@ -93,9 +130,11 @@ from ..handshake.records import RecordParser
 from ..handshake.registry import alert_name, cipher_suite_name, group_name, signature_scheme_name
 from ..handshake.tls12 import parse_client_key_exchange
 from ..servers import require_loopback_bind
+from .server import App, Request, Response, _error_page, _render
 
 __all__ = [
     "LegacyRenegotiationServer",
+    "default_app",
     "LegacyServerConnection",
     "TLSFailure",
     "prf",
@@ -506,6 +545,10 @@ class LegacyServerConnection:
         return self._state == "open"
 
     @property
+    def suite(self) -> int:
+        return self._suite
+
+    @property
     def suite_name(self) -> str:
         return cipher_suite_name(self._suite)
 
@@ -698,30 +741,53 @@ _PAGE = (
     '<!doctype html><html><head><meta charset="utf-8"><title>legacy-renegotiation</title>'
     '</head><body style="font-family:sans-serif"><h1>legacy-renegotiation</h1>'
     "<p>You reached a TLS 1.2 server that does not send RFC 5746 renegotiation_info. "
-    "Your client accepted that risk (OP_LEGACY_SERVER_CONNECT).</p></body></html>\n"
+    "Your client accepted that risk (in OpenSSL: OP_LEGACY_SERVER_CONNECT).</p></body></html>\n"
 )
-#: Bytes of request line and headers read at most.
+#: Bytes of request line and headers read at most (as the lab's reactor).
 MAX_REQUEST = 16 * 1024
+_OPENSSL_NAMES = {
+    ECDHE_ECDSA_AES128_GCM: "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ECDHE_RSA_AES128_GCM: "ECDHE-RSA-AES128-GCM-SHA256",
+}
 
 
-def _http_answer(request: bytes) -> bytes:
-    line = request.split(b"\r\n", 1)[0].split()
-    if len(request) > MAX_REQUEST:
-        status, body = "431 Request Header Fields Too Large", "<p>Request headers too large.</p>\n"
-    elif len(line) != 3 or not line[2].startswith(b"HTTP/1."):
-        status, body = "400 Bad Request", "<p>Not an HTTP/1.x request.</p>\n"
-    elif line[0] not in (b"GET", b"HEAD"):
-        status, body = "405 Method Not Allowed", "<p>Only GET and HEAD.</p>\n"
-    else:
-        status, body = "200 OK", _PAGE
-    data = body.encode()
-    head = (
-        f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(data)}\r\nConnection: close\r\n"
-        + ("Allow: GET, HEAD\r\n" if status.startswith("405") else "")
-        + "\r\n"
-    ).encode()
-    return head + (b"" if line[:1] == [b"HEAD"] else data)
+def default_app(request: Request) -> Response:
+    """The page served when no ``app`` is given: GET and HEAD only."""
+    if request.method not in ("GET", "HEAD"):
+        return Response(405, _error_page(405))
+    return Response(200, _PAGE.encode())
+
+
+class _Negotiated:
+    """What the lab's pages ask of ``Request.tls`` (an :class:`ssl.SSLSocket` on the
+    reactor's sites), answered for this hand-written connection."""
+
+    def __init__(self, conn: LegacyServerConnection) -> None:
+        self._conn = conn
+
+    def version(self) -> str:
+        return "TLSv1.2"
+
+    def cipher(self) -> tuple[str, str, int]:
+        return (_OPENSSL_NAMES[self._conn.suite], "TLSv1.2", 128)
+
+    def getpeercert(self) -> dict[str, object]:
+        return {}  # this server asks for no client certificate
+
+
+def _parse_request(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
+    """Request line and headers (RFC 9112 §3, §5); None if they are not HTTP/1.x."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
+        return None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return None  # RFC 9112 §5.1: no whitespace before the colon
+        headers[name.lower()] = value.strip()
+    return parts[0], parts[1], parts[2], headers
 
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -736,8 +802,15 @@ class LegacyRenegotiationServer:
     ``TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256``, an RSA key
     ``TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256``.
 
+    ``app`` answers the one HTTP request of each connection: the lab passes its
+    scenario page (``helpers.lab.pages.app_for(scenario)``, the same
+    :class:`~helpers.lab.server.Request`/``Response`` as the reactor's sites, with
+    ``request.tls.version()``/``cipher()`` answered for this connection); without it,
+    :func:`default_app`'s short page.
+
     ``host`` must be loopback unless ``allow_network=True``; ``port=0`` lets the OS pick.
-    At most ``max_connections`` are served at once (more are closed on arrival); a
+    At most ``max_connections`` are served at once, ``max_per_address`` from one client
+    address (more are closed on arrival: one student cannot take every slot); a
     connection has ``idle_timeout`` seconds per read and ``deadline`` seconds in all
     (handshake, request and answer). :meth:`start`/:meth:`stop` or ``with``;
     :attr:`address`, :attr:`port`, :attr:`url`; :attr:`log` has a line per connection.
@@ -751,7 +824,9 @@ class LegacyRenegotiationServer:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_network: bool = False,
-        max_connections: int = 32,
+        app: App | None = None,
+        max_connections: int = 64,
+        max_per_address: int = 8,
         idle_timeout: float = 5.0,
         deadline: float = 10.0,
     ) -> None:
@@ -790,7 +865,9 @@ class LegacyRenegotiationServer:
         self._chain_der = [c.public_bytes(serialization.Encoding.DER) for c in certs]
         self._key: PrivateKey = private
         self._bind = (host, port)
+        self.app: App = app or default_app
         self.max_connections = max_connections
+        self.max_per_address = max_per_address
         self.idle_timeout = idle_timeout
         self.deadline = deadline
         #: One line per connection: who, what they offered, how it ended (last 200).
@@ -800,6 +877,7 @@ class LegacyRenegotiationServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
+        self._per_address: collections.Counter[str] = collections.Counter()
         self._workers: set[threading.Thread] = set()
 
     # -- life cycle -----------------------------------------------------------
@@ -884,13 +962,17 @@ class LegacyRenegotiationServer:
                 time.sleep(0.05)  # EMFILE and friends: do not spin
                 continue
             with self._lock:
-                if len(self._open) >= self.max_connections:
+                full = len(self._open) >= self.max_connections
+                if full or self._per_address[peer[0]] >= self.max_per_address:
                     sock.close()
                     self.log.append(
-                        f"{peer[0]}:{peer[1]}: refused, {self.max_connections} connections already open"
-                    )
+                        f"{peer[0]}:{peer[1]}: refused, "
+                        + (f"{self.max_connections} connections already open" if full
+                           else f"{self.max_per_address} already open from {peer[0]}")
+                    )  # fmt: skip
                     continue
                 self._open.add(sock)
+                self._per_address[peer[0]] += 1
                 worker = threading.Thread(target=self._serve, args=(sock, peer), daemon=True)
                 self._workers.add(worker)
             worker.start()
@@ -900,7 +982,7 @@ class LegacyRenegotiationServer:
         conn = LegacyServerConnection(self._chain_der, self._key)
         outcome = "closed"
         try:
-            outcome = self._converse(sock, conn)
+            outcome = self._converse(sock, conn, peer)
         except TLSFailure as failure:
             outcome = failure.what
         except TimeoutError:
@@ -915,11 +997,16 @@ class LegacyRenegotiationServer:
             sock.close()
             with self._lock:
                 self._open.discard(sock)
+                self._per_address[peer[0]] -= 1
+                if not self._per_address[peer[0]]:
+                    del self._per_address[peer[0]]
                 self._workers.discard(threading.current_thread())
             notes = "; ".join(conn.notes)
             self.log.append(f"{who}: {outcome}" + (f" [{notes}]" if notes else ""))
 
-    def _converse(self, sock: socket.socket, conn: LegacyServerConnection) -> str:
+    def _converse(
+        self, sock: socket.socket, conn: LegacyServerConnection, peer: tuple[str, int]
+    ) -> str:
         """Handshake, read one request, answer it, close_notify; return what happened."""
         end = time.monotonic() + self.deadline
         request = bytearray()
@@ -941,16 +1028,44 @@ class LegacyRenegotiationServer:
                 return f"client sent alert {conn.peer_alert}"
             if b"\r\n\r\n" in request or len(request) > MAX_REQUEST:
                 break
-        conn.send(_http_answer(bytes(request)))
+        answer, response = self._answer(bytes(request), conn, sock.getsockname()[:2], peer)
+        conn.send(answer)
         conn.close()
         sock.sendall(conn.data_to_send())
+        if response.on_sent is not None:
+            response.on_sent()
         # Half-close, then read until the client hangs up (briefly): closing with its
         # close_notify still unread would make the kernel send a reset instead of a FIN.
-        sock.shutdown(socket.SHUT_WR)
+        # A reset now (the client closed with our close_notify unread) changes nothing.
         linger = min(end, time.monotonic() + 1.0)
-        while self._recv(sock, linger):
-            pass
-        return f"served HTTP over TLS 1.2, {conn.suite_name}, {conn.group}"
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            while self._recv(sock, linger):
+                pass
+        return f"served HTTP {response.status} over TLS 1.2, {conn.suite_name}, {conn.group}"
+
+    def _answer(
+        self,
+        data: bytes,
+        conn: LegacyServerConnection,
+        local: tuple[str, int],
+        peer: tuple[str, int],
+    ) -> tuple[bytes, Response]:
+        """The HTTP answer to one request head (the connection closes after it)."""
+        end = data.find(b"\r\n\r\n", 0, MAX_REQUEST + 4)
+        parsed = _parse_request(data[:end]) if end >= 0 else None
+        if parsed is None:
+            status = 431 if end < 0 else 400
+            response = Response(status, _error_page(status))
+            return _render(response, False, "GET"), response
+        method, target, version, headers = parsed
+        # Request.tls is typed as ssl.SSLSocket; _Negotiated answers the same questions.
+        request = Request(method, target, version, headers, _Negotiated(conn), local, peer)  # type: ignore[arg-type]
+        try:
+            response = self.app(request)
+        except Exception:  # noqa: BLE001 - a bug in a page must not print a traceback
+            response = Response(500, _error_page(500))
+        return _render(response, False, method), response
 
     def _recv(self, sock: socket.socket, end: float) -> bytes | None:
         """One read, bounded by the idle timeout and the connection's deadline (None: time's up)."""
