@@ -46,6 +46,11 @@ KINDS = {
     "tls-1.1-only": "protocol-version",
     "tls-1.2-only": "ok",
     "dh-1024": "weak-dh",
+    # issue 14: strict verification (Python 3.13+ default, VERIFY_X509_STRICT), codes 85-94
+    "strict-no-aki": "nonconforming",
+    "strict-bc-noncritical": "nonconforming",
+    "strict-ca-no-keyusage": "nonconforming",
+    "rsa-kx-only": "handshake-failure",  # static-RSA suites only: no shared cipher
 }
 
 FAILING = [n for n in SCENARIOS if not SCENARIOS[n].expect.ok]
@@ -639,3 +644,229 @@ def test_a_chain_cryptography_cannot_read_is_skipped_not_raised(lab: Lab, monkey
 
     monkeypatch.setattr(x509, "load_der_x509_certificate", panics_on_v4)
     assert len(server_chain._parse_chain([v4, good])) == 1
+
+
+# --------------------------------------------------------------------------- httpx, aiohttp
+# explain() reads what every client of notebook 09 raises, sync and async, from real
+# failures against the lab: the chain differs per client, the kind must not.
+
+#: Scenarios that fail with a default client for reasons of every rung of the ladder.
+_CLIENT_SCENARIOS = (
+    "expired",
+    "wrong-host",
+    "untrusted-root",
+    "self-signed",
+    "incomplete-chain",
+    "bad-issuer",
+    "tls-1.0-only",
+    "dh-1024",
+    "client-cert-required",
+)
+_ASYNC_CLIENTS = ("httpx", "httpx-async", "aiohttp")
+
+
+def _fail_with(client: str, url: str, ctx: ssl.SSLContext | None, **kw: object) -> BaseException:
+    """Fetch ``url`` with ``client`` and return the exception it raised (the test fails if none)."""
+    import asyncio
+
+    import aiohttp
+    import httpx
+
+    async def httpx_async() -> None:
+        async with httpx.AsyncClient(verify=ctx or True, timeout=5, **kw) as session:
+            await session.get(url)
+
+    async def aiohttp_get() -> None:
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.get(url, ssl=ctx or True, **kw) as response:
+                await response.read()
+
+    try:
+        if client == "requests":
+            proxies = {"https": kw["proxy"]} if "proxy" in kw else None
+            requests.get(url, verify=ctx_file(ctx), proxies=proxies, timeout=5)
+        elif client == "httpx":
+            httpx.get(url, verify=ctx or True, timeout=5, **kw)
+        elif client == "httpx-async":
+            asyncio.run(httpx_async())
+        else:
+            asyncio.run(aiohttp_get())
+    except Exception as exc:  # noqa: BLE001 - the point is to catch what the client raises
+        return exc
+    raise AssertionError(f"{client} fetched {url} without an error")
+
+
+_CA_FILES: dict[int, str] = {}
+
+
+def ctx_file(ctx: ssl.SSLContext | None) -> str | bool:
+    """requests takes a file, not a context: the lab bundle the context was made from."""
+    return _CA_FILES.get(id(ctx), True) if ctx is not None else True
+
+
+@pytest.fixture
+def lab_ctx(lab: Lab) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(lab.ca_bundle))
+    _CA_FILES[id(ctx)] = str(lab.ca_bundle)
+    return ctx
+
+
+@pytest.mark.parametrize("client", _ASYNC_CLIENTS)
+@pytest.mark.parametrize("name", [n for n in _CLIENT_SCENARIOS if n in FAILING])
+def test_explain_reads_httpx_and_aiohttp_like_check_does(
+    lab: Lab, lab_ctx: ssl.SSLContext, name: str, client: str
+) -> None:
+    """The same context as check(via="ssl"), so the same verdict, whatever wraps it.
+
+    One quirk, measured with httpx 0.28.1/httpcore 1.0.9: the async client lets a TLS
+    alert that arrives on the first *read* (TLS 1.3's certificate_required, RFC 8446
+    §4.4.2.4) through as a bare ``ssl.SSLError``, not an ``httpx.ReadError`` as the sync
+    client does, so ``except httpx.HTTPError`` misses it and only the ssl layer shows."""
+    exc = _fail_with(client, lab.url(name), lab_ctx)
+    d = diagnose.explain(exc)
+    seen = diagnose.check(lab.url(name), probe=False)
+    assert (d.kind, d.verify_code) == (seen.kind, seen.verify_code)
+    assert d.kind == KINDS[name]
+    if client == "httpx-async" and type(exc).__module__ in ("ssl", "_ssl", "builtins"):
+        assert name == "client-cert-required" and d.via == "ssl"
+    else:
+        assert d.via == client.removesuffix("-async")
+
+
+def test_explain_names_the_chain_and_url_of_each_client(lab: Lab, lab_ctx: ssl.SSLContext) -> None:
+    url = lab.url("expired")
+    chains = {
+        client: diagnose.explain(_fail_with(client, url, lab_ctx)) for client in _ASYNC_CLIENTS
+    }
+    for client in ("httpx", "httpx-async"):
+        assert chains[client].exceptions == (
+            "httpx.ConnectError",
+            "httpcore.ConnectError",
+            "ssl.SSLCertVerificationError",
+        )
+    # aiohttp's wrapper *is* an SSLCertVerificationError (without verify_code): the one it
+    # holds in .args decides.
+    assert chains["aiohttp"].exceptions == (
+        "aiohttp.client_exceptions.ClientConnectorCertificateError",
+        "ssl.SSLCertVerificationError",
+    )
+    for d in chains.values():
+        assert (d.kind, d.verify_code, d.cause) == ("expired", 10, "ssl.SSLCertVerificationError")
+        assert d.target == url and (d.host, d.port) == (lab.host("expired"), lab.port("expired"))
+
+
+@pytest.fixture
+def hangs_up_after_handshake(lab: Lab) -> Iterator[str]:
+    """A server with the lab's valid certificate that completes the handshake, reads the
+    request and closes the TCP connection: no response, no close_notify (RFC 8446 §6.1)."""
+    from helpers.lab.build import server_context
+
+    server_ctx = server_context(SCENARIOS["valid"], lab.files)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(5)
+            try:
+                tls = server_ctx.wrap_socket(conn, server_side=True)
+                tls.recv(4096)
+                socket.socket(fileno=tls.detach()).close()  # TCP FIN, no TLS alert
+            except OSError:
+                conn.close()
+
+    thread = threading.Thread(target=serve, name="hang-up-server")
+    thread.start()
+    try:
+        yield f"https://{lab.host('valid')}:{listener.getsockname()[1]}/"
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.mark.parametrize("client", ("requests", *_ASYNC_CLIENTS))
+def test_a_server_that_hangs_up_without_answering_is_closed_for_every_client(
+    hangs_up_after_handshake: str, lab_ctx: ssl.SSLContext, client: str
+) -> None:
+    """requests: RemoteDisconnected (a ConnectionResetError subclass, yet a FIN, not a reset);
+    httpx: RemoteProtocolError 'Server disconnected'; aiohttp: ServerDisconnectedError."""
+    d = diagnose.explain(_fail_with(client, hangs_up_after_handshake, lab_ctx))
+    assert d.kind == "closed", d.exceptions
+
+
+@pytest.fixture
+def refusing_proxy() -> Iterator[int]:
+    """A plain-HTTP proxy that answers every CONNECT with 407 (RFC 9110 §15.5.8)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(4096)
+                    conn.sendall(
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                        b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+                    )
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, name="refusing-proxy")
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+@pytest.mark.parametrize("client", ("requests", *_ASYNC_CLIENTS))
+def test_a_proxy_that_wants_a_password_is_a_proxy_failure(
+    lab: Lab, lab_ctx: ssl.SSLContext, refusing_proxy: int, client: str
+) -> None:
+    exc = _fail_with(client, lab.url("valid"), lab_ctx, proxy=f"http://127.0.0.1:{refusing_proxy}")
+    d = diagnose.explain(exc)
+    assert d.kind == "proxy", d.exceptions
+    assert "407" in diagnose.ADVICE["proxy"].explanation
+
+
+@pytest.mark.parametrize("client", ("requests", *_ASYNC_CLIENTS))
+def test_an_https_proxy_url_for_a_plain_http_proxy_is_not_tls(
+    lab: Lab, lab_ctx: ssl.SSLContext, refusing_proxy: int, client: str
+) -> None:
+    """HTTPS_PROXY=https://... makes the client start TLS with the proxy, which answers in
+    plain HTTP: WRONG_VERSION_NUMBER, the classic mistake of issue 14 item 5."""
+    exc = _fail_with(client, lab.url("valid"), lab_ctx, proxy=f"https://127.0.0.1:{refusing_proxy}")
+    d = diagnose.explain(exc)
+    assert (d.kind, d.cause) == ("not-tls", "ssl.SSLError")
+    assert "http://, not https://" in d.fix
+
+
+@pytest.mark.parametrize("client", _ASYNC_CLIENTS)
+def test_refused_and_unknown_names_through_httpx_and_aiohttp(
+    lab: Lab, lab_ctx: ssl.SSLContext, refused_port: int, client: str
+) -> None:
+    refused = diagnose.explain(_fail_with(client, f"https://127.0.0.1:{refused_port}/", lab_ctx))
+    assert (refused.kind, refused.cause) == ("refused", "ConnectionRefusedError")
+    # A lab name the lab does not serve: a real gaierror from the hosts table, never DNS.
+    unknown = diagnose.explain(_fail_with(client, "https://nope.lab.localhost:8443/", lab_ctx))
+    assert (unknown.kind, unknown.cause) == ("dns", "socket.gaierror")

@@ -66,7 +66,8 @@ ADVICE: Mapping[str, Advice] = {
     "untrusted-root": Advice(
         "The chain ends at a root CA that is not in your trust store. The server even sent "
         "the root, but sending a root proves nothing: trust anchors come from the client's "
-        "own store (RFC 5280 §6.1.1 (d)).",
+        "own store (RFC 5280 §6.1.1 (d)). If every HTTPS site fails like this at work, a "
+        "TLS-inspecting proxy is re-signing them with the company's own root (notebook 09).",
         "If the CA is one you should trust (your company's or the lab's), pass its "
         "certificate as cafile= (requests: verify='ca.pem' or REQUESTS_CA_BUNDLE). "
         "Otherwise the server needs a certificate from a CA its clients trust.",
@@ -77,7 +78,9 @@ ADVICE: Mapping[str, Advice] = {
         "cannot build a path (RFC 5280 §6.1). Most often the server left out its "
         "intermediate certificate: TLS says the server sends its chain (RFC 8446 §4.4.2), "
         "and browsers hide the mistake by fetching or remembering intermediates, while "
-        "Python, curl and most APIs do not. Less often the issuer is a CA you do not trust.",
+        "Python, curl and most APIs do not. Less often the issuer is a CA you do not trust: "
+        "if every HTTPS site fails like this at work, a TLS-inspecting proxy is re-signing "
+        "them with the company's inspection CA (notebook 09).",
         "Look at the chain below. Admin: configure the server with the full chain "
         "(leaf, then intermediates: fullchain.pem) and test with check() or "
         "`openssl s_client -showcerts`. If the issuer is a private CA you should trust, "
@@ -229,7 +232,10 @@ ADVICE: Mapping[str, Advice] = {
         "OpenSSL version: it sends no alert to a peer that is not speaking TLS). Almost "
         "always the port speaks plain HTTP, or the URL says https:// for an http:// service.",
         "Use the port that speaks TLS (443 by convention), or http:// if the service "
-        "really is plain text. Admin: put TLS in front of the service.",
+        "really is plain text. Through a proxy: most corporate proxies speak plain HTTP on "
+        "their own port, so HTTPS_PROXY must start with http://, not https:// (an https:// "
+        "proxy URL makes the client start TLS with the proxy itself). Admin: put TLS in "
+        "front of the service.",
     ),
     "dns": Advice(
         "The host name could not be turned into an address, so no connection was even "
@@ -260,6 +266,15 @@ ADVICE: Mapping[str, Advice] = {
         "write and an empty read.",
         "Read the server's log; a firewall or a TLS-inspecting proxy may be interfering. "
         "If the server wants a client certificate, present one.",
+    ),
+    "proxy": Advice(
+        "The HTTP proxy between you and the server refused to open the tunnel, or could not "
+        "be reached: an HTTPS request through a proxy starts with CONNECT host:port (RFC 9110 "
+        "§9.3.6), and the proxy answered 407 (it wants a user name and password, §15.5.8), "
+        "403 (policy forbids this host) or 502/503 (it could not reach the server), or "
+        "nothing listens at the proxy's address. TLS never started.",
+        "Check HTTPS_PROXY (and NO_PROXY for hosts that must go direct); put credentials in "
+        "the proxy URL (http://user:password@proxy:3128) or ask for the host to be allowed.",
     ),
     "unreachable": Advice(
         "There is no route to that address: the network is down or the address is wrong.",

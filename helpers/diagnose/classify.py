@@ -95,6 +95,11 @@ def _judge(exc: BaseException) -> _Finding | None:
         return _Finding(3, "refused", exc)
     if isinstance(exc, TimeoutError):  # socket.timeout is TimeoutError since Python 3.10
         return _Finding(3, "timeout", exc)
+    if type(exc).__name__ == "RemoteDisconnected":
+        # http.client's "Remote end closed connection without response" subclasses
+        # ConnectionResetError for old code's sake, but it is an orderly close (EOF), not a
+        # TCP reset: ssl's suppress_ragged_eofs turns a close without close_notify into b"".
+        return _Finding(3, "closed", exc)
     if isinstance(exc, ConnectionResetError):
         return _Finding(3, "reset", exc)
     if isinstance(exc, (ConnectionAbortedError, BrokenPipeError)):
@@ -111,13 +116,45 @@ def _judge(exc: BaseException) -> _Finding | None:
     return None
 
 
+#: Client-library classes that name the failure even when their cause is gone, by the
+#: class name anywhere in the exception's MRO (so no client has to be installed to be
+#: read): requests/urllib3, httpx/httpcore and aiohttp.
+_LIBRARY_KINDS: tuple[tuple[frozenset[str], str], ...] = (
+    # aiohttp 3.10+ ClientConnectorDNSError; urllib3 NameResolutionError
+    (frozenset({"NameResolutionError", "ClientConnectorDNSError"}), "dns"),
+    # urllib3, requests, httpx (TimeoutException and its Connect/Read/Write/Pool children)
+    (
+        frozenset(
+            {
+                "ConnectTimeoutError",
+                "ReadTimeoutError",
+                "Timeout",
+                "ConnectTimeout",
+                "TimeoutException",
+            }
+        ),
+        "timeout",
+    ),
+    # a proxy that refused the CONNECT tunnel (407, 403, 502) or could not be reached:
+    # urllib3/requests ProxyError, httpx ProxyError, aiohttp ClientHttpProxyError and
+    # ClientProxyConnectionError, helpers.live.ProxyTunnelError
+    (
+        frozenset(
+            {"ProxyError", "ClientHttpProxyError", "ClientProxyConnectionError", "ProxyTunnelError"}
+        ),
+        "proxy",
+    ),
+    # aiohttp: the server closed the connection before (or while) answering
+    (frozenset({"ServerDisconnectedError"}), "closed"),
+)
+
+
 def _library_kind(exc: BaseException) -> str | None:
-    """requests/urllib3 classes that name the failure even when their cause is gone."""
+    """A client-library class that names the failure even when its cause is gone."""
     names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"NameResolutionError"}:
-        return "dns"
-    if names & {"ConnectTimeoutError", "ReadTimeoutError", "Timeout", "ConnectTimeout"}:
-        return "timeout"
+    for classes, kind in _LIBRARY_KINDS:
+        if names & classes:
+            return kind
     return None
 
 
@@ -163,12 +200,20 @@ def _classify(exc: BaseException) -> _Verdict:
 def explain(exc: BaseException, *, target: str | None = None, via: str | None = None) -> Diagnosis:
     """Turn an exception your own code caught into a :class:`Diagnosis`.
 
-    Works on anything :mod:`ssl`, :mod:`socket`, ``urllib3`` or ``requests`` raises::
+    Works on anything :mod:`ssl`, :mod:`socket`, :mod:`urllib`, ``urllib3``,
+    ``requests``, ``httpx``/``httpcore`` or ``aiohttp`` raises, sync or async::
 
         try:
-            requests.get(url, timeout=5)
+            requests.get(url, timeout=5)       # or httpx.get(...), await session.get(...)
         except Exception as e:
             diagnose.explain(e)       # shows a card: kind, explanation, fix
+
+    Each client wraps the :mod:`ssl` exception differently (notebook 09 prints the
+    chains): ``requests.exceptions.SSLError`` > ``MaxRetryError`` > ``urllib3 SSLError``
+    > ``ssl.SSLCertVerificationError``; ``httpx.ConnectError`` > ``httpcore.ConnectError``
+    > ``ssl.SSLCertVerificationError`` (through ``__cause__``/``__context__``);
+    aiohttp's ``ClientConnectorCertificateError`` *is* an ``SSLCertVerificationError``
+    (without ``verify_code``) and holds the real one in ``.args``.
 
     The exception chain is unwrapped (see :func:`exception_chain`) and the most specific
     exception in it decides the kind; ``exception`` is the class you caught, ``cause``
@@ -210,11 +255,36 @@ def _message_of(exc: BaseException) -> str:
 
 
 def _url_of(exc: BaseException) -> str | None:
+    """The URL the failed request was for, wherever its library keeps it.
+
+    requests: ``exc.request.url`` (a str); httpx: ``exc.request.url`` (an ``httpx.URL``;
+    reading ``.request`` raises RuntimeError when it was never set); aiohttp:
+    ``exc.request_info.real_url`` on a response error, only ``host``/``port``/``ssl`` on a
+    connection error; urllib: ``HTTPError.url``.
+    """
     for item in exception_chain(exc):
-        request = getattr(item, "request", None)
+        try:
+            request = getattr(item, "request", None)
+        except Exception:  # noqa: BLE001 - httpx: "The .request property has not been set."
+            request = None
         url = getattr(request, "url", None)
-        if isinstance(url, str):
-            return url
+        if url is not None and type(url).__name__ in ("str", "URL"):
+            return str(url)
+        info = getattr(item, "request_info", None)
+        real = getattr(info, "real_url", None)
+        if real is not None:
+            return str(real)
+        host, port = getattr(item, "host", None), getattr(item, "port", None)
+        if type(item).__module__.startswith("aiohttp") and isinstance(host, str):
+            # aiohttp's ConnectionKey(host, port, is_ssl, ...)
+            key = getattr(item, "_conn_key", None)
+            scheme = "https" if getattr(key, "is_ssl", True) else "http"
+            shown = f"[{host}]" if ":" in host else host
+            return (
+                f"{scheme}://{shown}:{port}/" if isinstance(port, int) else f"{scheme}://{shown}/"
+            )
+        if type(item).__module__ == "urllib.error" and isinstance(getattr(item, "url", None), str):
+            return item.url  # type: ignore[attr-defined]
     return None
 
 
@@ -228,10 +298,22 @@ def _host_port_of(url: str | None) -> tuple[str | None, int | None]:
         return None, None
 
 
+#: The client each library's exceptions come from, by module; the outermost one named
+#: in the chain is the client you called (httpx wraps httpcore, requests wraps urllib3).
+_CLIENT_MODULES = {
+    "requests": "requests",
+    "urllib3": "urllib3",
+    "httpx": "httpx",
+    "httpcore": "httpcore",
+    "aiohttp": "aiohttp",
+    "urllib": "urllib",
+    "http": "http.client",
+}
+
+
 def _via_of(chain: Sequence[BaseException]) -> str:
-    modules = {type(e).__module__.split(".")[0] for e in chain}
-    if "requests" in modules:
-        return "requests"
-    if "urllib3" in modules:
-        return "urllib3"
+    for item in chain:  # outermost first
+        top = type(item).__module__.split(".")[0]
+        if top in _CLIENT_MODULES:
+            return _CLIENT_MODULES[top]
     return "ssl"

@@ -171,6 +171,8 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     ("doesn't match", "hostname-mismatch"),  # urllib3's own match_hostname
     ("eof occurred in violation of protocol", "closed"),
     ("unexpected eof", "closed"),
+    ("server disconnected", "closed"),  # httpx RemoteProtocolError, aiohttp
+    ("remote end closed connection", "closed"),  # http.client RemoteDisconnected
     ("name or service not known", "dns"),
     ("temporary failure in name resolution", "dns"),
     ("nodename nor servname", "dns"),
