@@ -335,6 +335,9 @@ def test_refusals(lab: Lab, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert status == 405 and b"only opens CONNECT tunnels" in body
     assert _ask(url, b"CONNECT valid.lab.localhost HTTP/1.1\r\n\r\n")[0] == 400  # no port
     assert _ask(url, b"CONNECT valid.lab.localhost:99999 HTTP/1.1\r\n\r\n")[0] == 400
+    for bad in (b"a..b.localhost:443", b"under_score.localhost:443", b"[::zz]:443", b"x:1@y:443"):
+        assert _ask(url, b"CONNECT " + bad + b" HTTP/1.1\r\n\r\n")[0] == 400, bad
+    assert _ask(url, b"CONNECT [::1]:9 HTTP/1.1\r\n\r\n")[0] in (200, 502)  # loopback: allowed
 
 
 def test_hostile_clients_get_no_traceback(

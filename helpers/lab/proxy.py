@@ -132,6 +132,9 @@ _AUTHORITY = re.compile(
 )
 # Bytes no HTTP/1.1 head contains (RFC 9112 §2.2, §5): controls other than HTAB, CR, LF.
 _GARBAGE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A host name as RFC 1123 §2.1 allows it (letters, digits, hyphens; labels of 1-63).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\.?$)(?:{_LABEL}\.)*{_LABEL}\.?")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2
 
 
@@ -183,7 +186,15 @@ def parse_connect(head: bytes) -> tuple[str, int]:
     port = int(match["port"])
     if not 0 < port < 65536:
         raise Refusal(400, f"Port {port} is not a TCP port (1-65535).")
-    return (match["v6"] or match["host"]), port
+    if match["v6"] is not None:
+        try:
+            ipaddress.IPv6Address(match["v6"])
+        except ValueError:
+            raise Refusal(400, "The address in brackets is not an IPv6 address.") from None
+        return match["v6"], port
+    if not _HOSTNAME.fullmatch(match["host"]):
+        raise Refusal(400, "The CONNECT target is not a host name or an IPv4 address.")
+    return match["host"], port
 
 
 def _target_address(host: str) -> str:
@@ -531,7 +542,7 @@ class ConnectProxy:
             with self._lock:
                 full = len(self._open) >= MAX_CONNECTIONS
             if full:
-                self.turned_away += 1
+                self._count("turned_away")
                 with contextlib.suppress(OSError):
                     conn.setblocking(False)
                     conn.send(_reply(503, "The lab proxy is busy; try again."))
@@ -557,7 +568,10 @@ class ConnectProxy:
         upstream: socket.socket | None = None
         try:
             upstream = self._tunnel(conn)
-        except Exception:  # noqa: BLE001, S110 - one connection's failure is that connection's only
+        # One connection's failure is that connection's only, and never a traceback on
+        # the terminal; BaseException too, for a Rust panic in cryptography (see
+        # helpers/pki/panics.py). A worker thread has no KeyboardInterrupt to lose.
+        except BaseException:  # noqa: BLE001, S110
             pass
         finally:
             with self._lock:
@@ -567,8 +581,12 @@ class ConnectProxy:
                     with contextlib.suppress(OSError):
                         sock.close()
 
+    def _count(self, what: str) -> None:
+        with self._lock:
+            setattr(self, what, getattr(self, what) + 1)
+
     def _refuse(self, conn: socket.socket, refusal: Refusal) -> None:
-        self.refused += 1
+        self._count("refused")
         with contextlib.suppress(OSError):
             conn.settimeout(LINGER)
             conn.sendall(_reply(refusal.status, refusal.sentence))
@@ -597,7 +615,7 @@ class ConnectProxy:
         upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.settimeout(HANDSHAKE_TIMEOUT)
         conn.sendall(_reply(200))
-        self.tunnels += 1
+        self._count("tunnels")
         if self.mode == "tunnel":
             if rest:
                 upstream.sendall(rest)
