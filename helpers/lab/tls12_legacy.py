@@ -90,13 +90,15 @@ How the lab (or a lesson) uses it::
 
     from helpers.lab.tls12_legacy import LegacyRenegotiationServer
 
-    with LegacyRenegotiationServer("chain.pem", "key.pem") as server:
+    with LegacyRenegotiationServer("chain.pem", "key.pem", app=app_for(scenario)) as server:
         print(server.port)   # 127.0.0.1:<port>; server.url is https://127.0.0.1:<port>/
         ...                  # a client with OP_LEGACY_SERVER_CONNECT gets a page here
 
 ``chain`` is a PEM file (leaf first) or a list of certificates; ``key`` a PEM file or a
-private key object. :attr:`LegacyRenegotiationServer.log` keeps a line per connection
-(what the client offered, how it ended), handy in a lesson and in tests.
+private key object; ``app`` (optional) the lab's page for the scenario
+(:func:`helpers.lab.pages.app_for`), else a short page of its own.
+:attr:`LegacyRenegotiationServer.log` keeps a line per connection (what the client
+signalled, how it ended), handy in a lesson and in tests.
 """
 
 from __future__ import annotations
@@ -535,7 +537,7 @@ class LegacyServerConnection:
         self._group = 0
         self._scheme = 0
         self._client_keys = self._server_keys = _Direction(b"", b"")  # set by ClientKeyExchange
-        #: What the client sent, for the log: suites offered, RFC 5746 signals, ...
+        #: What the client sent that this server ignores (RFC 5746 signals, EMS), for the log.
         self.notes: list[str] = []
         self.peer_closed = False
         self.peer_alert: str | None = None
@@ -675,7 +677,6 @@ class LegacyServerConnection:
         self._scheme = _choose_scheme(hello, self._key)
         self._client_random = hello.random
         self._server_random = secrets.token_bytes(32)
-        self._state = "hello_done"
 
     def _send_server_flight(self) -> None:
         if self._group == X25519:
@@ -979,6 +980,8 @@ class LegacyRenegotiationServer:
 
     def _serve(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         who = f"{peer[0]}:{peer[1]}"
+        with contextlib.suppress(OSError):  # each flight is one write: no need to wait (Nagle)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = LegacyServerConnection(self._chain_der, self._key)
         outcome = "closed"
         try:
