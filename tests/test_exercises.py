@@ -1155,3 +1155,84 @@ def test_nb04_nb05_declared_params_match_the_stubs_and_name_them(key, params):
     assert result.attempted and not result.passed
     want = "(" + ", ".join(params) + ")"
     assert result.message.startswith(f"your function must take {want}, like the stub"), result.message
+
+
+# nb09 --- notebook 09: answers that work through the proxy or for the one host, but are unsafe
+
+
+def _nb09_refused(key: str, answer) -> str:
+    result = exercises.get(key).check(answer)
+    assert result.attempted and not result.passed, f"{key} accepted an unsafe answer"
+    return result.message
+
+
+def _nb09_bundle(roots, inspection_ca, folder, *, keep_roots=True, in_place=False):
+    from pathlib import Path
+
+    inspection = Path(inspection_ca).read_bytes()
+    if in_place:  # "append the company root to certifi's cacert.pem"
+        with open(roots, "ab") as f:
+            f.write(b"\n" + inspection)
+        return roots
+    bundle = Path(folder, "bundle.pem")
+    bundle.write_bytes((Path(roots).read_bytes() + b"\n" if keep_roots else b"") + inspection)
+    return str(bundle)
+
+
+@pytest.mark.parametrize(
+    ("answer", "teaching"),
+    [
+        (lambda r, i, f: False, "switches verification off for every site"),
+        (lambda r, i, f: _nb09_bundle(r, i, f, keep_roots=False), "not the inspection root instead"),
+        (lambda r, i, f: _nb09_bundle(r, i, f, in_place=True), "changed the roots file itself"),
+    ],
+    ids=["verify-false", "inspection-root-only", "appended-to-roots"],
+)
+def test_nb09_work_bundle_refuses_unsafe_bundles(answer, teaching):
+    message = _nb09_refused("nb09.work_bundle", answer)
+    assert teaching in message, message
+
+
+def _nb09_session(url, cafile, *, mount=None, verify_server=True, use_cafile=True):
+    import ssl
+
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from helpers.lab import get_lab
+
+    class ContextAdapter(HTTPAdapter):
+        def __init__(self, context, **kwargs):
+            self.context = context
+            super().__init__(**kwargs)
+
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["ssl_context"] = self.context
+            return super().init_poolmanager(*args, **kwargs)
+
+    ctx = ssl.create_default_context(cafile=cafile if use_cafile else str(get_lab().ca_bundle))
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=1")
+    if not verify_server:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    session = requests.Session()
+    session.verify = cafile
+    session.mount(mount or url, ContextAdapter(ctx))
+    return session
+
+
+@pytest.mark.parametrize(
+    ("options", "teaching"),
+    [
+        ({"mount": "https://"}, "covers more than the one URL"),
+        ({"mount": "https://dh-1024.lab.localhost"}, "a prefix without the port"),
+        ({"verify_server": False}, "does not verify the server"),
+        ({"use_cafile": False}, "does not verify the server with cafile"),
+    ],
+    ids=["mounted-on-https", "mounted-without-port", "no-verification", "ignores-cafile"],
+)
+def test_nb09_legacy_session_refuses_a_downgrade_beyond_its_host(options, teaching):
+    message = _nb09_refused(
+        "nb09.legacy_session", lambda url, cafile: _nb09_session(url, cafile, **options)
+    )
+    assert teaching in message, message
