@@ -64,6 +64,16 @@ pytestmark = [
 ]
 
 LAB_SCENARIOS = ("valid", "expired", "tls-1.2-only")
+#: Issue 14's scenarios (notebook 09): curl's and openssl s_client's verdicts must be the
+#: ones the lab states (Scenario.verdict), and both decoders must read the same wire.
+ISSUE14 = (
+    "strict-no-aki",
+    "strict-bc-noncritical",
+    "strict-ca-no-keyusage",
+    "rsa-kx-only",
+    "legacy-renegotiation",
+    "truncation",
+)
 HANDSHAKE, CCS, ALERT = 22, 20, 21
 FINISHED = 20
 
@@ -71,7 +81,7 @@ FINISHED = 20
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[Lab]:
     """The three scenarios this module needs, in this process, stopped at the end."""
-    with Lab(scenarios={n: SCENARIOS[n] for n in LAB_SCENARIOS}) as running:
+    with Lab(scenarios={n: SCENARIOS[n] for n in LAB_SCENARIOS + ISSUE14}) as running:
         yield running
 
 
@@ -104,7 +114,7 @@ def _captured(
     return thirdparty.read(pcap, keylog, set(ports), sniffer.dropped), keylog, output
 
 
-def _run_tool(argv: list[str], keylog: Path, stdin: bytes = b"") -> str:
+def _run_tool(argv: list[str], keylog: Path, stdin: bytes = b"", tail: int = 2000) -> str:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "SSLKEYLOGFILE": str(keylog)}
     process = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
@@ -114,7 +124,7 @@ def _run_tool(argv: list[str], keylog: Path, stdin: bytes = b"") -> str:
     except subprocess.TimeoutExpired:
         process.kill()  # our own child, by its PID
         out, _ = process.communicate()
-    return f"exit {process.returncode}: {out.decode(errors='replace')[-2000:]}"
+    return f"exit {process.returncode}: {out.decode(errors='replace')[-tail:]}"
 
 
 def _curl(lab: Lab, scenario: str, version: str, keylog: Path) -> str:
@@ -379,3 +389,91 @@ def test_chromium(lab, chromium_run, record_property, pytestconfig):
             assert conn.alerts["c2s"] and conn.alerts["c2s"][-1][0] == 2, conn.alerts
     negotiated = {c.server_port for c in chromium_run.capture.connections if _ours(c).server_hello}
     assert negotiated == set(expected), (negotiated, chromium_run.output)
+
+
+# --- issue 14: the verdicts curl and openssl s_client reach, and what is on the wire -----
+
+
+def _curl_default(lab: Lab, scenario: str, keylog: Path) -> str:
+    """curl as a user runs it: its own defaults, the lab root trusted, nothing forced."""
+    host, port = lab.host(scenario), lab.port(scenario)
+    return _run_tool(
+        [
+            "curl", "-sS", "-o", "/dev/null", "--max-time", "10",
+            "--cacert", str(lab.ca_bundle), "--resolve", f"{host}:{port}:127.0.0.1",
+            f"https://{host}:{port}/",
+        ],
+        keylog,
+    )  # fmt: skip
+
+
+def _s_client(lab: Lab, scenario: str, keylog: Path) -> str:
+    """openssl s_client -verify_return_error, the system OpenSSL, no strict flag."""
+    host, port = lab.host(scenario), lab.port(scenario)
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    return _run_tool(
+        [
+            "openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", host,
+            "-verify_return_error", "-verify_hostname", host, "-CAfile", str(lab.ca_bundle),
+            "-keylogfile", str(keylog), "-ign_eof",
+        ],
+        keylog,
+        request,
+        tail=200_000,  # all of it: the page, the session, the error, in whatever order
+    )  # fmt: skip
+
+
+ISSUE14_TOOLS = {"curl": _curl_default, "openssl": _s_client}
+
+
+@pytest.fixture(scope="module")
+def issue14_runs(lab: Lab, tmp_path_factory) -> dict[tuple[str, str], Run]:
+    runs = {}
+    for tool, drive in ISSUE14_TOOLS.items():
+        if shutil.which(tool) is None:
+            continue
+        for scenario in ISSUE14:
+            work = tmp_path_factory.mktemp(f"{tool}-{scenario}")
+            capture, keylog, output = _captured(
+                lab, [scenario], work, lambda k, d=drive, s=scenario: d(lab, s, k)
+            )
+            runs[tool, scenario] = Run(tool, scenario, "default", capture, keylog, output)
+    return runs
+
+
+@pytest.mark.parametrize("scenario", ISSUE14)
+@pytest.mark.parametrize("tool", list(ISSUE14_TOOLS))
+def test_issue14_scenario_verdicts_and_wire(tool, scenario, issue14_runs, pytestconfig):
+    if shutil.which(tool) is None:
+        pytest.fail(f"{tool} is not installed: apt-get install -y {tool}")
+    run = issue14_runs[tool, scenario]
+    notes = _check_run(run)  # tshark and helpers.handshake/tls13 read the same bytes
+    reporting.report(pytestconfig, [f"  {tool} {scenario}: {run.output[:120]!r}"])
+    expect = SCENARIOS[scenario].verdict(tool)
+    # The tool's own verdict is the one the lab states (and, for openssl, its JSON "cli").
+    assert run.output.startswith("exit 0") is expect.ok, (expect.describe(), run.output)
+    if not expect.ok:
+        assert expect.error is not None and expect.error.lower() in run.output.lower(), run.output
+    conn = run.capture.connections[0]
+    server_hello = _ours(conn).server_hello
+    if scenario == "rsa-kx-only":
+        if expect.ok:  # RSA key transport: nothing ephemeral, no forward secrecy
+            assert server_hello is not None and server_hello.version == "TLSv1.2"
+            assert server_hello.cipher_suite_name.startswith("TLS_RSA_WITH_AES_"), server_hello
+        else:  # no suite in common: the server's handshake_failure alert, read by both
+            assert server_hello is None and conn.alerts["s2c"][-1] == (2, 40), conn.alerts
+    elif scenario == "legacy-renegotiation":
+        # RFC 5746 missing: a TLS 1.2 ServerHello with no extensions at all, then the
+        # client gives up with a fatal alert that both decoders read.
+        assert server_hello is not None and server_hello.version == "TLSv1.2"
+        assert 0xFF01 not in [e.type for e in server_hello.extensions], server_hello.extensions
+        assert conn.alerts["c2s"] and conn.alerts["c2s"][-1][0] == 2, (conn.alerts, run.output)
+    elif scenario == "truncation":
+        # The page came, then the server's FIN with no close_notify before it: the server
+        # sent no alert at all (decrypted from the key log by both decoders).
+        assert server_hello is not None and server_hello.version == "TLSv1.3"
+        assert conn.alerts["s2c"] == [], conn.alerts
+        assert "HTTP/1.1 200 OK" in run.output or tool == "curl", run.output
+    else:  # strict-*: the tools do not set X509_V_FLAG_X509_STRICT and accept the chain
+        assert expect.ok and server_hello is not None, run.output
+    assert not notes, notes
