@@ -18,6 +18,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -391,18 +392,38 @@ def test_connections_over_the_cap_are_turned_away(
 
 
 def test_stopping_the_lab_frees_the_ports_and_removes_the_root() -> None:
+    before = {t.ident for t in threading.enumerate()}
     lab = Lab().start()
     proxies = lab.proxy
+    # One tunnel in use while the lab stops: it is closed and its thread joined too.
+    held = _connect(proxies.tunnel, lab.host("valid"), lab.port("valid"))
     ports = [urlsplit(proxies.tunnel).port, urlsplit(proxies.inspecting).port]
     path = proxies.inspection_ca
     assert path.exists()
     lab.stop()
     assert not path.exists()
+    held.settimeout(5)
+    assert held.recv(1) == b""
+    held.close()
+    assert {t.ident for t in threading.enumerate()} <= before
     for port in ports:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", port))  # free again
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        # Free again (SO_REUSEADDR, as every server sets it, only ignores the TIME_WAIT
+        # left by the closed tunnel; it cannot bind a port that is still listening).
+        assert wait_for(lambda port=port: _can_bind(port)), port
     with pytest.raises(LabError, match="not running"):
         lab.proxy  # noqa: B018
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def test_a_joined_lab_has_no_proxy() -> None:

@@ -45,6 +45,23 @@ Two consequences notebook 09 shows:
   ``client-cert-required`` fails behind an inspecting proxy, as mutual TLS does behind a
   real one unless the site is exempted.
 
+What clients say (measured December 2026 on Python 3.11 + OpenSSL 3.0 and Python 3.13
++ OpenSSL 3.5, requests 2.34 / urllib3 2.x, curl 7.88 and 8.14; the same on both):
+
+* through ``inspecting``, trusting the lab CA alone: requests and urllib raise
+  ``[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate
+  in certificate chain``; curl exits 60, ``SSL certificate problem: self-signed
+  certificate in certificate chain``; ``openssl s_client -proxy HOST:PORT -showcerts``
+  shows ``i:...CN = Corporate Inspection CA`` under every certificate and
+  ``Verify return code: 19``. curl's ``--proxy-cacert`` does not help: it is for an
+  ``https://`` proxy's *own* certificate; the re-signed site needs ``--cacert``.
+* an ``https://`` proxy URL for this plain-HTTP proxy: the client starts TLS, the proxy
+  answers ``400`` in plain text at once, and OpenSSL reads ``HTTP/1.1`` as a record
+  header: requests raises ``ProxyError`` ("Your proxy appears to only use HTTP and not
+  HTTPS, try changing your proxy URL to be HTTP") around ``[SSL: WRONG_VERSION_NUMBER]
+  wrong version number``; curl exits 35, ``error:0A00010B:SSL routines::wrong version
+  number``. urllib ignores the proxy URL's scheme and works.
+
 Fenced for a classroom, unlike a real proxy: it listens on loopback only; it connects
 only to lab names (looked up in the lab's own table, :mod:`helpers.names`, never DNS)
 and loopback addresses, and answers ``403 Forbidden`` to any other target, so it is
@@ -448,6 +465,7 @@ class ConnectProxy:
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._lock = threading.Lock()
         self._open: dict[threading.Thread, list[socket.socket]] = {}
         #: Connections answered 503 because :data:`MAX_CONNECTIONS` were busy.
@@ -463,9 +481,11 @@ class ConnectProxy:
         family = socket.AF_INET6 if ":" in self._bind else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:
+            if os.name == "posix":  # as socket.create_server does: no wait after a restart
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             listener.bind((self._bind, 0))
             listener.listen(64)
-            listener.settimeout(_POLL)
+            listener.setblocking(False)  # the accept thread waits in a selector
         except OSError as exc:
             listener.close()
             raise LabError(
@@ -473,6 +493,7 @@ class ConnectProxy:
                 "Check that loopback is up (ip link set lo up).",
             ) from None
         self._stopping.clear()
+        self._wake = socket.socketpair()  # stop() writes a byte: the accept thread wakes
         self._listener = listener
         self._thread = threading.Thread(
             target=self._accept_loop, name=f"lab-proxy-{self.mode}", daemon=True
@@ -486,9 +507,15 @@ class ConnectProxy:
         if listener is None:
             return
         self._stopping.set()
+        wake, self._wake = self._wake, None
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                wake[1].send(b"!")
         if self._thread is not None:
             self._thread.join(timeout=5)
         listener.close()
+        for end in wake or ():
+            end.close()
         with self._lock:
             open_now = dict(self._open)
         for sockets in open_now.values():
@@ -527,38 +554,47 @@ class ConnectProxy:
 
     # --- threads
     def _accept_loop(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        while not self._stopping.is_set():
-            try:
-                conn, _peer = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+        listener, wake = self._listener, self._wake
+        assert listener is not None and wake is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(wake[0], selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                selector.select()  # a client, or stop()
                 if self._stopping.is_set():
                     return
-                time.sleep(_POLL)  # out of descriptors: wait instead of spinning
-                continue
+                try:
+                    conn, _peer = listener.accept()
+                except BlockingIOError:
+                    continue  # another wake-up took it, or the client gave up
+                except OSError:
+                    time.sleep(_POLL)  # out of descriptors: wait instead of spinning
+                    continue
+                conn.setblocking(True)
+                self._admit(conn)
+
+    def _admit(self, conn: socket.socket) -> None:
+        """Give ``conn`` a thread, or turn it away if :data:`MAX_CONNECTIONS` are busy."""
+        with self._lock:
+            full = len(self._open) >= MAX_CONNECTIONS
+        if full:
+            self._count("turned_away")
+            with contextlib.suppress(OSError):
+                conn.setblocking(False)
+                conn.send(_reply(503, "The lab proxy is busy; try again."))
+            conn.close()
+            return
+        thread = threading.Thread(
+            target=self._serve, args=(conn,), name=f"lab-proxy-{self.mode}-conn", daemon=True
+        )
+        with self._lock:
+            self._open[thread] = [conn]
+        try:
+            thread.start()
+        except RuntimeError:  # no more threads on this machine
             with self._lock:
-                full = len(self._open) >= MAX_CONNECTIONS
-            if full:
-                self._count("turned_away")
-                with contextlib.suppress(OSError):
-                    conn.setblocking(False)
-                    conn.send(_reply(503, "The lab proxy is busy; try again."))
-                conn.close()
-                continue
-            thread = threading.Thread(
-                target=self._serve, args=(conn,), name=f"lab-proxy-{self.mode}-conn", daemon=True
-            )
-            with self._lock:
-                self._open[thread] = [conn]
-            try:
-                thread.start()
-            except RuntimeError:  # no more threads on this machine
-                with self._lock:
-                    self._open.pop(thread, None)
-                conn.close()
+                self._open.pop(thread, None)
+            conn.close()
 
     def _track(self, sock: socket.socket) -> None:
         with self._lock:
