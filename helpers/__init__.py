@@ -37,6 +37,10 @@ module             what it holds                                                
 ``mitm``           a man in the middle on loopback, and certificate pinning        07
 ``probe``          which versions and ciphers a server accepts, and a grade        08
 ``ocsp``           an OCSP responder on loopback and a client that asks it         08
+``clients``        requests, urllib, httpx, aiohttp, truststore, curl, pip, uv     09
+                   run for real; "which tool reads what" table
+``doctor``         ``python -m helpers.doctor [URL]``: this machine's TLS setup,   00, 09
+                   every TLS variable checked, findings with their fix
 =================  ==============================================================  ========
 """
 

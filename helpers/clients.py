@@ -1,0 +1,857 @@
+"""Every HTTPS client a learner meets at work, run for real (introduced in notebook 09).
+
+Theory of operation
+-------------------
+Behind a TLS-inspecting proxy every tool fails with ``CERTIFICATE_VERIFY_FAILED`` and
+every tool is fixed by trusting the company's inspection root, but **each tool reads its
+trust store from a different place**: ``requests`` from ``REQUESTS_CA_BUNDLE`` (else
+certifi), :mod:`urllib` and :mod:`ssl` from OpenSSL's default paths (``SSL_CERT_FILE``,
+``SSL_CERT_DIR``), curl from ``--cacert``/``CURL_CA_BUNDLE``, pip from ``--cert``/
+``PIP_CERT``, uv (rustls) from ``SSL_CERT_FILE``... Memorised tables go stale with every
+release, so this module *measures* instead:
+
+* one small function per client (:func:`fetch_requests`, :func:`fetch_urllib`,
+  :func:`fetch_httpx`, :func:`fetch_aiohttp`, :func:`fetch_truststore`,
+  :func:`fetch_curl`, :func:`fetch_pip`, :func:`fetch_uv`) fetches a URL, through an
+  optional proxy, with an optional CA bundle given the tool's own way (``verify=``,
+  ``--cacert``, ``--cert``...) and optional environment variables, and returns a
+  :class:`Verdict`;
+* each runs in a **fresh subprocess** whose environment is built from nothing but what
+  you pass (this machine's own ``PIP_CERT`` or ``SSL_CERT_FILE`` must not decide the
+  answer), because most tools read these variables once, at start-up or import;
+* :func:`which_tool_reads_what` runs every client through the lab's inspecting proxy
+  (:mod:`helpers.lab.proxy`) once with nothing set, once per variable naming a bundle
+  with the inspection root, and once with the tool's own option, and tabulates what
+  happened: the table notebook 09's runbook ends with.
+
+**truststore on Linux.** :func:`truststore.inject_into_ssl` makes :mod:`ssl` verify with
+the operating system's trust store: Keychain on macOS, CryptoAPI on Windows, and on Linux
+*OpenSSL's default paths*, the files your distribution's ``ca-certificates`` package
+fills (where an admin installs a company root with ``update-ca-certificates``). The lab
+cannot edit this machine's store, so here ``SSL_CERT_FILE`` stands in for "the OS store":
+on Linux that is exactly what truststore reads; on macOS and Windows it would not be.
+
+The Python clients never look a lab name up themselves: through a proxy the proxy does
+(``CONNECT valid.lab.localhost:PORT``), and without one the subprocess answers lab names
+from the same table as the lab (:mod:`helpers.names`). Each Python subprocess also runs
+the course's offline guard (:mod:`helpers.netguard`), so nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from . import names
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .lab import Lab
+
+#: The clients, in the order of notebook 09's runbook.
+PYTHON_CLIENTS = ("requests", "urllib", "httpx", "aiohttp", "truststore")
+TOOLS = ("curl", "pip", "uv")
+CLIENTS = PYTHON_CLIENTS + TOOLS
+
+#: The variables that name a trust store, one column each in :func:`which_tool_reads_what`.
+TRUST_VARIABLES = (
+    "REQUESTS_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE",
+    "PIP_CERT",
+)
+
+#: Every variable a subprocess may be given (anything else is a mistake in the call).
+ENV_VARIABLES = TRUST_VARIABLES + (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "SSLKEYLOGFILE",
+    "UV_NATIVE_TLS",
+    "UV_SYSTEM_CERTS",
+)
+
+#: How each tool is given a CA bundle of its own (the last column of the table).
+OWN_OPTION = {
+    "requests": "verify=bundle",
+    "urllib": "context=create_default_context(cafile=bundle)",
+    "httpx": "verify=ssl_context",
+    "aiohttp": "ssl=ssl_context",
+    "truststore": "ctx.load_verify_locations(bundle)",
+    "curl": "--cacert bundle",
+    "pip": "--cert bundle",
+    "uv": "",  # no such option: SSL_CERT_FILE is uv's way
+}
+
+#: Seconds each fetch may take (pip and uv start slowly on a loaded machine).
+TIMEOUT = 30.0
+_ROOT = Path(__file__).resolve().parent.parent
+_PROJECT = "tls-course-hello"  # the one project the lab's index serves (helpers/lab/wheel.py)
+
+
+@dataclass
+class Verdict:
+    """What one client did with one URL: ``ok`` (an HTTP answer came back) or the ``kind``
+    of failure, in :data:`helpers.diagnose.ADVICE`'s words, and the tool's own message."""
+
+    client: str
+    url: str
+    ok: bool
+    kind: str
+    status: int | None = None
+    message: str = ""
+    settings: str = ""  # what this run was given, e.g. "SSL_CERT_FILE=bundle.pem"
+    exceptions: tuple[str, ...] = ()
+    elapsed: float = 0.0
+
+    @property
+    def cell(self) -> str:
+        """``✔ 200`` or ``✘ untrusted-root``: one table cell."""
+        return f"✔ {self.status or 'ok'}" if self.ok else f"✘ {self.kind}"
+
+    def __str__(self) -> str:
+        head = f"{self.client:<10} {self.cell:<22} {self.url}"
+        extra = f"  [{self.settings}]" if self.settings else ""
+        tail = "" if self.ok else f"\n           {self.message[:300]}"
+        return head + extra + tail
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        return (
+            f"<div style='color:#1f2328;background:#f6f8fa;padding:4px 8px'>"
+            f"<b style='color:{colour}'>{e(self.cell)}</b> <code>{e(self.client)}</code> "
+            f"{e(self.url)} <small>{e(self.settings)}</small>"
+            + ("" if self.ok else f"<br><code>{e(self.message[:300])}</code>")
+            + "</div>"
+        )
+
+
+# --------------------------------------------------------------------------- the subprocess
+
+
+def clean_env(
+    home: str | os.PathLike[str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """An environment with nothing of this machine's TLS, proxy or pip settings in it.
+
+    ``home`` is a throw-away directory (HOME, caches, configs); ``extra`` holds the
+    variables under test. pip reads no config file and uv none either.
+    """
+    home = Path(home)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(_ROOT),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+        "UV_NO_CONFIG": "1",
+        "UV_CACHE_DIR": str(home / "uv-cache"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+    }
+    for key, value in (extra or {}).items():
+        if key not in ENV_VARIABLES:
+            raise UsageError(
+                f"{key!r} is not a variable these clients are tested with.",
+                f"Use one of: {', '.join(ENV_VARIABLES)}.",
+            )
+        env[key] = str(value)
+    return env
+
+
+def _child(
+    clients: Sequence[str],
+    url: str,
+    proxy: str | None,
+    cafile: str | None,
+    timeout: float,
+    env: Mapping[str, str],
+    aiohttp_trust_env: bool = False,
+) -> list[Verdict]:
+    """Run the Python ``clients`` one after another in one fresh interpreter."""
+    job = {
+        "clients": list(clients),
+        "url": url,
+        "proxy": proxy,
+        "cafile": cafile,
+        "timeout": timeout,
+        "names": _lab_names_for(url) if not proxy else {},
+        "aiohttp_trust_env": aiohttp_trust_env,
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
+        done = subprocess.run(
+            [sys.executable, "-m", "helpers.clients", json.dumps(job)],
+            env=clean_env(home, env),
+            capture_output=True,
+            text=True,
+            timeout=timeout * len(clients) + 30,
+        )
+    verdicts = []
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            data = json.loads(line)
+            data["exceptions"] = tuple(data.get("exceptions", ()))
+            verdicts.append(Verdict(**data))
+    if len(verdicts) != len(clients):
+        message = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        got = {v.client for v in verdicts}
+        verdicts += [
+            Verdict(c, url, False, "error", message=message) for c in clients if c not in got
+        ]
+    spent = (time.monotonic() - started) / max(len(clients), 1)
+    for v in verdicts:
+        v.elapsed = v.elapsed or spent
+    return verdicts
+
+
+def _lab_names_for(url: str) -> dict[str, str]:
+    """The lab name of ``url`` and its address, for a subprocess that connects directly."""
+    host = urlsplit(url).hostname or ""
+    if names.is_lab_name(host):
+        names.refuse_unserved(host)  # LabError: no running lab serves it
+        address = names.lookup(host)
+        return {host: address} if address else {}
+    return {}
+
+
+def _run_one(client: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Inside the subprocess: fetch once with ``client``, return the verdict's fields."""
+    import ssl
+
+    from .diagnose import explain
+
+    url, proxy, cafile, timeout = job["url"], job["proxy"], job["cafile"], job["timeout"]
+    started = time.monotonic()
+    status: int | None = None
+    try:
+        if client == "requests":
+            import requests
+
+            response = requests.get(
+                url,
+                proxies={"https": proxy} if proxy else None,
+                verify=cafile or True,
+                timeout=timeout,
+            )
+            status = response.status_code
+        elif client in ("urllib", "truststore"):
+            import urllib.request
+
+            context = None
+            if client == "truststore":
+                import truststore
+
+                truststore.inject_into_ssl()  # ssl.SSLContext is now truststore's: the OS store
+                context = ssl.create_default_context()
+                if cafile:
+                    context.load_verify_locations(cafile)
+            elif cafile:
+                context = ssl.create_default_context(cafile=cafile)
+            handlers: list[Any] = [urllib.request.HTTPSHandler(context=context)]
+            if proxy:
+                handlers.append(urllib.request.ProxyHandler({"https": proxy}))
+            opener = urllib.request.build_opener(*handlers)
+            with opener.open(url, timeout=timeout) as response:
+                status = response.status
+        elif client == "httpx":
+            import httpx
+
+            verify: Any = ssl.create_default_context(cafile=cafile) if cafile else True
+            status = httpx.get(url, proxy=proxy, verify=verify, timeout=timeout).status_code
+        elif client == "aiohttp":
+            import asyncio
+
+            import aiohttp
+
+            async def get() -> int:
+                ctx: Any = ssl.create_default_context(cafile=cafile) if cafile else True
+                limit = aiohttp.ClientTimeout(total=timeout)
+                async with aiohttp.ClientSession(
+                    timeout=limit, trust_env=job.get("aiohttp_trust_env", False)
+                ) as session:
+                    async with session.get(url, ssl=ctx, proxy=proxy) as response:
+                        await response.read()
+                        return response.status
+
+            status = asyncio.run(get())
+        else:
+            raise UsageError(f"{client!r} is not a Python client.", "")
+    except Exception as exc:  # noqa: BLE001 - every failure is the verdict
+        d = explain(exc, target=url)
+        return {
+            "client": client,
+            "url": url,
+            "ok": False,
+            "kind": d.kind,
+            "message": d.message,
+            "exceptions": list(d.exceptions),
+            "elapsed": time.monotonic() - started,
+        }
+    return {
+        "client": client,
+        "url": url,
+        "ok": True,
+        "kind": "ok",
+        "status": status,
+        "elapsed": time.monotonic() - started,
+    }
+
+
+def _main(argv: Sequence[str]) -> int:
+    """``python -m helpers.clients JOB``: the subprocess side (one JSON line per client)."""
+    from . import netguard
+
+    job = json.loads(argv[0])
+    netguard.install()  # nothing leaves the machine, even from a child
+    for host, address in job.get("names", {}).items():
+        names.add(host, address)
+    for client in job["clients"]:
+        print(json.dumps(_run_one(client, job)), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- one function per client
+
+
+def _settings(
+    cafile: str | None, env: Mapping[str, str] | None, proxy: str | None, own: str
+) -> str:
+    parts = [f"{k}={Path(v).name if k in TRUST_VARIABLES else v}" for k, v in (env or {}).items()]
+    if cafile:
+        parts.append(own.replace("bundle", Path(cafile).name))
+    if proxy:
+        parts.append(f"proxy {proxy}")
+    return ", ".join(parts)
+
+
+def _checked(cafile: str | os.PathLike[str] | None) -> str | None:
+    if cafile is None:
+        return None
+    path = Path(cafile)
+    if not path.is_file():
+        raise UsageError(
+            f"CA bundle {str(path)!r} is not a file.", "Pass the path of a PEM bundle."
+        )
+    return str(path)
+
+
+def _python(
+    client: str,
+    url: str,
+    proxy: str | None,
+    cafile: Any,
+    env: Mapping[str, str] | None,
+    timeout: float,
+    **kw: Any,
+) -> Verdict:
+    bundle = _checked(cafile)
+    verdict = _child([client], url, proxy, bundle, timeout, env or {}, **kw)[0]
+    verdict.settings = _settings(bundle, env, proxy, OWN_OPTION[client])
+    return verdict
+
+
+def fetch_requests(
+    url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Verdict:
+    """``requests.get(url, proxies=..., verify=cafile or True)``: trust from ``verify=``,
+    else ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, else certifi (never the OS store)."""
+    return _python("requests", url, proxy, cafile, env, timeout)
+
+
+def fetch_urllib(
+    url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Verdict:
+    """:mod:`urllib.request` (``http.client`` underneath): trust from a context of your own,
+    else OpenSSL's default paths (``SSL_CERT_FILE``, ``SSL_CERT_DIR``)."""
+    return _python("urllib", url, proxy, cafile, env, timeout)
+
+
+def fetch_httpx(
+    url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Verdict:
+    """``httpx.get(url, proxy=..., verify=ssl_context)``: 0.28 wants a context, not a path."""
+    return _python("httpx", url, proxy, cafile, env, timeout)
+
+
+def fetch_aiohttp(
+    url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+    trust_env: bool = False,
+) -> Verdict:
+    """``session.get(url, ssl=ssl_context, proxy=...)`` with asyncio. aiohttp reads
+    ``HTTPS_PROXY`` only with ``ClientSession(trust_env=True)``."""
+    return _python("aiohttp", url, proxy, cafile, env, timeout, aiohttp_trust_env=trust_env)
+
+
+def fetch_truststore(
+    url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Verdict:
+    """``truststore.inject_into_ssl()``, then :mod:`urllib`: the OS store (on Linux
+    OpenSSL's default paths, so ``SSL_CERT_FILE`` stands in for it here)."""
+    return _python("truststore", url, proxy, cafile, env, timeout)
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+def _tool_verdict(
+    client: str,
+    url: str,
+    code: int,
+    output: str,
+    started: float,
+    settings: str,
+    status: int | None = None,
+) -> Verdict:
+    from .diagnose.classify import _message_verify_kind, _phrase_kind, _verify_kind
+
+    elapsed = time.monotonic() - started
+    if code == 0:
+        return Verdict(client, url, True, "ok", status, settings=settings, elapsed=elapsed)
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    kind = _message_verify_kind(output) or None
+    match = re.search(r"SSL certificate problem: ([^\n]+)", output)  # curl
+    if kind is None and match:
+        kind = _verify_kind(match.group(1).strip(), None)
+    if kind is None and "invalid peer certificate" in output:  # rustls (uv)
+        kind = "unknown-issuer" if "UnknownIssuer" in output else "certificate-invalid"
+    if kind is None and re.search(r"CONNECT tunnel failed|Tunnel connection failed|407", output):
+        kind = "proxy"
+    if kind is None and re.search(r"(?i)failed to connect|couldn't connect", output):  # curl (7)
+        kind = "refused"
+    kind = kind or _phrase_kind(output) or "error"
+    # The most specific line: the certificate's, then TLS's, then any error.
+    ranked = [
+        [ln for ln in lines if re.search(pattern, ln)]
+        for pattern in (r"(?i)certificate", r"(?i)ssl|tls|proxy|tunnel", r"(?i)error|failed")
+    ]
+    message = next((found[-1] for found in ranked if found), lines[-1] if lines else "")
+    message = message or f"exit status {code}"
+    return Verdict(
+        client, url, False, kind, message=message[:500], settings=settings, elapsed=elapsed
+    )
+
+
+def fetch_curl(
+    url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+) -> Verdict:
+    """``curl --proxy P --cacert F URL``: trust from ``--cacert``, else ``CURL_CA_BUNDLE``,
+    ``SSL_CERT_DIR``/``SSL_CERT_FILE``, else the bundle it was built with."""
+    curl = _tool("curl")
+    bundle = _checked(cafile)
+    settings = _settings(bundle, env, proxy, OWN_OPTION["curl"])
+    if curl is None:
+        return Verdict(
+            "curl", url, False, "error", message="curl is not installed", settings=settings
+        )
+    command = [curl, "-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time", str(timeout)]
+    if proxy:
+        command += ["--proxy", proxy]
+    else:  # curl answers *.localhost itself; say where, so nothing else is asked
+        parts = urlsplit(url)
+        for host, address in _lab_names_for(url).items():
+            command += ["--resolve", f"{host}:{parts.port or 443}:{address}"]
+    if bundle:
+        command += ["--cacert", bundle]
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
+        done = subprocess.run(
+            command + [url],
+            env=clean_env(home, env),
+            capture_output=True,
+            text=True,
+            timeout=timeout + 30,
+        )
+    status = int(done.stdout) if done.stdout.strip().isdigit() else None
+    return _tool_verdict("curl", url, done.returncode, done.stderr, started, settings, status)
+
+
+#: pip, run with the offline guard on in its own process (and the lab's names, if direct).
+_PIP_BOOT = (
+    "import json, runpy, sys; from helpers import names, netguard; netguard.install(); "
+    "[names.add(h, a) for h, a in json.loads(sys.argv.pop(1)).items()]; "
+    "sys.argv[0] = 'pip'; runpy.run_module('pip', run_name='__main__', alter_sys=True)"
+)
+
+
+def fetch_pip(
+    index_url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+    project: str = _PROJECT,
+) -> Verdict:
+    """``pip download --index-url INDEX --proxy P --cert F PROJECT`` into a throw-away
+    directory: trust from ``--cert``/``PIP_CERT``; what else pip reads depends on its
+    version (truststore by default from pip 24.2). ``index_url`` is a PEP 503 simple index
+    (the lab's: ``lab.url("valid") + "simple/"``)."""
+    bundle = _checked(cafile)
+    settings = _settings(bundle, env, proxy, OWN_OPTION["pip"])
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
+        lab_names = {} if proxy else _lab_names_for(index_url)
+        command = [
+            sys.executable,
+            "-c",
+            _PIP_BOOT,
+            json.dumps(lab_names),
+            "download",
+            "-d",
+            str(Path(home) / "d"),
+            "--no-deps",
+            "--no-cache-dir",
+            "--retries",
+            "0",
+            "--timeout",
+            str(int(timeout)),
+            "--index-url",
+            index_url,
+            project,
+        ]
+        if proxy:
+            command += ["--proxy", proxy]
+        if bundle:
+            command += ["--cert", bundle]
+        done = subprocess.run(
+            command, env=clean_env(home, env), capture_output=True, text=True, timeout=timeout + 60
+        )
+        output = done.stdout + done.stderr
+        code = done.returncode if any((Path(home) / "d").glob("*.whl")) else (done.returncode or 1)
+    return _tool_verdict("pip", index_url, code, output, started, settings)
+
+
+def fetch_uv(
+    index_url: str,
+    *,
+    proxy: str | None = None,
+    cafile: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT,
+    project: str = _PROJECT,
+    native_tls: bool = False,
+) -> Verdict:
+    """``uv pip install --target DIR --index-url INDEX PROJECT`` with the proxy in
+    ``HTTPS_PROXY`` (uv has no proxy flag, nor a CA-bundle one: ``SSL_CERT_FILE`` is its
+    way). uv's TLS is rustls, with webpki roots unless ``--native-tls``."""
+    if cafile is not None:
+        raise UsageError(
+            "uv has no option for a CA bundle of its own.",
+            "Pass env={'SSL_CERT_FILE': bundle} instead: that is what uv reads.",
+        )
+    uv = _tool("uv")
+    settings = _settings(None, env, proxy, "") + (" --native-tls" if native_tls else "")
+    if uv is None:
+        return Verdict(
+            "uv", index_url, False, "error", message="uv is not installed", settings=settings
+        )
+    if not proxy and _lab_names_for(index_url):
+        raise UsageError(
+            "uv looks names up with the C library, which would send a lab name to DNS.",
+            "Give uv the lab's proxy (proxy=lab.proxy.tunnel or lab.proxy.inspecting).",
+        )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
+        command = [
+            uv,
+            "pip",
+            "install",
+            "--python",
+            sys.executable,
+            "--target",
+            str(Path(home) / "t"),
+            "--no-deps",
+            "--index-url",
+            index_url,
+            project,
+        ]
+        if native_tls:
+            command.append("--native-tls")
+        extra = dict(env or {})
+        if proxy:
+            extra["HTTPS_PROXY"] = proxy
+        done = subprocess.run(
+            command,
+            env=clean_env(home, extra),
+            capture_output=True,
+            text=True,
+            timeout=timeout + 60,
+        )
+    return _tool_verdict(
+        "uv", index_url, done.returncode, done.stdout + done.stderr, started, settings
+    )
+
+
+FETCHERS = {
+    "requests": fetch_requests,
+    "urllib": fetch_urllib,
+    "httpx": fetch_httpx,
+    "aiohttp": fetch_aiohttp,
+    "truststore": fetch_truststore,
+    "curl": fetch_curl,
+    "pip": fetch_pip,
+    "uv": fetch_uv,
+}
+
+
+def installed() -> list[str]:
+    """The clients this machine can run (the Python ones need their package, the tools their binary)."""
+    from importlib.util import find_spec
+
+    have = [c for c in PYTHON_CLIENTS if c == "urllib" or find_spec(c) is not None]
+    have += [t for t in ("curl", "uv") if _tool(t)]
+    if find_spec("pip") is not None:
+        have.insert(len(have) - (1 if "uv" in have else 0), "pip")
+    return [c for c in CLIENTS if c in have]
+
+
+# --------------------------------------------------------------------------- the table
+
+
+NOTHING = "nothing set"
+OWN = "its own option"
+
+
+@dataclass
+class ClientTable:
+    """Which tool reads what: one row per client, one column per way of trusting a bundle.
+
+    Every cell is a :class:`Verdict` from a real run through the proxy in ``proxy``.
+    """
+
+    proxy: str
+    columns: tuple[str, ...]
+    rows: dict[str, dict[str, Verdict]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def reads(self, client: str) -> list[str]:
+        """The columns in which ``client`` got through (without :data:`NOTHING`)."""
+        return [c for c, v in self.rows.get(client, {}).items() if v.ok and c != NOTHING]
+
+    def cell(self, client: str, column: str) -> str:
+        verdict = self.rows.get(client, {}).get(column)
+        if verdict is None:
+            return "n/a"
+        return "✔" if verdict.ok else "✘ " + verdict.kind
+
+    def __str__(self) -> str:
+        width = max(len(c) for c in self.columns) + 2
+        lines = ["client".ljust(12) + "".join(c.ljust(width) for c in self.columns)]
+        for client in self.rows:
+            lines.append(
+                client.ljust(12) + "".join(self.cell(client, c).ljust(width) for c in self.columns)
+            )
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The table as Markdown (for a closing note or a README)."""
+        out = [
+            "| client | " + " | ".join(self.columns) + " |",
+            "|---" * (len(self.columns) + 1) + "|",
+        ]
+        for client in self.rows:
+            out.append(
+                f"| {client} | " + " | ".join(self.cell(client, c) for c in self.columns) + " |"
+            )
+        return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        head = "".join(f"<th>{e(c)}</th>" for c in self.columns)
+        body = []
+        for client, cells in self.rows.items():
+            tds = []
+            for column in self.columns:
+                v = cells.get(column)
+                if v is None:
+                    tds.append("<td style='color:#57606a'>n/a</td>")
+                    continue
+                colour = "#1a7f37" if v.ok else "#cf222e"
+                title = e(v.message or v.settings, quote=True)
+                tds.append(
+                    f"<td style='color:{colour}' title=\"{title}\">{e(self.cell(client, column))}</td>"
+                )
+            body.append(f"<tr><td><code>{e(client)}</code></td>{''.join(tds)}</tr>")
+        notes = "".join(f"<li>{e(n)}</li>" for n in self.notes)
+        return (
+            "<table style='color:#1f2328;background:#ffffff'><tr><th>client</th>"
+            f"{head}</tr>{''.join(body)}</table><ul>{notes}</ul>"
+            "<p><small>Generated by helpers/clients.py from real runs through "
+            f"{e(self.proxy)} in {self.elapsed:.1f} s.</small></p>"
+        )
+
+
+def _hashed_dir(directory: Path, pem: Path) -> bool:
+    """An ``SSL_CERT_DIR`` layout: the certificate under ``<subject hash>.0`` (``openssl rehash``)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return False
+    done = subprocess.run(
+        [openssl, "x509", "-noout", "-subject_hash", "-in", str(pem)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if done.returncode != 0:
+        return False
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pem, directory / f"{done.stdout.strip()}.0")
+    return True
+
+
+def which_tool_reads_what(
+    lab: Lab,
+    *,
+    clients: Iterable[str] | None = None,
+    variables: Sequence[str] = TRUST_VARIABLES,
+    workers: int = 4,
+    timeout: float = TIMEOUT,
+) -> ClientTable:
+    """Run every client through ``lab.proxy.inspecting`` under each trust variable.
+
+    The bundle is what notebook 09's runbook builds: certifi's roots plus the exported
+    inspection root. Columns: :data:`NOTHING` (nothing set: every client must fail), one
+    per variable in ``variables`` naming the bundle (``SSL_CERT_DIR`` names a hashed
+    directory holding the inspection root), and :data:`OWN` (the tool's own option,
+    :data:`OWN_OPTION`). The proxy is given to each tool by its own option (uv:
+    ``HTTPS_PROXY``, it has none). The Python clients of one column share one subprocess.
+    """
+    import certifi
+
+    wanted = list(clients) if clients is not None else installed()
+    unknown = [c for c in wanted if c not in CLIENTS]
+    if unknown:
+        raise UsageError(
+            f"No such client: {', '.join(unknown)}.", f"Choose from {', '.join(CLIENTS)}."
+        )
+    proxy = lab.proxy.inspecting
+    url = lab.url("valid")
+    index = url + "simple/"
+    started = time.monotonic()
+    columns = (NOTHING, *variables, OWN)
+    table = ClientTable(proxy, columns)
+    with tempfile.TemporaryDirectory(prefix="tls-bundle-") as scratch:
+        bundle = Path(scratch) / "bundle.pem"
+        bundle.write_text(Path(certifi.where()).read_text() + lab.proxy.inspection_ca.read_text())
+        hashed = Path(scratch) / "certs"
+        has_dir = _hashed_dir(hashed, lab.proxy.inspection_ca)
+        jobs: list[tuple[str, Any]] = []
+        python = [c for c in wanted if c in PYTHON_CLIENTS]
+        for column in columns:
+            env: dict[str, str] = {}
+            cafile = None
+            if column == OWN:
+                cafile = str(bundle)
+            elif column == "SSL_CERT_DIR":
+                if not has_dir:
+                    continue
+                env = {column: str(hashed)}
+            elif column != NOTHING:
+                env = {column: str(bundle)}
+            own_py = [c for c in python if column != OWN or OWN_OPTION[c]]
+            if own_py:
+                jobs.append((column, ("python", own_py, env, cafile)))
+            for tool in (t for t in wanted if t in TOOLS):
+                if column == OWN and not OWN_OPTION[tool]:
+                    continue
+                jobs.append((column, (tool, env, cafile)))
+
+        def run(job: tuple[str, Any]) -> tuple[str, list[Verdict]]:
+            column, spec = job
+            if spec[0] == "python":
+                _, cs, env, cafile = spec
+                verdicts = _child(cs, url, proxy, cafile, timeout, env)
+                for v in verdicts:
+                    v.settings = _settings(cafile, env, proxy, OWN_OPTION[v.client])
+                return column, verdicts
+            tool, env, cafile = spec
+            if tool == "curl":
+                return column, [
+                    fetch_curl(url, proxy=proxy, cafile=cafile, env=env, timeout=timeout)
+                ]
+            fetch = fetch_pip if tool == "pip" else fetch_uv
+            return column, [fetch(index, proxy=proxy, cafile=cafile, env=env, timeout=timeout)]
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            results = list(pool.map(run, jobs))
+    for client in wanted:
+        table.rows[client] = {}
+    for column, verdicts in results:
+        for v in verdicts:
+            table.rows[v.client][column] = v
+    if "SSL_CERT_DIR" in variables and not has_dir:
+        table.notes.append("SSL_CERT_DIR was not tried: no openssl command to hash the directory.")
+    if "truststore" in wanted:
+        table.notes.append(
+            "truststore on Linux verifies with OpenSSL's default paths, so SSL_CERT_FILE stands "
+            "in for the OS store here; on macOS and Windows it asks the OS and ignores it."
+        )
+    if "aiohttp" in wanted:
+        table.notes.append(
+            "aiohttp ignores HTTPS_PROXY unless ClientSession(trust_env=True); here every tool "
+            "got the proxy through its own option (uv: HTTPS_PROXY, it has no flag)."
+        )
+    table.elapsed = time.monotonic() - started
+    return table
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
