@@ -71,6 +71,7 @@ __all__ = [
     "TLS_VERSIONS",
     "UNSAFE_RENEGOTIATION",
     "CURL_TRUNCATED",
+    "SSL_EOF",
     "UNEXPECTED_EOF",
     "ToolVersions",
     "allows_legacy_server",
@@ -312,7 +313,11 @@ def tool_rsa_kx_verdict(cipher_string: str) -> Expect | None:
 
 #: ``openssl s_client`` and newer curl on a server that hangs up without close_notify:
 #: the body arrives, then OpenSSL 3 reports the bare TCP end (``SSL_R_UNEXPECTED_EOF_WHILE_READING``).
-UNEXPECTED_EOF = Expect(False, None, "unexpected eof while reading", "SSLEOFError", "read")
+UNEXPECTED_EOF = Expect(False, None, "unexpected eof while reading", None, "read")
+#: What Python raises there when it is asked to (``suppress_ragged_eofs=False``, or an
+#: :class:`ssl.SSLObject`): "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation
+#: of protocol" (measured on OpenSSL 3.0.22 and 3.5.9).
+SSL_EOF = Expect(False, None, "UNEXPECTED_EOF_WHILE_READING", "SSLEOFError", "read")
 #: curl's words for it: "curl: (56) OpenSSL SSL_read: ... unexpected eof while reading"
 #: (with OpenSSL 3.2+ some releases say "SSL_ERROR_SYSCALL" instead, curl issue #13389).
 CURL_TRUNCATED = Expect(False, None, "OpenSSL SSL_read", None, "read")
