@@ -379,6 +379,7 @@ def _side_server(
             host=bind,
             port=port,
             allow_network=network,
+            app=app_for(scenario),  # the same page and /scenario.json as every lab site
         )
     if scenario.server == "truncating":
         return TruncatingServer(
