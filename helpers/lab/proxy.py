@@ -72,6 +72,12 @@ Anything but ``CONNECT`` gets ``405 Method Not Allowed``: the lab has no plain-H
 sites to fetch, and a proxy that fetched ``GET http://...`` URLs would be a second,
 different code path for learners to misread.
 
+Each connection has a thread of its own (not the lab's one-thread reactor,
+:mod:`helpers.lab.server`): a tunnel is a short, readable sequence of blocking steps
+(read the head, connect, answer, shake hands twice) followed by a relay, where the
+thread waits on both sockets with :mod:`selectors`, so each SSL object is only ever
+used by that one thread (OpenSSL forbids sharing one between threads).
+
 Limits (each one a way a client in the room could otherwise hold the proxy hostage):
 at most :data:`MAX_CONNECTIONS` connections per mode, each with its own thread (more
 are answered ``503`` and closed); the ``CONNECT`` head must arrive within
@@ -355,8 +361,6 @@ def _pump(
     client: socket.socket,
     upstream: socket.socket,
     stopping: threading.Event,
-    *,
-    on_upstream_error: object = None,
 ) -> tuple[int, int, Exception | None]:
     """Copy bytes both ways until both sides have finished, a deadline passes, or stop.
 
@@ -385,16 +389,16 @@ def _pump(
             if not ready:
                 ready = [k.fileobj for k, _ in selector.select(_POLL) if k.fileobj in reading]  # type: ignore[misc]
             for sock in ready:
+                if sock not in reading:
+                    continue  # its side ended earlier in this batch
                 other = peers[sock]  # type: ignore[index]
                 clean = True
                 try:
                     data = sock.recv(65536)  # type: ignore[union-attr]
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                     continue
-                except ssl.SSLEOFError as exc:  # EOF without close_notify: a truncation
-                    data, clean = b"", False
-                    if sock is upstream:
-                        upstream_error = exc
+                # SSLEOFError is EOF without close_notify (a truncation): passed on as
+                # one, like a reset or an alert, by ending the other side without it.
                 except (ssl.SSLError, OSError) as exc:
                     data, clean = b"", False
                     if sock is upstream:
