@@ -158,6 +158,10 @@ class Scenario:
         if self.strict is not None:
             flags = ", ".join(self.check_flags)
             rows.append((f"with {e(flags)}", f"<code>{e(self.strict.describe())}</code>"))
+        if self.x509_strict is not None:
+            rows.append(
+                ("with VERIFY_X509_STRICT", f"<code>{e(self.x509_strict.describe())}</code>")
+            )
         for tool, verdict in self.tools.items():
             rows.append((e(tool), f"<code>{e(verdict.describe())}</code>"))
         rows.append(("a browser shows", e(self.browser)))
