@@ -15,7 +15,10 @@ without the internet, so :class:`Lab` builds it on this machine:
    by the OS, all served by a single thread. Each port has its own
    :class:`ssl.SSLContext`, because protocol versions and client-certificate demands
    are per context. They speak just enough HTTP/1.1 for ``requests``, ``curl`` and a
-   browser (:mod:`helpers.lab.pages`).
+   browser (:mod:`helpers.lab.pages`). Two scenarios break rules that server keeps, so
+   they have small servers of their own (``Scenario.server``), started and stopped with
+   the lab: ``legacy-renegotiation`` (:mod:`helpers.lab.tls12_legacy`, TLS 1.2 without
+   RFC 5746) and ``truncation`` (:mod:`helpers.lab.truncating`, no close_notify).
 3. **Names** (:mod:`helpers.names`): every scenario has a name under ``lab.localhost``;
    while a lab runs, a process-local hosts table answers those names with 127.0.0.1,
    so ``requests.get(lab.url("expired"), verify=lab.ca_bundle)`` works and no lab name
