@@ -23,6 +23,9 @@ without the internet, so :class:`Lab` builds it on this machine:
    while a lab runs, a process-local hosts table answers those names with 127.0.0.1,
    so ``requests.get(lab.url("expired"), verify=lab.ca_bundle)`` works and no lab name
    ever reaches a DNS server.
+4. **Proxies** (:mod:`helpers.lab.proxy`, notebook 09): an HTTP CONNECT tunnel and a
+   TLS-inspecting "corporate" proxy on loopback, ``lab.proxy.tunnel`` and
+   ``lab.proxy.inspecting``; the root the second re-signs with is ``lab.proxy.inspection_ca``.
 
 The lab root is trusted by nobody until you say so: pass ``lab.ca_bundle`` as
 ``cafile=``/``verify=``, or ``--cacert`` to curl. Every scenario states what a default
