@@ -94,8 +94,8 @@ ENV_VARIABLES = TRUST_VARIABLES + (
 OWN_OPTION = {
     "requests": "verify=bundle",
     "urllib": "context=create_default_context(cafile=bundle)",
-    "httpx": "verify=ssl_context",
-    "aiohttp": "ssl=ssl_context",
+    "httpx": "verify=create_default_context(cafile=bundle)",
+    "aiohttp": "ssl=create_default_context(cafile=bundle)",
     "truststore": "ctx.load_verify_locations(bundle)",
     "curl": "--cacert bundle",
     "pip": "--cert bundle",
@@ -473,9 +473,14 @@ def _tool_verdict(
     # The most specific line: the certificate's, then TLS's, then any error.
     ranked = [
         [ln for ln in lines if re.search(pattern, ln)]
-        for pattern in (r"(?i)certificate", r"(?i)ssl|tls|proxy|tunnel", r"(?i)error|failed")
+        for pattern in (
+            r"invalid peer certificate|certificate verify failed|SSL certificate problem",
+            r"(?i)certificate",
+            r"(?i)ssl|tls|proxy|tunnel",
+            r"(?i)error|failed",
+        )
     ]
-    message = next((found[-1] for found in ranked if found), lines[-1] if lines else "")
+    message = next((found[0] for found in ranked if found), lines[-1] if lines else "")
     message = message or f"exit status {code}"
     return Verdict(
         client, url, False, kind, message=message[:500], settings=settings, elapsed=elapsed

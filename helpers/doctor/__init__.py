@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from ..clients import Verdict
     from ..diagnose import Diagnosis
+    from ..lab import Lab, RemoteLab
 
 #: The TLS-related variables the doctor looks at, and who reads each one.
 VARIABLES: dict[str, str] = {
@@ -567,7 +568,7 @@ def _client_env(env: dict[str, str], local: bool) -> dict[str, str]:
 
 
 def _diagnose(
-    url: str, env: dict[str, str], clients: list[str] | None
+    url: str, env: dict[str, str], clients: list[str] | None, lab: Lab | RemoteLab | None
 ) -> tuple[Diagnosis, str, list[Verdict], list[Finding]]:
     from .. import clients as client_module
     from .. import diagnose, live
@@ -575,12 +576,12 @@ def _diagnose(
     local = _is_local(url)
     if not local:
         live.require()  # LiveModeOff: one sentence, what to set
-    diagnosis = diagnose.check(url)
+    diagnosis = diagnose.check(url, lab=lab)
     target = diagnosis.target if "://" in diagnosis.target else url
     if "://" not in target:  # a scenario name: the lab's URL for it
         from ..lab import get_lab
 
-        target = get_lab().url(url)
+        target = (lab or get_lab()).url(url)
     wanted = clients if clients is not None else client_module.installed()
     is_index = urlsplit(target).path.rstrip("/").endswith("simple")
     findings: list[Finding] = []
@@ -633,14 +634,20 @@ def _diagnose(
 
 
 def report(
-    url: str | None = None, *, env: dict[str, str] | None = None, clients: list[str] | None = None
+    url: str | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    clients: list[str] | None = None,
+    lab: Lab | RemoteLab | None = None,
 ) -> Report:
     """Examine this machine's TLS setup; with ``url``, diagnose it through every client.
 
     ``env`` defaults to :data:`os.environ` (a copy is read, nothing is changed); pass a
     dict to ask "what if". ``url`` may be a lab URL or scenario name (offline), or any
     https:// URL with live mode on (:func:`helpers.live.enable`). ``clients`` limits the
-    clients tried (default: every installed one, :func:`helpers.clients.installed`).
+    clients tried (default: every installed one, :func:`helpers.clients.installed`);
+    ``lab`` is the lab whose CA :func:`helpers.diagnose.check` trusts for lab hosts
+    (default: the one :func:`helpers.lab.get_lab` started).
     """
     from ..environment import cryptography_openssl
 
@@ -673,7 +680,7 @@ def report(
     findings += var_findings
     result = Report(facts, shown, findings, url=url)
     if url:
-        result.diagnosis, result.url, result.clients, more = _diagnose(url, env, clients)
+        result.diagnosis, result.url, result.clients, more = _diagnose(url, env, clients, lab)
         result.findings += more
     order = {PROBLEM: 0, WARNING: 1, INFO: 2}
     result.findings.sort(key=lambda f: order[f.level])
