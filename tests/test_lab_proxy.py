@@ -276,6 +276,31 @@ def test_openssl_s_client_shows_the_inspection_root(lab: Lab) -> None:
     assert out.count("-----BEGIN CERTIFICATE-----") == 2  # the leaf, then the root to export
 
 
+def test_uv_rustls_accepts_the_inspection_root(lab: Lab, tmp_path: Path) -> None:
+    """uv verifies with rustls/webpki, which refuses a root whose nameConstraints hold a
+    dNSName that looks like an address ("127.0.0.1": MalformedNameConstraint); the
+    inspection root has none. uv reaching the index's 404 means the handshake passed."""
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        pytest.skip("uv is not installed in this environment (pyproject's test extra has it)")
+    env = {
+        k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("UV_")
+    }
+    env.update(
+        HTTPS_PROXY=lab.proxy.inspecting,
+        SSL_CERT_FILE=str(lab.proxy.inspection_ca),  # the inspection root alone is enough
+        UV_NO_CACHE="1",
+        UV_OFFLINE="0",
+    )
+    ran = subprocess.run(
+        [str(uv), "pip", "install", "--dry-run", "--python", sys.executable,
+         "--index-url", lab.url("valid") + "simple/", "nosuchpkg"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "not found in the package registry" in ran.stderr, ran.stderr
+    assert "invalid peer certificate" not in ran.stderr
+
+
 # --------------------------------------------------------------------------- the proxy family
 
 

@@ -105,7 +105,6 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .. import names
@@ -127,14 +126,11 @@ LINGER = 1.0  # seconds a refused client gets to read our answer before we close
 _POLL = 0.2  # how often a tunnel looks at the stop flag
 
 #: What the inspection root may vouch for (nameConstraints, RFC 5280 §4.2.1.10):
-#: ``localhost`` and every name under it (RFC 6761 §6.3), and the loopback blocks. The
-#: dNSName "127.0.0.1" is for OpenSSL's Common Name check (see helpers/lab/build.py).
-INSPECTION_PERMITTED: tuple[str | x509.GeneralName, ...] = (
-    "localhost",
-    x509.DNSName("127.0.0.1"),
-    "127.0.0.0/8",
-    "::1/128",
-)
+#: ``localhost`` and every name under it (RFC 6761 §6.3), and the loopback blocks.
+#: Unlike the lab root (helpers/lab/build.py) there is no dNSName "127.0.0.1" subtree:
+#: rustls' verifier (webpki, used by uv) rejects it as ``MalformedNameConstraint``. A
+#: leaf for an address gets a Common Name that is no host name instead (:func:`_leaf_cn`).
+INSPECTION_PERMITTED: tuple[str, ...] = ("localhost", "127.0.0.0/8", "::1/128")
 
 _REASONS = {
     200: "Connection established",
@@ -673,7 +669,7 @@ class ConnectProxy:
                 self._leaves.move_to_end(name)
                 return ctx
             assert self.authority is not None
-            leaf = self.authority.issue(name)
+            leaf = self.authority.issue(name, common_name=_leaf_cn(name))
             # Sent with its root, as many appliances do: the client then reports code 19,
             # "self-signed certificate in certificate chain", the message of issue threads.
             served = Leaf(leaf.cert, leaf.key, self.authority, [leaf.cert, self.authority.cert])
@@ -740,6 +736,19 @@ class ConnectProxy:
             tls.sendall(_reply(502, sentence))
             tls.unwrap()
         _linger_close(tls)
+
+
+def _leaf_cn(name: str) -> str | None:
+    """The Common Name of the leaf issued for ``name``: the name itself, except for an
+    address. OpenSSL checks a Common Name that *looks like* a host name against the
+    root's DNS name constraints when the leaf has no DNS subjectAltName, and
+    ``127.0.0.1`` looks like one; ``127.0.0.1 (inspected)`` does not (a space), so only
+    the iPAddress SAN is checked, against the address blocks."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None  # pki copies the DNS name, as for every leaf
+    return f"{name} (inspected)"
 
 
 def _why(exc: BaseException) -> str:
