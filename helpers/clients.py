@@ -600,16 +600,16 @@ def fetch_uv(
             "uv has no option for a CA bundle of its own.",
             "Pass env={'SSL_CERT_FILE': bundle} instead: that is what uv reads.",
         )
+    if not proxy and _lab_names_for(index_url):
+        raise UsageError(
+            "uv looks names up with the C library, which would send a lab name to DNS.",
+            "Give uv the lab's proxy (proxy=lab.proxy.tunnel or lab.proxy.inspecting).",
+        )
     uv = _tool("uv")
     settings = _settings(None, env, proxy, "") + (" --native-tls" if native_tls else "")
     if uv is None:
         return Verdict(
             "uv", index_url, False, "error", message="uv is not installed", settings=settings
-        )
-    if not proxy and _lab_names_for(index_url):
-        raise UsageError(
-            "uv looks names up with the C library, which would send a lab name to DNS.",
-            "Give uv the lab's proxy (proxy=lab.proxy.tunnel or lab.proxy.inspecting).",
         )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tls-client-") as home:

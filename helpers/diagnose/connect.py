@@ -194,6 +194,7 @@ def _check_requests(t: _Target, opts: _Options, probe: bool, proxy: str | None =
             )
             with response:
                 sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+                sock = sock or _socket_of(response.raw)
                 version = cipher = None
                 chain: list[x509.Certificate] = []
                 if isinstance(sock, ssl.SSLSocket):
@@ -226,6 +227,17 @@ def _check_requests(t: _Target, opts: _Options, probe: bool, proxy: str | None =
         status=status,
         elapsed=time.monotonic() - started,
     )
+
+
+def _socket_of(raw: Any) -> Any:
+    """The socket under a urllib3 response whose connection let go of it.
+
+    http.client closes its connection object as soon as a response says the connection
+    will close (no Content-Length, ``Connection: close``); the socket lives on inside the
+    response's file object (``makefile()``), which is where we find it.
+    """
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)  # http.client.HTTPResponse.fp
+    return getattr(getattr(fp, "raw", None), "_sock", None)  # BufferedReader > SocketIO
 
 
 def check(
