@@ -216,6 +216,8 @@ def test_requests_through_the_inspecting_proxy(lab: Lab, bundle: Path) -> None:
     ):
         requests.get(url, verify=str(lab.ca_bundle), proxies=proxies, timeout=15)
     assert requests.get(url, verify=str(bundle), proxies=proxies, timeout=15).status_code == 200
+    # The client checks only the proxy's leaf: the inspection root alone is enough.
+    assert requests.get(url, verify=str(lab.proxy.inspection_ca), proxies=proxies, timeout=15).ok
     # Through the tunnel the lab CA alone is enough: nobody re-signs anything.
     assert requests.get(
         url, verify=str(lab.ca_bundle), proxies={"https": lab.proxy.tunnel}, timeout=15
