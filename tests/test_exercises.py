@@ -1236,3 +1236,38 @@ def test_nb09_legacy_session_refuses_a_downgrade_beyond_its_host(options, teachi
         "nb09.legacy_session", lambda url, cafile: _nb09_session(url, cafile, **options)
     )
     assert teaching in message, message
+
+
+def _nb09_client(cafile, exempt, *, mount=None, strict_elsewhere=True, use_cafile=True):
+    import ssl
+
+    import httpx
+
+    from helpers.lab import get_lab
+
+    roots = cafile if use_cafile else str(get_lab().ca_bundle)
+    strict = ssl.create_default_context(cafile=roots)
+    if strict_elsewhere:
+        strict.verify_flags |= ssl.VERIFY_X509_STRICT
+    else:
+        strict.verify_flags &= ~ssl.VERIFY_X509_STRICT  # "3.11 behaviour is fine for everyone"
+    downgrade = ssl.create_default_context(cafile=roots)
+    downgrade.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return httpx.Client(verify=strict, mounts={mount or exempt: httpx.HTTPTransport(verify=downgrade)})
+
+
+@pytest.mark.parametrize(
+    ("options", "teaching"),
+    [
+        ({"mount": "all://"}, "does not verify like Python 3.13 everywhere else"),
+        ({"strict_elsewhere": False}, "does not verify like Python 3.13 everywhere else"),
+        ({"mount": "https://strict-no-aki.lab.localhost"}, "a pattern without the port"),
+        ({"use_cafile": False}, "does not verify with cafile"),
+    ],
+    ids=["mounted-on-all", "not-strict-elsewhere", "mounted-without-port", "ignores-cafile"],
+)
+def test_nb09_strict_client_refuses_a_downgrade_beyond_its_origin(options, teaching):
+    message = _nb09_refused(
+        "nb09.strict_client", lambda cafile, exempt: _nb09_client(cafile, exempt, **options)
+    )
+    assert teaching in message, message

@@ -19,8 +19,9 @@ def _outcome(call) -> tuple[bool, str]:
     from ..diagnose import explain
 
     try:
-        with call() as response:
-            return True, str(response.status_code)
+        response = call()
+        response.close()  # requests and httpx both have close(); the status is already read
+        return True, str(response.status_code)
     except Exception as error:  # noqa: BLE001 - every failure becomes one line for the learner
         d = explain(error)
         words = d.verify_message or d.message.split("] ", 1)[-1].split(" (_ssl.c:")[0]
@@ -167,5 +168,76 @@ def legacy_session(answer):
             f"with cafile=certifi (which does not hold the lab's root) {url} gave {said}: "
             "your session does not verify the server with cafile. An escape hatch for weak "
             "DH is no reason to trust anybody: create the context with "
+            "ssl.create_default_context(cafile=cafile)"
+        )
+
+
+# ------------------------------------------------------------------ strict_client
+
+
+def _strict_twin(lab):
+    """A second strict-no-aki server (same certificate) on another port, and its URL."""
+    from ..lab.build import server_context
+    from ..servers import LoginServer
+
+    twin = LoginServer(tls=server_context(lab.scenarios["strict-no-aki"], lab.files)).start()
+    return twin, f"https://{lab.host('strict-no-aki')}:{twin.port}/"
+
+
+@exercise(
+    "nb09",
+    params=("cafile", "exempt"),
+    hints=[
+        "Two contexts from ssl.create_default_context(cafile=cafile): the strict one with "
+        "ctx.verify_flags |= ssl.VERIFY_X509_STRICT (what Python 3.13+ does by default; on "
+        "3.13 it is already set), and the downgrade with ctx.verify_flags &= "
+        "~ssl.VERIFY_X509_STRICT.",
+        "httpx.Client(verify=strict_ctx, mounts={exempt: httpx.HTTPTransport(verify=downgrade)}): "
+        "the mount's key is the origin the downgrade is for, and nothing else.",
+        "Use exempt exactly as given (scheme, host and port): 'https://' or 'all://' would "
+        "downgrade every host, and a pattern without the port every port of that host.",
+    ],
+)
+def strict_client(answer):
+    import certifi
+    import httpx
+
+    from ..lab import get_lab
+
+    lab = get_lab()
+    exempt_url = lab.url("strict-no-aki")
+    exempt = exempt_url.rstrip("/")
+    client = answer(str(lab.ca_bundle), exempt)
+    assert isinstance(client, httpx.Client), f"return an httpx.Client, not {type(client).__name__}"
+    with client:
+        ok, said = _outcome(lambda: client.get(exempt_url))
+        assert ok, f"{exempt_url}, the exempted host, fails: {said}"
+        ok, said = _outcome(lambda: client.get(lab.url("valid")))
+        assert ok, f"a conforming site, {lab.url('valid')}, fails through your client: {said}"
+        other = lab.url("strict-bc-noncritical")
+        ok, said = _outcome(lambda: client.get(other))
+        assert not ok and said.startswith("nonconforming"), (
+            f"{other}, whose CA's basicConstraints is not critical, answered {said}: your client "
+            "does not verify like Python 3.13 everywhere else. The downgrade must cover the "
+            "exempted origin only; every other host keeps VERIFY_X509_STRICT (on Python 3.11 "
+            "and 3.12, set it yourself)"
+        )
+        twin, twin_url = _strict_twin(lab)
+        try:
+            ok, said = _outcome(lambda: client.get(twin_url))
+        finally:
+            twin.stop()
+        assert not ok and said.startswith("nonconforming"), (
+            f"the same nonconforming certificate on another port ({twin_url}) answered {said}: "
+            "your downgrade covers more than the exempted origin. Mount it on exempt exactly "
+            "(scheme, host and port): a pattern without the port covers every port of the host"
+        )
+    client = answer(certifi.where(), exempt)  # roots that do not include the lab's
+    with client:
+        ok, said = _outcome(lambda: client.get(exempt_url))
+        assert not ok and said.startswith(("unknown-issuer", "untrusted-root")), (
+            f"with cafile=certifi (which does not hold the lab's root) {exempt_url} gave {said}: "
+            "the downgraded transport does not verify with cafile. Clearing one strict rule "
+            "is no reason to trust anybody: build both contexts with "
             "ssl.create_default_context(cafile=cafile)"
         )
