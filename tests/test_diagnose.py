@@ -872,3 +872,32 @@ def test_refused_and_unknown_names_through_httpx_and_aiohttp(
     # A lab name the lab does not serve: a real gaierror from the hosts table, never DNS.
     unknown = diagnose.explain(_fail_with(client, "https://nope.lab.localhost:8443/", lab_ctx))
     assert (unknown.kind, unknown.cause) == ("dns", "socket.gaierror")
+
+
+# --------------------------------------------------------------------------- the lab's proxies
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_check_through_the_inspecting_proxy_shows_the_interception_root(
+    lab: Lab, client: str, tmp_path
+) -> None:
+    """Notebook 09's first step: every site fails, and the chain names the culprit. The
+    chain is read through the same proxy (on 3.11/3.12 by the probe), so it is the proxy's."""
+    d = diagnose.check(lab.url("valid"), via=client, proxy=lab.proxy.inspecting)
+    assert (d.ok, d.kind, d.verify_code) == (False, "untrusted-root", 19), d
+    assert [c.subject.rfc4514_string() for c in d.chain][-1].startswith(
+        "CN=Corporate Inspection CA"
+    )
+    assert any("Went through the proxy" in n for n in d.notes)
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(lab.proxy.inspection_ca.read_text() + lab.ca_bundle.read_text())
+    fixed = diagnose.check(lab.url("valid"), via=client, proxy=lab.proxy.inspecting, cafile=bundle)
+    assert fixed.ok and fixed.status == 200, fixed
+    assert "Corporate Inspection CA" in fixed.chain[0].issuer.rfc4514_string()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_check_through_the_plain_tunnel_sees_the_real_server(lab: Lab, client: str) -> None:
+    d = diagnose.check(lab.url("expired"), via=client, proxy=lab.proxy.tunnel)
+    assert (d.kind, d.verify_code) == ("expired", 10), d
+    assert "Lab" in d.chain[-1].issuer.rfc4514_string()  # the lab's own chain, not a proxy's

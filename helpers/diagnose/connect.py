@@ -23,7 +23,9 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -33,7 +35,14 @@ from .classify import explain
 from .context import _client_cert, _context, _Options, _path, _tls_version
 from .result import Diagnosis
 from .server_chain import _der_chain, _parse_chain, _probe_chain
-from .target import _is_never_resolvable, _lab_for, _looks_like_scenario, _parse_target, _Target
+from .target import (
+    _is_never_resolvable,
+    _lab_for,
+    _looks_like_scenario,
+    _parse_target,
+    _running_lab,
+    _Target,
+)
 from .unwrap import exception_chain
 
 if TYPE_CHECKING:
@@ -93,16 +102,69 @@ def _no_lookup_failure(t: _Target, via: str, why: str) -> Diagnosis:
     return d
 
 
-def _check_ssl(t: _Target, opts: _Options, probe: bool, proxy: str | None = None) -> Diagnosis:
+def _lab_tunnel(proxy: str, host: str, port: int, timeout: float) -> socket.socket:
+    """A CONNECT tunnel (RFC 9110 §9.3.6) through one of the running lab's own proxies.
+
+    :func:`helpers.live.open_tunnel` never sends a lab name to a proxy (a real one would
+    look it up in DNS); the lab's proxies (helpers/lab/proxy.py) are on this machine and
+    answer lab names from the lab's own table, so for them, and only them, we may.
+    """
+    from ..live import ProxyTunnelError
+
+    p = urlsplit(proxy)
+    sock = socket.create_connection((p.hostname or "127.0.0.1", p.port or 80), timeout=timeout)
+    try:
+        sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer and len(answer) < 16384:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        line = answer.split(b"\r\n", 1)[0].decode("latin-1").strip()
+        if not line.startswith("HTTP/1.1 200") and not line.startswith("HTTP/1.0 200"):
+            raise ProxyTunnelError(f"Tunnel connection failed: {line or 'no answer'}")
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _is_lab_proxy(proxy: str, lab: Lab | None) -> bool:
+    """Is ``proxy`` the tunnel or inspecting proxy of the running lab?"""
+    from ..errors import LabError
+
+    candidate = lab if lab is not None else _running_lab()
+    if candidate is None or not candidate.running:
+        return False
+    try:
+        ours = {candidate.proxy.tunnel, candidate.proxy.inspecting}
+    except (LabError, AttributeError):  # a joined lab: its proxy is the teacher's
+        return False
+    return proxy.rstrip("/") in ours
+
+
+def _opener(
+    t: _Target, timeout: float, proxy: str | None, lab_proxy: bool
+) -> Callable[[], socket.socket]:
+    """How :func:`check` (and its probe) open the TCP connection: direct, or through a
+    proxy's CONNECT tunnel (TLS still runs end to end with whatever answers there)."""
+    if proxy and lab_proxy:
+        return lambda: _lab_tunnel(proxy, t.host, t.port, timeout)
+    if proxy:
+        from ..live import open_tunnel
+
+        return lambda: open_tunnel(proxy, t.host, t.port, timeout=timeout)
+    return lambda: socket.create_connection((t.host, t.port), timeout=timeout)
+
+
+def _check_ssl(
+    t: _Target, opts: _Options, probe: bool, connect: Callable[[], socket.socket]
+) -> Diagnosis:
     started = time.monotonic()
     ctx = _context(opts)
     try:
-        if proxy:  # through the proxy's CONNECT tunnel; TLS still runs end to end
-            from ..live import open_tunnel
-
-            raw = open_tunnel(proxy, t.host, t.port, timeout=opts.timeout)
-        else:
-            raw = socket.create_connection((t.host, t.port), timeout=opts.timeout)
+        raw = connect()
     except (OSError, OfflineViolation) as exc:
         return _failed(exc, t, "ssl", started)
     with raw:
@@ -119,7 +181,8 @@ def _check_ssl(t: _Target, opts: _Options, probe: bool, proxy: str | None = None
                     if hasattr(sock, "get_unverified_chain"):  # Python 3.13+
                         chain, source = _parse_chain(_der_chain(sock)), "the failed connection"
                     elif probe:
-                        chain, source = _probe_chain(t, opts), "a second, non-verifying probe"
+                        chain = _probe_chain(t, opts, connect)
+                        source = "a second, non-verifying probe"
                 return _failed(exc, t, "ssl", started, chain=chain, source=source)
             version, cipher = sock.version(), (sock.cipher() or ("",))[0]
             chain = _parse_chain(_der_chain(sock))
@@ -156,7 +219,13 @@ def _check_ssl(t: _Target, opts: _Options, probe: bool, proxy: str | None = None
     )
 
 
-def _check_requests(t: _Target, opts: _Options, probe: bool, proxy: str | None = None) -> Diagnosis:
+def _check_requests(
+    t: _Target,
+    opts: _Options,
+    probe: bool,
+    proxy: str | None,
+    connect: Callable[[], socket.socket],
+) -> Diagnosis:
     import requests
     from requests.adapters import HTTPAdapter
 
@@ -211,7 +280,7 @@ def _check_requests(t: _Target, opts: _Options, probe: bool, proxy: str | None =
             raise  # a bug, not a network failure: let it show
         chain, source = [], ""
         if probe and any(isinstance(e, ssl.SSLCertVerificationError) for e in verdict_chain):
-            chain, source = _probe_chain(t, opts), "a second, non-verifying probe"
+            chain, source = _probe_chain(t, opts, connect), "a second, non-verifying probe"
         return _failed(exc, t, "requests", started, chain=chain, source=source)
     return Diagnosis(
         target=t.text,
@@ -311,13 +380,14 @@ def check(
     why = _is_never_resolvable(t.host)
     if why:
         return _no_lookup_failure(t, via, why)
-    if proxy and names.is_lab_name(t.host):
-        # The proxy would resolve the name itself, with real DNS, and could not reach
-        # this machine's loopback anyway.
+    lab_proxy = bool(proxy) and _is_lab_proxy(proxy or "", lab)
+    if proxy and names.is_lab_name(t.host) and not lab_proxy:
+        # Another proxy would resolve the name itself, with real DNS, and could not reach
+        # this machine's loopback anyway. The lab's own proxies (lab.proxy) can.
         raise UsageError(
             f"{t.host!r} is a lab name, served on this machine: a proxy cannot reach it and "
             "would send the name to DNS.",
-            "Leave out proxy= for lab hosts.",
+            "Leave out proxy= for lab hosts, or use the lab's own (lab.proxy.inspecting).",
         )
     notes: list[str] = []
     if opts.cafile is None:
@@ -328,10 +398,11 @@ def check(
     if proxy:
         shown = proxy.rsplit("@", 1)[-1]  # never print a password from the proxy URL
         notes.append(f"Went through the proxy {shown} (a CONNECT tunnel, RFC 9110 §9.3.6).")
+    connect = _opener(t, opts.timeout, proxy, lab_proxy)
     if via == "ssl":
-        d = _check_ssl(t, opts, probe, proxy)
+        d = _check_ssl(t, opts, probe, connect)
     else:
-        d = _check_requests(t, opts, probe, proxy)
+        d = _check_requests(t, opts, probe, proxy, connect)
     d.notes = notes + d.notes
     if d.ok and not opts.crl:
         d.notes.append("Revocation was not checked (pass crl= to check a CRL).")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from cryptography import x509
 
@@ -59,7 +59,9 @@ def _parse_chain(ders: Iterable[bytes]) -> list[x509.Certificate]:
     return out
 
 
-def _probe_chain(t: _Target, opts: _Options) -> list[x509.Certificate]:
+def _probe_chain(
+    t: _Target, opts: _Options, connect: Callable[[], socket.socket] | None = None
+) -> list[x509.Certificate]:
     """Read the chain a server sends, *without* verifying it, after a failed check.
 
     This is the one non-verifying connection in the course helpers, and it exists only
@@ -68,7 +70,9 @@ def _probe_chain(t: _Target, opts: _Options) -> list[x509.Certificate]:
     never presents the client certificate (that would identify you to a server nobody
     vouched for), and nothing it returns is trusted. Python 3.13 can read the chain of
     the failed connection itself (``SSLSocket.get_unverified_chain()``); on older Pythons
-    this second connection is the way to see it.
+    this second connection is the way to see it. ``connect`` opens the TCP connection the
+    same way the check did (through the same proxy: behind a TLS-inspecting proxy the
+    chain that failed is the proxy's, not the server's).
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -78,7 +82,8 @@ def _probe_chain(t: _Target, opts: _Options) -> list[x509.Certificate]:
     if opts.max_version is not None:
         ctx.maximum_version = opts.max_version
     try:
-        with socket.create_connection((t.host, t.port), timeout=opts.timeout) as raw:
+        raw = connect() if connect else socket.create_connection((t.host, t.port), opts.timeout)
+        with raw:
             with ctx.wrap_socket(raw, server_hostname=t.host) as sock:
                 return _parse_chain(_der_chain(sock))
     except (OSError, ValueError):
