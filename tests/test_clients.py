@@ -85,7 +85,7 @@ def test_pip_downloads_through_the_inspecting_proxy_only_with_the_bundle(
     assert after.ok, after
 
 
-def test_uv_does_not_read_other_tools_variables(lab: Lab, bundle: Path) -> None:
+def test_uv_reads_ssl_cert_file_not_other_tools_variables(lab: Lab, bundle: Path) -> None:
     if clients._tool("uv") is None:
         pytest.skip("uv is not installed here (it is in the dev extra)")
     index = lab.url("valid") + "simple/"
@@ -93,6 +93,8 @@ def test_uv_does_not_read_other_tools_variables(lab: Lab, bundle: Path) -> None:
     verdict = clients.fetch_uv(index, proxy=lab.proxy.inspecting, env=other)
     assert not verdict.ok and verdict.kind == "unknown-issuer", verdict
     assert "invalid peer certificate" in verdict.message
+    fixed = clients.fetch_uv(index, proxy=lab.proxy.inspecting, env={"SSL_CERT_FILE": str(bundle)})
+    assert fixed.ok, fixed
 
 
 @pytest.mark.skipif(
