@@ -199,7 +199,7 @@ def _child(
         "proxy": proxy,
         "cafile": cafile,
         "timeout": timeout,
-        "names": _lab_names_for(url) if not proxy else {},
+        "names": _lab_names_for(url),  # for a direct connection (no proxy, or NO_PROXY)
         "aiohttp_trust_env": aiohttp_trust_env,
     }
     started = time.monotonic()
@@ -330,7 +330,8 @@ def _main(argv: Sequence[str]) -> int:
     netguard.install()  # nothing leaves the machine, even from a child
     for host, address in job.get("names", {}).items():
         names.add(host, address)
-    for client in job["clients"]:
+    # truststore.inject_into_ssl() changes ssl for the rest of the process: it goes last.
+    for client in sorted(job["clients"], key=lambda c: c == "truststore"):
         print(json.dumps(_run_one(client, job)), flush=True)
     return 0
 
@@ -507,10 +508,9 @@ def fetch_curl(
     command = [curl, "-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time", str(timeout)]
     if proxy:
         command += ["--proxy", proxy]
-    else:  # curl answers *.localhost itself; say where, so nothing else is asked
-        parts = urlsplit(url)
-        for host, address in _lab_names_for(url).items():
-            command += ["--resolve", f"{host}:{parts.port or 443}:{address}"]
+    # Direct (no proxy, or NO_PROXY): curl answers *.localhost itself; say where anyway.
+    for host, address in _lab_names_for(url).items():
+        command += ["--resolve", f"{host}:{urlsplit(url).port or 443}:{address}"]
     if bundle:
         command += ["--cacert", bundle]
     started = time.monotonic()
@@ -551,7 +551,7 @@ def fetch_pip(
     settings = _settings(bundle, env, proxy, OWN_OPTION["pip"])
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
-        lab_names = {} if proxy else _lab_names_for(index_url)
+        lab_names = _lab_names_for(index_url)  # for a direct connection
         command = [
             sys.executable,
             "-c",
@@ -656,13 +656,11 @@ FETCHERS = {
 
 
 def installed() -> list[str]:
-    """The clients this machine can run (the Python ones need their package, the tools their binary)."""
+    """The clients this machine can run: a Python client needs its package, a tool its binary."""
     from importlib.util import find_spec
 
-    have = [c for c in PYTHON_CLIENTS if c == "urllib" or find_spec(c) is not None]
-    have += [t for t in ("curl", "uv") if _tool(t)]
-    if find_spec("pip") is not None:
-        have.insert(len(have) - (1 if "uv" in have else 0), "pip")
+    have = {c for c in (*PYTHON_CLIENTS, "pip") if c == "urllib" or find_spec(c) is not None}
+    have |= {t for t in ("curl", "uv") if _tool(t)}
     return [c for c in CLIENTS if c in have]
 
 
