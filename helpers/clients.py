@@ -742,6 +742,32 @@ class ClientTable:
         )
 
 
+def _versions(wanted: Sequence[str]) -> str:
+    """Which versions made this table: the answer for pip changed in 24.1 and 24.2."""
+    import platform
+    import ssl
+    from importlib import metadata
+
+    out = [f"Python {platform.python_version()}", ssl.OPENSSL_VERSION]
+    for client in wanted:
+        if client in ("requests", "httpx", "aiohttp", "truststore", "pip"):
+            try:
+                out.append(f"{client} {metadata.version(client)}")
+            except metadata.PackageNotFoundError:
+                continue
+        elif client in ("curl", "uv") and (tool := _tool(client)):
+            try:
+                done = subprocess.run(
+                    [tool, "--version"], capture_output=True, text=True, timeout=30
+                )
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            words = done.stdout.split()
+            if len(words) > 1:
+                out.append(f"{client} {words[1]}")
+    return ", ".join(out)
+
+
 def _hashed_dir(directory: Path, pem: Path) -> bool:
     """An ``SSL_CERT_DIR`` layout: the certificate under ``<subject hash>.0`` (``openssl rehash``)."""
     openssl = shutil.which("openssl")
@@ -840,6 +866,7 @@ def which_tool_reads_what(
     for column, verdicts in results:
         for v in verdicts:
             table.rows[v.client][column] = v
+    table.notes.append("Measured with " + _versions(wanted) + ".")
     if "SSL_CERT_DIR" in variables and not has_dir:
         table.notes.append("SSL_CERT_DIR was not tried: no openssl command to hash the directory.")
     if "truststore" in wanted:
@@ -851,6 +878,12 @@ def which_tool_reads_what(
         table.notes.append(
             "aiohttp ignores HTTPS_PROXY unless ClientSession(trust_env=True); here every tool "
             "got the proxy through its own option (uv: HTTPS_PROXY, it has no flag)."
+        )
+    if "pip" in wanted:
+        table.notes.append(
+            "pip got the proxy as --proxy: from pip 24.1 that turns requests' trust_env off "
+            "(REQUESTS_CA_BUNDLE ignored), and from 24.2 pip verifies with truststore "
+            "(SSL_CERT_FILE read on Linux): compare the pip version above."
         )
     table.elapsed = time.monotonic() - started
     return table
