@@ -339,14 +339,27 @@ def _main(argv: Sequence[str]) -> int:
 # --------------------------------------------------------------------------- one function per client
 
 
+def shown(name: str, value: str) -> str:
+    """A variable's value as it may be printed: a proxy URL's password becomes ``****``."""
+    if "proxy" in name.lower() and "@" in value:
+        parts = urlsplit(value if "://" in value else "http://" + value)
+        if parts.password is not None:
+            return value.replace(f":{parts.password}@", ":****@", 1)
+    return value
+
+
 def _settings(
     cafile: str | None, env: Mapping[str, str] | None, proxy: str | None, own: str
 ) -> str:
-    parts = [f"{k}={Path(v).name if k in TRUST_VARIABLES else v}" for k, v in (env or {}).items()]
+    """What a run was given, for a table cell's tooltip (file names only, no passwords)."""
+    parts = [
+        f"{k}={Path(v).name if k in TRUST_VARIABLES else shown(k, v)}"
+        for k, v in (env or {}).items()
+    ]
     if cafile:
         parts.append(own.replace("bundle", Path(cafile).name))
     if proxy:
-        parts.append(f"proxy {proxy}")
+        parts.append(f"proxy {shown('proxy', proxy)}")
     return ", ".join(parts)
 
 
@@ -725,12 +738,12 @@ class ClientTable:
             for column in self.columns:
                 v = cells.get(column)
                 if v is None:
-                    tds.append("<td style='color:#57606a'>n/a</td>")
+                    tds.append("<td style='color:#57606a;white-space:nowrap'>n/a</td>")
                     continue
                 colour = "#1a7f37" if v.ok else "#cf222e"
                 title = e(v.message or v.settings, quote=True)
                 tds.append(
-                    f"<td style='color:{colour}' title=\"{title}\">{e(self.cell(client, column))}</td>"
+                    f"<td style='color:{colour};white-space:nowrap' title=\"{title}\">{e(self.cell(client, column))}</td>"
                 )
             body.append(f"<tr><td><code>{e(client)}</code></td>{''.join(tds)}</tr>")
         notes = "".join(f"<li>{e(n)}</li>" for n in self.notes)

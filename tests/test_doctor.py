@@ -221,3 +221,28 @@ def test_a_broken_server_is_the_finding(lab: Lab) -> None:
     assert all(not v.ok for v in result.clients)
     assert "Each client, with your variables" in str(result)
     assert "<h5>The server</h5>" in result._repr_html_()
+
+
+def test_a_proxy_in_the_way_is_told_apart_from_trust_and_its_password_never_shown(
+    lab: Lab,
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: a proxy that is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "HTTPS_PROXY": f"http://alice:s3cret@127.0.0.1:{port}",
+        "SSL_CERT_FILE": str(lab.ca_bundle),
+    }
+    result = doctor.report(
+        lab.url("valid"), lab=lab, env=env, clients=["requests", "urllib", "curl"]
+    )
+    assert result.diagnosis is not None and result.diagnosis.ok  # check() goes direct
+    assert all(
+        not v.ok and v.kind not in ("untrusted-root", "unknown-issuer") for v in result.clients
+    )
+    (finding,) = _about(result, "clients")
+    assert "on the way" in finding.text and "NO_PROXY" in finding.fix
+    shown = str(result) + result._repr_html_()
+    assert "s3cret" not in shown and "alice:****@" in shown

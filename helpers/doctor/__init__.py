@@ -81,6 +81,9 @@ _PROXY_VARIABLES = (
     "all_proxy",
 )
 
+#: Failure kinds that mean "this client does not trust the chain it was shown".
+_TRUST_KINDS = frozenset({"untrusted-root", "unknown-issuer", "self-signed", "certificate-invalid"})
+
 #: Finding levels, worst first.
 PROBLEM, WARNING, INFO = "problem", "warning", "info"
 _COLOURS = {PROBLEM: "#cf222e", WARNING: "#9a6700", INFO: "#1a7f37"}
@@ -202,11 +205,9 @@ def _version(package: str) -> str | None:
 
 def _shown(name: str, value: str) -> str:
     """A variable's value as it may be printed: never a proxy password."""
-    if name.lower().endswith("_proxy") and "@" in value:
-        parts = urlsplit(value if "://" in value else "http://" + value)
-        if parts.password is not None:
-            return value.replace(f":{parts.password}@", ":****@", 1)
-    return value
+    from ..clients import shown
+
+    return shown(name, value)
 
 
 # --------------------------------------------------------------------------- checks
@@ -603,16 +604,36 @@ def _diagnose(
             )
         )
     if diagnosis.ok:
-        failing = [v.client for v in verdicts if not v.ok]
-        if failing:
+        untrusting = [v.client for v in verdicts if not v.ok and v.kind in _TRUST_KINDS]
+        stuck = [
+            f"{v.client} ({v.kind})" for v in verdicts if not v.ok and v.kind not in _TRUST_KINDS
+        ]
+        if untrusting:
             findings.append(
                 Finding(
                     PROBLEM,
                     "clients",
-                    f"The server is fine (check() verified it), yet {', '.join(failing)} failed with "
-                    "your variables: they trust another store than the one that works.",
+                    f"The server is fine (check() verified it), yet {', '.join(untrusting)} did not "
+                    "trust it with your variables: they read another trust store than the one that works.",
                     "Give each failing tool the bundle its own way (see helpers.clients.OWN_OPTION and "
                     "notebook 09's table): verify=, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, PIP_CERT.",
+                )
+            )
+        if stuck:
+            proxied = any(k in client_env for k in _PROXY_VARIABLES)
+            findings.append(
+                Finding(
+                    PROBLEM,
+                    "clients",
+                    f"The server is fine (check() went direct), yet {', '.join(stuck)} failed "
+                    + (
+                        "on the way: through the proxy your variables name."
+                        if proxied
+                        else "on the way."
+                    ),
+                    "Check HTTPS_PROXY and NO_PROXY (a host that must go direct belongs in NO_PROXY)."
+                    if proxied
+                    else "Read each client's message below.",
                 )
             )
     else:
