@@ -52,9 +52,10 @@ if TYPE_CHECKING:
 
 #: The TLS-related variables the doctor looks at, and who reads each one.
 VARIABLES: dict[str, str] = {
-    "SSL_CERT_FILE": "OpenSSL's default CA file: ssl, urllib, httpx, aiohttp, curl, uv, truststore on Linux",
+    "SSL_CERT_FILE": "OpenSSL's default CA file: ssl, urllib, httpx, aiohttp, curl, uv, pip 24.2+ "
+    "and truststore on Linux (measured: helpers.clients.which_tool_reads_what)",
     "SSL_CERT_DIR": "OpenSSL's default CA directory (hashed names, `openssl rehash`)",
-    "REQUESTS_CA_BUNDLE": "requests (instead of certifi); pip < 24.1, or with HTTPS_PROXY",
+    "REQUESTS_CA_BUNDLE": "requests (instead of certifi); pip too, unless given --proxy (pip 24.1+)",
     "CURL_CA_BUNDLE": "curl; requests too, when REQUESTS_CA_BUNDLE is not set",
     "PIP_CERT": "pip (the same as --cert)",
     "HTTPS_PROXY": "the proxy for https:// URLs (requests, urllib, httpx, curl, pip, uv)",
