@@ -11,6 +11,16 @@ two or three times before you see it::
 The answer is at the bottom, so :func:`exception_chain` follows every place a library
 keeps the exception it wraps and lists them all, outermost first; :mod:`.classify` then
 decides which one says the most. Notebook 02 prints the chain of a real failure.
+
+The other clients of notebook 09 wrap it their own way, and the same four places cover
+them (measured with httpx 0.28.1 / httpcore 1.0.9 and aiohttp 3.14.5)::
+
+    httpx.ConnectError                      <- raise ... from exc (__cause__)
+      httpcore.ConnectError                 <- raised while handling (__context__)
+        ssl.SSLCertVerificationError
+
+    aiohttp ClientConnectorCertificateError <- itself an SSLCertVerificationError,
+      ssl.SSLCertVerificationError             without verify_code; the real one in .args
 """
 
 from __future__ import annotations
