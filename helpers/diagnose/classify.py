@@ -211,7 +211,7 @@ def explain(exc: BaseException, *, target: str | None = None, via: str | None = 
     Each client wraps the :mod:`ssl` exception differently (notebook 09 prints the
     chains): ``requests.exceptions.SSLError`` > ``MaxRetryError`` > ``urllib3 SSLError``
     > ``ssl.SSLCertVerificationError``; ``httpx.ConnectError`` > ``httpcore.ConnectError``
-    > ``ssl.SSLCertVerificationError`` (through ``__cause__``/``__context__``);
+    > ``ssl.SSLCertVerificationError`` (through ``__cause__``, then ``.args``);
     aiohttp's ``ClientConnectorCertificateError`` *is* an ``SSLCertVerificationError``
     (without ``verify_code``) and holds the real one in ``.args``.
 

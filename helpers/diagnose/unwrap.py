@@ -15,9 +15,10 @@ decides which one says the most. Notebook 02 prints the chain of a real failure.
 The other clients of notebook 09 wrap it their own way, and the same four places cover
 them (measured with httpx 0.28.1 / httpcore 1.0.9 and aiohttp 3.14.5)::
 
-    httpx.ConnectError                      <- raise ... from exc (__cause__)
-      httpcore.ConnectError                 <- raised while handling (__context__)
-        ssl.SSLCertVerificationError
+    httpx.ConnectError
+      httpcore.ConnectError                 <- its __cause__ (raise ... from exc)
+        ssl.SSLCertVerificationError        <- in .args (raised "from None", so
+                                               __context__ is suppressed)
 
     aiohttp ClientConnectorCertificateError <- itself an SSLCertVerificationError,
       ssl.SSLCertVerificationError             without verify_code; the real one in .args
