@@ -246,3 +246,15 @@ def test_a_proxy_in_the_way_is_told_apart_from_trust_and_its_password_never_show
     assert "on the way" in finding.text and "NO_PROXY" in finding.fix
     shown = str(result) + result._repr_html_()
     assert "s3cret" not in shown and "alice:****@" in shown
+
+
+def test_pip_config_cert_and_trusted_host(tmp_path: Path) -> None:
+    """pip.conf is where many companies put the fix, and sometimes the wrong one."""
+    config = tmp_path / "pip.conf"
+    config.write_text(f"[global]\ntrusted-host = pypi.example\ncert = {tmp_path / 'gone.pem'}\n")
+    result = doctor.report(env={"PIP_CONFIG_FILE": str(config)})
+    (cert,) = _about(result, "pip config global.cert")
+    assert cert.level == doctor.PROBLEM and "does not exist" in cert.text
+    (trusted,) = _about(result, "pip config global.trusted-host")
+    assert trusted.level == doctor.WARNING and "without checking its certificate" in trusted.text
+    assert "global.trusted-host=pypi.example" in dict(result.facts)["pip config"]

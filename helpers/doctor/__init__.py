@@ -489,6 +489,63 @@ def _check_truststore(facts: list[tuple[str, str]]) -> list[Finding]:
     return []
 
 
+def _check_pip_config(env: dict[str, str], facts: list[tuple[str, str]]) -> list[Finding]:
+    """pip's config files (``pip config list``): ``cert``, ``client-cert``, ``proxy`` and the
+    dangerous ``trusted-host``, which switches certificate checks off for a host."""
+    from importlib.util import find_spec
+
+    if find_spec("pip") is None:
+        return []
+    child_env = {
+        k: v for k, v in env.items() if k.startswith("PIP_") or k in ("HOME", "XDG_CONFIG_HOME")
+    }
+    child_env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out: list[Finding] = []
+    settings = []
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith(":env:") or "." not in key:
+            continue  # variables are checked on their own
+        option, value = key.split(".", 1)[1], value.strip().strip("'\"")
+        if option in ("cert", "client-cert", "proxy", "trusted-host", "index-url"):
+            settings.append(f"{key}={_shown('proxy' if option == 'proxy' else key, value)}")
+        if option == "cert":
+            out += [
+                Finding(
+                    f.level,
+                    f"pip config {key}",
+                    f.text.replace("PIP_CERT", key),
+                    f.fix.replace("PIP_CERT", f"{key} (pip config set {key} ...)"),
+                )
+                for f in check_bundle("PIP_CERT", value)
+                if f.level != INFO
+            ]
+        elif option == "trusted-host":
+            out.append(
+                Finding(
+                    WARNING,
+                    f"pip config {key}",
+                    f"pip's config trusts {value} without checking its certificate "
+                    "(trusted-host): anyone in between can serve you any package.",
+                    "Remove trusted-host and give pip the CA instead (cert = bundle.pem).",
+                )
+            )
+    facts.append(
+        ("pip config", ", ".join(settings) if settings else "no TLS settings in pip's config files")
+    )
+    return out
+
+
 def _variables(env: dict[str, str]) -> tuple[list[tuple[str, str]], list[Finding]]:
     shown: list[tuple[str, str]] = []
     findings: list[Finding] = []
@@ -698,6 +755,7 @@ def report(
     findings += _check_trust_store(facts)
     findings += _check_certifi(facts)
     findings += _check_truststore(facts)
+    findings += _check_pip_config(env, facts)
     shown, var_findings = _variables(env)
     findings += var_findings
     result = Report(facts, shown, findings, url=url)
