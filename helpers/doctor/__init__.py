@@ -19,7 +19,8 @@ its fix:
    is it a PEM bundle with certificates in it, does it hold just one root (then the tool
    trusts *only* that root and every public site fails), a private key, an expired
    certificate; a proxy URL written ``https://``; ``SSLKEYLOGFILE`` (every session key
-   written to a file: a warning, always).
+   written to a file: a warning, always). pip's config files get the same checks for
+   ``cert``, and ``trusted-host`` (certificate checks off for that host) is a warning.
 4. **With a URL**, what :func:`helpers.diagnose.check` says about the server, and what
    each installed client (:mod:`helpers.clients`) does with *your* variables. Offline
    by default: a URL that is not a lab host needs live mode (:mod:`helpers.live`).
