@@ -242,6 +242,7 @@ def test_the_truncating_server_has_a_fair_connection_cap(lab: Lab) -> None:
         ctx = ssl.create_default_context(cafile=lab.ca_bundle)
         assert _get(lab, "truncation", ctx).startswith(b"HTTP/1.1 200 OK")
         assert any("oldest connection dropped" in line for line in server.log)
+        assert not any("internal error" in line for line in server.log), list(server.log)
     finally:
         for sock in idle:
             sock.close()

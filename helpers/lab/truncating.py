@@ -129,8 +129,7 @@ class TruncatingServer:
         listener.close()
         with self._lock:
             for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                _hang_up(sock)
             workers = list(self._workers)
         for worker in workers:
             worker.join(timeout=5)
@@ -196,8 +195,7 @@ class TruncatingServer:
             (s for s, (address, _) in self._open.items() if address == busiest),
             key=lambda s: self._open[s][1],
         )
-        with contextlib.suppress(OSError):
-            victim.shutdown(socket.SHUT_RDWR)  # its thread wakes up and cleans up
+        _hang_up(victim)  # its thread wakes up and cleans up
         self._open.pop(victim, None)
         self.log.append(f"{busiest}: oldest connection dropped, {self.max_connections} open")
 
@@ -211,6 +209,8 @@ class TruncatingServer:
             outcome = "timed out"
         except (ssl.SSLError, OSError, ValueError) as exc:
             outcome = f"ended: {type(exc).__name__}"
+        except Exception as exc:  # noqa: BLE001 - a lesson's server prints no tracebacks
+            outcome = f"internal error ({type(exc).__name__})"
         finally:
             with contextlib.suppress(OSError):
                 tls.close()
@@ -265,6 +265,13 @@ class TruncatingServer:
                 if not tls.recv(4096):  # a plain socket's recv once the TLS layer is gone
                     break
         return "answered, hung up without close_notify"
+
+
+def _hang_up(sock: ssl.SSLSocket) -> None:
+    """Shut the TCP connection down under another thread's feet. ``socket.socket.shutdown``
+    on purpose: ``SSLSocket.shutdown`` would also drop the TLS object that thread is using."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _parse(head: bytes, tls: ssl.SSLSocket) -> Request:
