@@ -34,6 +34,9 @@ RUNTIME_PACKAGES = (
     "ipykernel",
     "requests",
     "urllib3",
+    "httpx",  # notebook 09: the clients a corporate proxy breaks, one by one
+    "aiohttp",
+    "truststore",
     "certifi",
     "cryptography",
     "matplotlib",

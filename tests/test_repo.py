@@ -45,6 +45,16 @@ def _environment_yml() -> dict:
     return yaml.safe_load((ROOT / "environment.yml").read_text())
 
 
+def test_the_environment_check_lists_every_runtime_dependency():
+    # Notebook 00's check (helpers/environment.py) is what a learner runs first: a runtime
+    # dependency missing from it would be missing from the one place that says "install it".
+    from helpers.environment import RUNTIME_PACKAGES
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    runtime = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
+    assert set(RUNTIME_PACKAGES) == runtime
+
+
 def test_environment_yml_matches_pyproject():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     runtime = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
