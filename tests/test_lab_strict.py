@@ -246,3 +246,23 @@ def test_the_truncating_server_has_a_fair_connection_cap(lab: Lab) -> None:
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_the_side_servers_fit_in_the_descriptor_budget(lab: Lab) -> None:
+    """The two side servers hold a descriptor per connection: the reactor's cap leaves room
+    for them, so a room of idle clients cannot push the lab past its fd limit (the hostile
+    room measured EMFILE and timeouts, even on the join endpoint, before)."""
+    import resource
+
+    from helpers.lab import _SIDE_CAPS
+    from helpers.lab.server import FD_RESERVE, MAX_CONNECTIONS, connection_cap
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    side = sum(_SIDE_CAPS[s.server][0] + 1 for s in lab.scenarios.values() if s.server != "reactor")
+    reactor_sites = sum(1 for s in lab.scenarios.values() if s.server == "reactor")
+    cap = connection_cap(listeners=reactor_sites, reserve=FD_RESERVE + side)
+    assert lab.max_connections == cap
+    if cap < MAX_CONNECTIONS:  # the limit decides: everything fits under it
+        assert cap + side + reactor_sites + FD_RESERVE <= soft
+    assert lab._side["truncation"].max_connections == _SIDE_CAPS["truncating"][0]
+    assert lab._side["legacy-renegotiation"].max_connections == _SIDE_CAPS["tls12-legacy"][0]

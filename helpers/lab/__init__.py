@@ -67,7 +67,7 @@ from .proxy import LabProxy
 from .remote import LAB_ENV, SHARE_PORT, RemoteLab, ShareServer
 from .remote.addresses import _url_host
 from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
-from .server import App, Reactor, RefusalHook, raise_nofile_limit
+from .server import FD_RESERVE, App, Reactor, RefusalHook, connection_cap, raise_nofile_limit
 from .tls12_legacy import LegacyRenegotiationServer
 from .truncating import TruncatingServer
 
@@ -145,7 +145,15 @@ class Lab:
             # Every client is a file descriptor: ask for room before a room asks for it
             # (the connection cap is derived from this limit; see helpers/lab/server.py).
             raise_nofile_limit()
-            reactor = Reactor(name=f"tls-lab-{id(self):x}")
+            # The side servers' connections are descriptors too: the reactor's cap leaves
+            # room for them, or a room full of idle clients would exhaust the fd limit
+            # (EMFILE) and nobody, not even the join endpoint, could be accepted.
+            side_names = [n for n, s in self._scenarios.items() if s.server != "reactor"]
+            side_fds = sum(_SIDE_CAPS[self._scenarios[n].server][0] + 1 for n in side_names)
+            cap = connection_cap(
+                listeners=len(self._scenarios) - len(side_names), reserve=FD_RESERVE + side_fds
+            )
+            reactor = Reactor(name=f"tls-lab-{id(self):x}", max_connections=cap)
             ports: dict[str, int] = {}
             side: dict[str, LegacyRenegotiationServer | TruncatingServer] = {}
             port = 0
@@ -367,6 +375,13 @@ class Lab:
         )
 
 
+#: ``Scenario.server`` -> (most connections at once, most from one address). These servers
+#: spend a thread and a descriptor per connection, so they stay small; the truncation
+#: server drops the oldest connection of the busiest address at its cap, the legacy one
+#: refuses a client that already holds its share (so 8 hostile addresses leave room).
+_SIDE_CAPS: dict[str, tuple[int, int | None]] = {"tls12-legacy": (24, 2), "truncating": (16, None)}
+
+
 def _side_server(
     scenario: Scenario, files: LabFiles, bind: str, port: int
 ) -> LegacyRenegotiationServer | TruncatingServer:
@@ -386,6 +401,8 @@ def _side_server(
             port=port,
             allow_network=network,
             app=app_for(scenario),  # the same page and /scenario.json as every lab site
+            max_connections=_SIDE_CAPS["tls12-legacy"][0],
+            max_per_address=_SIDE_CAPS["tls12-legacy"][1] or 2,
         )
     if scenario.server == "truncating":
         return TruncatingServer(
@@ -394,6 +411,7 @@ def _side_server(
             host=bind,
             port=port,
             allow_network=network,
+            max_connections=_SIDE_CAPS["truncating"][0],
         )
     raise LabError(
         f"Scenario {scenario.name!r} names an unknown server {scenario.server!r}.",
