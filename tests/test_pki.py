@@ -989,10 +989,16 @@ def test_the_lab_root_is_fenced_and_passes_strict_openssl(tmp_path):
     assert x509.IPAddress(ipaddress.ip_network("127.0.0.0/8")) in permitted
     assert x509.IPAddress(ipaddress.ip_network("::1/128")) in permitted
     assert all(isinstance(n, (x509.DNSName, x509.IPAddress)) for n in permitted)
-    # Nothing a real site could be called: lab.localhost, plus "127.0.0.1" as a dNSName
-    # (for OpenSSL's Common Name check of the ip-san leaf; see helpers/lab/build.py).
+    # Nothing a real site could be called: lab.localhost only. No dNSName that is an IP
+    # address either: rustls (uv) rejects such a constraint as malformed and then trusts
+    # nothing under the root (helpers/lab/build.py, LAB_PERMITTED).
     dns = {n.value for n in permitted if isinstance(n, x509.DNSName)}
-    assert dns <= {"lab.localhost", "127.0.0.1"}, dns
+    assert dns == {"lab.localhost"}, dns
+    # So the address-only leaf's CN must not look like a host name (OpenSSL would check it
+    # against the DNS subtrees): its CN has a space in it.
+    ip_leaf = load_certificate(files.chains["ip-san"])
+    (cn,) = ip_leaf.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    assert " " in cn.value and cn.value.startswith("127.0.0.1"), cn.value
     # The root itself passes OpenSSL's RFC 5280 profile checks ...
     result = openssl("verify", "-x509_strict", "-CAfile", files.ca_bundle, files.ca_bundle)
     assert result.returncode == 0 and ": OK" in result.stdout, result.stdout + result.stderr

@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import hashlib
+import ipaddress
 import json
 import os
 import secrets
@@ -76,20 +77,43 @@ __all__ = [
 #: certificate that the recipes and the timeline do not describe, changes: cached
 #: generations of another format are ignored and rebuilt.
 #: 3: a generation holds the description signer (signer.pem, signer-key.pem);
-#: 4: the lab root carries nameConstraints (:data:`LAB_PERMITTED`).
-FORMAT = 4
+#: 4: the lab root carries nameConstraints (:data:`LAB_PERMITTED`);
+#: 5: no dNSName "127.0.0.1" in them; an address-only leaf's CN is not a host name.
+FORMAT = 5
 #: What the lab root may vouch for (its nameConstraints' permitted subtrees): the lab's
 #: DNS domain (RFC 6761 §6.3: under localhost) and the loopback blocks, nothing else.
-#: Plus the *dNSName* "127.0.0.1": OpenSSL also checks a leaf's Common Name against the
-#: DNS subtrees when the leaf has no DNS subjectAltName (unless the client turned CN
-#: checks off, as Python does), and the ip-san leaf's CN is "127.0.0.1". No real name
-#: ends in ".127.0.0.1" (a top-level domain is never all digits), so this widens nothing.
+#: Not a *dNSName* "127.0.0.1": rustls (uv's TLS library) rejects a DNS constraint that
+#: is an IP address as malformed, and then trusts nothing under the root (measured with
+#: uv 0.13.8: ``MalformedNameConstraint``). See :func:`_address_only_cn` for the CN side.
 LAB_PERMITTED: tuple[str | x509.GeneralName, ...] = (
     "lab.localhost",
-    x509.DNSName("127.0.0.1"),
     "127.0.0.0/8",
     "::1/128",
 )
+
+
+def _address_only_cn(names: tuple[str, ...]) -> str | None:
+    """A Common Name for a leaf whose subjectAltName holds only IP addresses.
+
+    OpenSSL checks a leaf's CN against the issuer's DNS name constraints when the leaf
+    has no DNS name in its subjectAltName, *if* the CN looks like a host name; "127.0.0.1"
+    does, and no DNS subtree permits it ("permitted subtree violation"). A CN with a
+    space in it is not a host name, so it is not checked; clients that match names read
+    the subjectAltName anyway (RFC 9525 §6.3: the CN is ignored when a SAN is present).
+    """
+
+    def is_address(name: str) -> bool:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+    if names and all(is_address(n) for n in names):
+        return f"{names[0]} (lab address)"
+    return None
+
+
 CACHE_ENV = "TLS_COURSE_CACHE"
 RENEW_BEFORE = _dt.timedelta(days=7)
 CRL_DAYS = 100  # longer than a leaf lives (90 days): the CRL never expires before a rebuild
@@ -369,6 +393,8 @@ def _leaf_for(
         usages=recipe.usages,
         **times,
     )
+    if recipe.san and (cn := _address_only_cn(recipe.names)) is not None:
+        kwargs["common_name"] = cn
     if recipe.issuer == "self":
         return pki.self_signed(*recipe.names, **kwargs)  # type: ignore[arg-type]
     if recipe.issuer == "untrusted":
