@@ -358,3 +358,14 @@ def test_uv_allow_insecure_host_switches_verification_off(lab, tmp_path):
     code, output = _uv(lab, tmp_path, "--allow-insecure-host", "valid.lab.localhost")
     assert code == 0, output
     assert _installed(tmp_path)
+
+
+def test_uv_trusts_the_lab_root_itself_through_the_plain_tunnel(lab, tmp_path):
+    # rustls refuses a root whose nameConstraints hold a dNSName that is an IP address
+    # ("MalformedNameConstraint"); the lab root permits lab.localhost and loopback
+    # addresses only as the right types (helpers/lab/build.py, LAB_PERMITTED).
+    code, output = _uv(
+        lab, tmp_path, HTTPS_PROXY=lab.proxy.tunnel, SSL_CERT_FILE=str(lab.ca_bundle)
+    )
+    assert code == 0, output
+    assert _installed(tmp_path)
