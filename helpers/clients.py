@@ -10,15 +10,16 @@ certifi), :mod:`urllib` and :mod:`ssl` from OpenSSL's default paths (``SSL_CERT_
 ``PIP_CERT``, uv (rustls) from ``SSL_CERT_FILE``... Memorised tables go stale with every
 release, so this module *measures* instead:
 
-* one small function per client (:func:`fetch_requests`, :func:`fetch_urllib`,
-  :func:`fetch_httpx`, :func:`fetch_aiohttp`, :func:`fetch_truststore`,
-  :func:`fetch_curl`, :func:`fetch_pip`, :func:`fetch_uv`) fetches a URL, through an
-  optional proxy, with an optional CA bundle given the tool's own way (``verify=``,
-  ``--cacert``, ``--cert``...) and optional environment variables, and returns a
+* one small function per client holds what is that client's own: the Python code
+  (:func:`_requests`, :func:`_urllib`, :func:`_httpx`, :func:`_aiohttp`,
+  :func:`_truststore`) or the command line (:func:`_curl`, :func:`_pip`, :func:`_uv`),
+  with the proxy and the CA bundle given the tool's own way (``verify=``, ``--cacert``,
+  ``--cert``...), and which of its output says what happened;
+* :func:`fetch` runs one of them (``fetch("pip", index, proxy=..., env=...)``) in a
+  **fresh subprocess** whose environment is built from nothing but what you pass (this
+  machine's own ``PIP_CERT`` or ``SSL_CERT_FILE`` must not decide the answer), because
+  most tools read these variables once, at start-up or import, and returns a
   :class:`Verdict`;
-* each runs in a **fresh subprocess** whose environment is built from nothing but what
-  you pass (this machine's own ``PIP_CERT`` or ``SSL_CERT_FILE`` must not decide the
-  answer), because most tools read these variables once, at start-up or import;
 * :func:`which_tool_reads_what` runs every client through the lab's inspecting proxy
   (:mod:`helpers.lab.proxy`) once with nothing set, once per variable naming a bundle
   with the inspection root, and once with the tool's own option, and tabulates what
@@ -44,15 +45,16 @@ import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from . import names
@@ -75,19 +77,28 @@ TRUST_VARIABLES = (
     "PIP_CERT",
 )
 
-#: Every variable a subprocess may be given (anything else is a mistake in the call).
-ENV_VARIABLES = TRUST_VARIABLES + (
+#: The variables that name a proxy (upper and lower case: curl reads only ``https_proxy``).
+PROXY_VARIABLES = (
     "HTTPS_PROXY",
     "https_proxy",
     "HTTP_PROXY",
     "http_proxy",
     "ALL_PROXY",
     "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSLKEYLOGFILE",
-    "UV_NATIVE_TLS",
-    "UV_SYSTEM_CERTS",
+)
+#: The hosts that go direct, never through the proxy.
+NO_PROXY_VARIABLES = ("NO_PROXY", "no_proxy")
+
+#: Every variable a subprocess may be given (anything else is a mistake in the call).
+ENV_VARIABLES = (
+    TRUST_VARIABLES
+    + PROXY_VARIABLES
+    + NO_PROXY_VARIABLES
+    + (
+        "SSLKEYLOGFILE",
+        "UV_NATIVE_TLS",
+        "UV_SYSTEM_CERTS",
+    )
 )
 
 #: How each tool is given a CA bundle of its own (the last column of the table).
@@ -154,7 +165,7 @@ def clean_env(
 ) -> dict[str, str]:
     """An environment with nothing of this machine's TLS, proxy or pip settings in it.
 
-    ``home`` is a throw-away directory (HOME, caches, configs); ``extra`` holds the
+    ``home`` is a throw-away directory (HOME, caches, configs, data); ``extra`` holds the
     variables under test. pip reads no config file and uv none either.
     """
     home = Path(home)
@@ -165,6 +176,7 @@ def clean_env(
         "HOME": str(home),
         "XDG_CACHE_HOME": str(home / "cache"),
         "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
         "PIP_CONFIG_FILE": os.devnull,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_INPUT": "1",
@@ -183,50 +195,25 @@ def clean_env(
     return env
 
 
-def _child(
-    clients: Sequence[str],
-    url: str,
-    proxy: str | None,
-    cafile: str | None,
-    timeout: float,
-    env: Mapping[str, str],
-    aiohttp_trust_env: bool = False,
-) -> list[Verdict]:
-    """Run the Python ``clients`` one after another in one fresh interpreter."""
-    job = {
-        "clients": list(clients),
-        "url": url,
-        "proxy": proxy,
-        "cafile": cafile,
-        "timeout": timeout,
-        "names": _lab_names_for(url),  # for a direct connection (no proxy, or NO_PROXY)
-        "aiohttp_trust_env": aiohttp_trust_env,
-    }
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
-        done = subprocess.run(
-            [sys.executable, "-m", "helpers.clients", json.dumps(job)],
-            env=clean_env(home, env),
-            capture_output=True,
-            text=True,
-            timeout=timeout * len(clients) + 30,
-        )
-    verdicts = []
-    for line in done.stdout.splitlines():
-        if line.startswith("{"):
-            data = json.loads(line)
-            data["exceptions"] = tuple(data.get("exceptions", ()))
-            verdicts.append(Verdict(**data))
-    if len(verdicts) != len(clients):
-        message = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        got = {v.client for v in verdicts}
-        verdicts += [
-            Verdict(c, url, False, "error", message=message) for c in clients if c not in got
-        ]
-    spent = (time.monotonic() - started) / max(len(clients), 1)
-    for v in verdicts:
-        v.elapsed = v.elapsed or spent
-    return verdicts
+class _NotInstalled(Exception):
+    """A client's program is not on this machine: its verdict says so."""
+
+
+def _tool(name: str) -> str | None:
+    """Where ``name`` is: next to this Python first (a venv's pip, uv), then on ``PATH``."""
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+
+
+def _run(
+    program: str, args: Sequence[str], home: Path, env: Mapping[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``program args`` in a fresh process that sees nothing but :func:`clean_env`."""
+    path = _tool(program)
+    if path is None:
+        raise _NotInstalled(f"{program} is not installed")
+    return subprocess.run(
+        [path, *args], env=clean_env(home, env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _lab_names_for(url: str) -> dict[str, str]:
@@ -239,104 +226,18 @@ def _lab_names_for(url: str) -> dict[str, str]:
     return {}
 
 
-def _run_one(client: str, job: dict[str, Any]) -> dict[str, Any]:
-    """Inside the subprocess: fetch once with ``client``, return the verdict's fields."""
-    import ssl
+@dataclass(frozen=True)
+class Job:
+    """One fetch, as every client is given it; each client function turns it into its own
+    way of saying it (``verify=``, ``--cacert``, ``--proxy``, ``HTTPS_PROXY``...)."""
 
-    from .diagnose import explain
-
-    url, proxy, cafile, timeout = job["url"], job["proxy"], job["cafile"], job["timeout"]
-    started = time.monotonic()
-    status: int | None = None
-    try:
-        if client == "requests":
-            import requests
-
-            response = requests.get(
-                url,
-                proxies={"https": proxy} if proxy else None,
-                verify=cafile or True,
-                timeout=timeout,
-            )
-            status = response.status_code
-        elif client in ("urllib", "truststore"):
-            import urllib.request
-
-            context = None
-            if client == "truststore":
-                import truststore
-
-                truststore.inject_into_ssl()  # ssl.SSLContext is now truststore's: the OS store
-                context = ssl.create_default_context()
-                if cafile:
-                    context.load_verify_locations(cafile)
-            elif cafile:
-                context = ssl.create_default_context(cafile=cafile)
-            handlers: list[Any] = [urllib.request.HTTPSHandler(context=context)]
-            if proxy:
-                handlers.append(urllib.request.ProxyHandler({"https": proxy}))
-            opener = urllib.request.build_opener(*handlers)
-            with opener.open(url, timeout=timeout) as response:
-                status = response.status
-        elif client == "httpx":
-            import httpx
-
-            verify: Any = ssl.create_default_context(cafile=cafile) if cafile else True
-            status = httpx.get(url, proxy=proxy, verify=verify, timeout=timeout).status_code
-        elif client == "aiohttp":
-            import asyncio
-
-            import aiohttp
-
-            async def get() -> int:
-                ctx: Any = ssl.create_default_context(cafile=cafile) if cafile else True
-                limit = aiohttp.ClientTimeout(total=timeout)
-                async with aiohttp.ClientSession(
-                    timeout=limit, trust_env=job.get("aiohttp_trust_env", False)
-                ) as session:
-                    async with session.get(url, ssl=ctx, proxy=proxy) as response:
-                        await response.read()
-                        return response.status
-
-            status = asyncio.run(get())
-        else:
-            raise UsageError(f"{client!r} is not a Python client.", "")
-    except Exception as exc:  # noqa: BLE001 - every failure is the verdict
-        d = explain(exc, target=url)
-        return {
-            "client": client,
-            "url": url,
-            "ok": False,
-            "kind": d.kind,
-            "message": d.message,
-            "exceptions": list(d.exceptions),
-            "elapsed": time.monotonic() - started,
-        }
-    return {
-        "client": client,
-        "url": url,
-        "ok": True,
-        "kind": "ok",
-        "status": status,
-        "elapsed": time.monotonic() - started,
-    }
-
-
-def _main(argv: Sequence[str]) -> int:
-    """``python -m helpers.clients JOB``: the subprocess side (one JSON line per client)."""
-    from . import netguard
-
-    job = json.loads(argv[0])
-    netguard.install()  # nothing leaves the machine, even from a child
-    for host, address in job.get("names", {}).items():
-        names.add(host, address)
-    # truststore.inject_into_ssl() changes ssl for the rest of the process: it goes last.
-    for client in sorted(job["clients"], key=lambda c: c == "truststore"):
-        print(json.dumps(_run_one(client, job)), flush=True)
-    return 0
-
-
-# --------------------------------------------------------------------------- one function per client
+    url: str
+    proxy: str | None = None
+    cafile: str | None = None  # a CA bundle, given the client's own way (OWN_OPTION)
+    timeout: float = TIMEOUT
+    trust_env: bool = False  # aiohttp: read HTTPS_PROXY (ClientSession(trust_env=True))
+    project: str = _PROJECT  # pip and uv: what to fetch from the index
+    native_tls: bool = False  # uv: --native-tls
 
 
 def shown(name: str, value: str) -> str:
@@ -374,104 +275,231 @@ def _checked(cafile: str | os.PathLike[str] | None) -> str | None:
     return str(path)
 
 
-def _python(
-    client: str,
-    url: str,
-    proxy: str | None,
-    cafile: Any,
-    env: Mapping[str, str] | None,
-    timeout: float,
-    **kw: Any,
-) -> Verdict:
-    bundle = _checked(cafile)
-    verdict = _child([client], url, proxy, bundle, timeout, env or {}, **kw)[0]
-    verdict.settings = _settings(bundle, env, proxy, OWN_OPTION[client])
-    return verdict
+# --------------------------------------------------------------------------- the Python clients
+# One function each, run inside the fresh interpreter (``python -m helpers.clients``):
+# the client's own code, returning the HTTP status; any exception is the verdict.
 
 
-def fetch_requests(
-    url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
-) -> Verdict:
+def _requests(job: Job) -> int:
     """``requests.get(url, proxies=..., verify=cafile or True)``: trust from ``verify=``,
     else ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``, else certifi (never the OS store)."""
-    return _python("requests", url, proxy, cafile, env, timeout)
+    import requests
+
+    proxies = {"https": job.proxy} if job.proxy else None
+    verify = job.cafile or True
+    return requests.get(job.url, proxies=proxies, verify=verify, timeout=job.timeout).status_code
 
 
-def fetch_urllib(
-    url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
-) -> Verdict:
+def _urllib(job: Job, context: ssl.SSLContext | None = None) -> int:
     """:mod:`urllib.request` (``http.client`` underneath): trust from a context of your own,
     else OpenSSL's default paths (``SSL_CERT_FILE``, ``SSL_CERT_DIR``)."""
-    return _python("urllib", url, proxy, cafile, env, timeout)
+    import urllib.request
+
+    if context is None and job.cafile:
+        context = ssl.create_default_context(cafile=job.cafile)
+    handlers: list[Any] = [urllib.request.HTTPSHandler(context=context)]
+    if job.proxy:
+        handlers.append(urllib.request.ProxyHandler({"https": job.proxy}))
+    with urllib.request.build_opener(*handlers).open(job.url, timeout=job.timeout) as response:
+        return response.status
 
 
-def fetch_httpx(
-    url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
-) -> Verdict:
-    """``httpx.get(url, proxy=..., verify=ssl_context)``: 0.28 wants a context, not a path."""
-    return _python("httpx", url, proxy, cafile, env, timeout)
-
-
-def fetch_aiohttp(
-    url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
-    trust_env: bool = False,
-) -> Verdict:
-    """``session.get(url, ssl=ssl_context, proxy=...)`` with asyncio. aiohttp reads
-    ``HTTPS_PROXY`` only with ``ClientSession(trust_env=True)``."""
-    return _python("aiohttp", url, proxy, cafile, env, timeout, aiohttp_trust_env=trust_env)
-
-
-def fetch_truststore(
-    url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
-) -> Verdict:
+def _truststore(job: Job) -> int:
     """``truststore.inject_into_ssl()``, then :mod:`urllib`: the OS store (on Linux
     OpenSSL's default paths, so ``SSL_CERT_FILE`` stands in for it here)."""
-    return _python("truststore", url, proxy, cafile, env, timeout)
+    import truststore
+
+    truststore.inject_into_ssl()  # ssl.SSLContext is now truststore's: the OS store
+    context = ssl.create_default_context()
+    if job.cafile:
+        context.load_verify_locations(job.cafile)
+    return _urllib(job, context)
 
 
-def _tool(name: str) -> str | None:
-    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+def _httpx(job: Job) -> int:
+    """``httpx.get(url, proxy=..., verify=ssl_context)``: 0.28 wants a context, not a path."""
+    import httpx
+
+    verify: Any = ssl.create_default_context(cafile=job.cafile) if job.cafile else True
+    return httpx.get(job.url, proxy=job.proxy, verify=verify, timeout=job.timeout).status_code
 
 
-def _tool_verdict(
-    client: str,
-    url: str,
-    code: int,
-    output: str,
-    started: float,
-    settings: str,
-    status: int | None = None,
-) -> Verdict:
+def _aiohttp(job: Job) -> int:
+    """``session.get(url, ssl=ssl_context, proxy=...)`` with asyncio. aiohttp reads
+    ``HTTPS_PROXY`` only with ``ClientSession(trust_env=True)``."""
+    import asyncio
+
+    import aiohttp
+
+    async def get() -> int:
+        ctx: Any = ssl.create_default_context(cafile=job.cafile) if job.cafile else True
+        limit = aiohttp.ClientTimeout(total=job.timeout)
+        async with aiohttp.ClientSession(timeout=limit, trust_env=job.trust_env) as session:
+            async with session.get(job.url, ssl=ctx, proxy=job.proxy) as response:
+                await response.read()
+                return response.status
+
+    return asyncio.run(get())
+
+
+PYTHON_CODE: dict[str, Callable[[Job], int]] = {
+    "requests": _requests,
+    "urllib": _urllib,
+    "httpx": _httpx,
+    "aiohttp": _aiohttp,
+    "truststore": _truststore,
+}
+
+
+def _run_one(client: str, job: Job) -> dict[str, Any]:
+    """Inside the subprocess: fetch once with ``client``, return the verdict's fields."""
+    from .diagnose import explain
+
+    started = time.monotonic()
+    try:
+        said: dict[str, Any] = {"ok": True, "kind": "ok", "status": PYTHON_CODE[client](job)}
+    except Exception as exc:  # noqa: BLE001 - every failure is the verdict
+        d = explain(exc, target=job.url)
+        said = {"ok": False, "kind": d.kind, "message": d.message, "exceptions": d.exceptions}
+    return {"client": client, "url": job.url, **said, "elapsed": time.monotonic() - started}
+
+
+def _main(argv: Sequence[str]) -> int:
+    """``python -m helpers.clients ORDER``: the subprocess side (one JSON line per client)."""
+    from . import netguard
+
+    order = json.loads(argv[0])
+    netguard.install()  # nothing leaves the machine, even from a child
+    for host, address in order["names"].items():
+        names.add(host, address)
+    job = Job(**order["job"])
+    # truststore.inject_into_ssl() changes ssl for the rest of the process: it goes last.
+    for client in sorted(order["clients"], key=lambda c: c == "truststore"):
+        print(json.dumps(_run_one(client, job)), flush=True)
+    return 0
+
+
+def _child(clients: Sequence[str], job: Job, env: Mapping[str, str]) -> list[Verdict]:
+    """Run the Python ``clients`` one after another in one fresh interpreter."""
+    order = {
+        "clients": list(clients),
+        "names": _lab_names_for(job.url),  # for a direct connection (no proxy, or NO_PROXY)
+        "job": asdict(job),
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
+        args = ["-m", "helpers.clients", json.dumps(order)]
+        done = _run(sys.executable, args, Path(home), env, job.timeout * len(clients) + 30)
+    verdicts = []
+    for line in done.stdout.splitlines():
+        if line.startswith("{"):
+            data = json.loads(line)
+            data["exceptions"] = tuple(data.get("exceptions", ()))
+            verdicts.append(Verdict(**data))
+    if len(verdicts) != len(clients):
+        message = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        got = {v.client for v in verdicts}
+        verdicts += [
+            Verdict(c, job.url, False, "error", message=message) for c in clients if c not in got
+        ]
+    spent = (time.monotonic() - started) / max(len(clients), 1)
+    for v in verdicts:
+        v.elapsed = v.elapsed or spent
+        v.settings = _settings(job.cafile, env, job.proxy, OWN_OPTION[v.client])
+    return verdicts
+
+
+# --------------------------------------------------------------------------- the command-line tools
+# One function each: the tool's command line, run with :func:`_run`, and which of its
+# output says what happened.
+
+
+class ToolRun(NamedTuple):
+    """What a tool's process gave back: exit code, what it said, the HTTP status if known."""
+
+    code: int
+    output: str
+    status: int | None = None
+
+
+def _curl(job: Job, home: Path, env: Mapping[str, str]) -> ToolRun:
+    """``curl --proxy P --cacert F URL``: trust from ``--cacert``, else ``CURL_CA_BUNDLE``,
+    ``SSL_CERT_DIR``/``SSL_CERT_FILE``, else the bundle it was built with."""
+    args = ["-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time", str(job.timeout)]
+    if job.proxy:
+        args += ["--proxy", job.proxy]
+    # Direct (no proxy, or NO_PROXY): curl answers *.localhost itself; say where anyway.
+    for host, address in _lab_names_for(job.url).items():
+        args += ["--resolve", f"{host}:{urlsplit(job.url).port or 443}:{address}"]
+    if job.cafile:
+        args += ["--cacert", job.cafile]
+    done = _run("curl", [*args, job.url], home, env, job.timeout + 30)
+    status = int(done.stdout) if done.stdout.strip().isdigit() else None  # -w %{http_code}
+    return ToolRun(done.returncode, done.stderr, status)
+
+
+#: pip, run with the offline guard on in its own process (and the lab's names, if direct).
+_PIP_BOOT = (
+    "import json, runpy, sys; from helpers import names, netguard; netguard.install(); "
+    "[names.add(h, a) for h, a in json.loads(sys.argv.pop(1)).items()]; "
+    "sys.argv[0] = 'pip'; runpy.run_module('pip', run_name='__main__', alter_sys=True)"
+)
+
+
+def _pip(job: Job, home: Path, env: Mapping[str, str]) -> ToolRun:
+    """``pip download --index-url INDEX --proxy P --cert F PROJECT`` into a throw-away
+    directory: trust from ``--cert``/``PIP_CERT``; what else pip reads depends on its
+    version (truststore by default from pip 24.2). The URL is a PEP 503 simple index
+    (the lab's: ``lab.url("valid") + "simple/"``)."""
+    lab_names = json.dumps(_lab_names_for(job.url))  # for a direct connection
+    args = ["-c", _PIP_BOOT, lab_names, "download", "-d", str(home / "d"), "--no-deps"]
+    args += ["--no-cache-dir", "--retries", "0", "--timeout", str(int(job.timeout))]
+    args += ["--index-url", job.url, job.project]
+    if job.proxy:
+        args += ["--proxy", job.proxy]
+    if job.cafile:
+        args += ["--cert", job.cafile]
+    done = _run(sys.executable, args, home, env, job.timeout + 60)
+    downloaded = any((home / "d").glob("*.whl"))
+    return ToolRun(
+        done.returncode if downloaded else (done.returncode or 1), done.stdout + done.stderr
+    )
+
+
+def _uv(job: Job, home: Path, env: Mapping[str, str]) -> ToolRun:
+    """``uv pip install --target DIR --index-url INDEX PROJECT`` with the proxy in
+    ``HTTPS_PROXY`` (uv has no proxy flag, nor a CA-bundle one: ``SSL_CERT_FILE`` is its
+    way). uv's TLS is rustls, with webpki roots unless ``--native-tls``."""
+    if not job.proxy and _lab_names_for(job.url):
+        raise UsageError(
+            "uv looks names up with the C library, which would send a lab name to DNS.",
+            "Give uv the lab's proxy (proxy=lab.proxy.tunnel or lab.proxy.inspecting).",
+        )
+    args = ["pip", "install", "--python", sys.executable, "--target", str(home / "t")]
+    args += ["--no-deps", "--index-url", job.url, job.project]
+    if job.native_tls:
+        args.append("--native-tls")
+    if job.proxy:
+        env = {**env, "HTTPS_PROXY": job.proxy}
+    done = _run("uv", args, home, env, job.timeout + 60)
+    return ToolRun(done.returncode, done.stdout + done.stderr)
+
+
+TOOL_RUNS: dict[str, Callable[[Job, Path, Mapping[str, str]], ToolRun]] = {
+    "curl": _curl,
+    "pip": _pip,
+    "uv": _uv,
+}
+
+
+def _tool_verdict(client: str, url: str, ran: ToolRun, started: float, settings: str) -> Verdict:
+    """A tool's verdict from its exit code and output (curl, OpenSSL and rustls words)."""
     from .diagnose.classify import _message_verify_kind, _phrase_kind, _verify_kind
 
+    code, output = ran.code, ran.output
     elapsed = time.monotonic() - started
     if code == 0:
-        return Verdict(client, url, True, "ok", status, settings=settings, elapsed=elapsed)
+        return Verdict(client, url, True, "ok", ran.status, settings=settings, elapsed=elapsed)
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     kind = _message_verify_kind(output) or None
     match = re.search(r"SSL certificate problem: ([^\n]+)", output)  # curl
@@ -501,171 +529,49 @@ def _tool_verdict(
     )
 
 
-def fetch_curl(
+# --------------------------------------------------------------------------- one fetch
+
+
+def fetch(
+    client: str,
     url: str,
     *,
     proxy: str | None = None,
     cafile: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = TIMEOUT,
-) -> Verdict:
-    """``curl --proxy P --cacert F URL``: trust from ``--cacert``, else ``CURL_CA_BUNDLE``,
-    ``SSL_CERT_DIR``/``SSL_CERT_FILE``, else the bundle it was built with."""
-    curl = _tool("curl")
-    bundle = _checked(cafile)
-    settings = _settings(bundle, env, proxy, OWN_OPTION["curl"])
-    if curl is None:
-        return Verdict(
-            "curl", url, False, "error", message="curl is not installed", settings=settings
-        )
-    command = [curl, "-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time", str(timeout)]
-    if proxy:
-        command += ["--proxy", proxy]
-    # Direct (no proxy, or NO_PROXY): curl answers *.localhost itself; say where anyway.
-    for host, address in _lab_names_for(url).items():
-        command += ["--resolve", f"{host}:{urlsplit(url).port or 443}:{address}"]
-    if bundle:
-        command += ["--cacert", bundle]
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
-        done = subprocess.run(
-            command + [url],
-            env=clean_env(home, env),
-            capture_output=True,
-            text=True,
-            timeout=timeout + 30,
-        )
-    status = int(done.stdout) if done.stdout.strip().isdigit() else None
-    return _tool_verdict("curl", url, done.returncode, done.stderr, started, settings, status)
-
-
-#: pip, run with the offline guard on in its own process (and the lab's names, if direct).
-_PIP_BOOT = (
-    "import json, runpy, sys; from helpers import names, netguard; netguard.install(); "
-    "[names.add(h, a) for h, a in json.loads(sys.argv.pop(1)).items()]; "
-    "sys.argv[0] = 'pip'; runpy.run_module('pip', run_name='__main__', alter_sys=True)"
-)
-
-
-def fetch_pip(
-    index_url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
-    project: str = _PROJECT,
-) -> Verdict:
-    """``pip download --index-url INDEX --proxy P --cert F PROJECT`` into a throw-away
-    directory: trust from ``--cert``/``PIP_CERT``; what else pip reads depends on its
-    version (truststore by default from pip 24.2). ``index_url`` is a PEP 503 simple index
-    (the lab's: ``lab.url("valid") + "simple/"``)."""
-    bundle = _checked(cafile)
-    settings = _settings(bundle, env, proxy, OWN_OPTION["pip"])
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
-        lab_names = _lab_names_for(index_url)  # for a direct connection
-        command = [
-            sys.executable,
-            "-c",
-            _PIP_BOOT,
-            json.dumps(lab_names),
-            "download",
-            "-d",
-            str(Path(home) / "d"),
-            "--no-deps",
-            "--no-cache-dir",
-            "--retries",
-            "0",
-            "--timeout",
-            str(int(timeout)),
-            "--index-url",
-            index_url,
-            project,
-        ]
-        if proxy:
-            command += ["--proxy", proxy]
-        if bundle:
-            command += ["--cert", bundle]
-        done = subprocess.run(
-            command, env=clean_env(home, env), capture_output=True, text=True, timeout=timeout + 60
-        )
-        output = done.stdout + done.stderr
-        code = done.returncode if any((Path(home) / "d").glob("*.whl")) else (done.returncode or 1)
-    return _tool_verdict("pip", index_url, code, output, started, settings)
-
-
-def fetch_uv(
-    index_url: str,
-    *,
-    proxy: str | None = None,
-    cafile: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = TIMEOUT,
+    trust_env: bool = False,
     project: str = _PROJECT,
     native_tls: bool = False,
 ) -> Verdict:
-    """``uv pip install --target DIR --index-url INDEX PROJECT`` with the proxy in
-    ``HTTPS_PROXY`` (uv has no proxy flag, nor a CA-bundle one: ``SSL_CERT_FILE`` is its
-    way). uv's TLS is rustls, with webpki roots unless ``--native-tls``."""
-    if cafile is not None:
+    """Fetch ``url`` once with ``client`` (one of :data:`CLIENTS`), in a fresh subprocess.
+
+    ``proxy`` and ``cafile`` are given the client's own way (:data:`OWN_OPTION`; uv gets
+    the proxy as ``HTTPS_PROXY``), ``env`` holds the variables under test (nothing else of
+    this machine's environment is passed on). Client-specific: ``trust_env`` (aiohttp),
+    ``project`` (pip and uv fetch it from the index at ``url``), ``native_tls`` (uv).
+    A client that is not installed gets an ``error`` verdict that says so.
+    """
+    if client not in CLIENTS:
+        raise UsageError(f"No such client: {client}.", f"Choose from {', '.join(CLIENTS)}.")
+    if cafile is not None and not OWN_OPTION[client]:
         raise UsageError(
-            "uv has no option for a CA bundle of its own.",
+            f"{client} has no option for a CA bundle of its own.",
             "Pass env={'SSL_CERT_FILE': bundle} instead: that is what uv reads.",
         )
-    if not proxy and _lab_names_for(index_url):
-        raise UsageError(
-            "uv looks names up with the C library, which would send a lab name to DNS.",
-            "Give uv the lab's proxy (proxy=lab.proxy.tunnel or lab.proxy.inspecting).",
-        )
-    uv = _tool("uv")
-    settings = _settings(None, env, proxy, "") + (" --native-tls" if native_tls else "")
-    if uv is None:
-        return Verdict(
-            "uv", index_url, False, "error", message="uv is not installed", settings=settings
-        )
+    env = dict(env or {})
+    job = Job(url, proxy, _checked(cafile), timeout, trust_env, project, native_tls)
+    if client in PYTHON_CODE:
+        return _child([client], job, env)[0]
+    settings = _settings(job.cafile, env, proxy, OWN_OPTION[client])
+    settings += " --native-tls" if native_tls else ""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tls-client-") as home:
-        command = [
-            uv,
-            "pip",
-            "install",
-            "--python",
-            sys.executable,
-            "--target",
-            str(Path(home) / "t"),
-            "--no-deps",
-            "--index-url",
-            index_url,
-            project,
-        ]
-        if native_tls:
-            command.append("--native-tls")
-        extra = dict(env or {})
-        if proxy:
-            extra["HTTPS_PROXY"] = proxy
-        done = subprocess.run(
-            command,
-            env=clean_env(home, extra),
-            capture_output=True,
-            text=True,
-            timeout=timeout + 60,
-        )
-    return _tool_verdict(
-        "uv", index_url, done.returncode, done.stdout + done.stderr, started, settings
-    )
-
-
-FETCHERS = {
-    "requests": fetch_requests,
-    "urllib": fetch_urllib,
-    "httpx": fetch_httpx,
-    "aiohttp": fetch_aiohttp,
-    "truststore": fetch_truststore,
-    "curl": fetch_curl,
-    "pip": fetch_pip,
-    "uv": fetch_uv,
-}
+        try:
+            ran = TOOL_RUNS[client](job, Path(home), env)
+        except _NotInstalled as missing:
+            return Verdict(client, url, False, "error", message=str(missing), settings=settings)
+    return _tool_verdict(client, url, ran, started, settings)
 
 
 def installed() -> list[str]:
@@ -860,17 +766,12 @@ def which_tool_reads_what(
             column, spec = job
             if spec[0] == "python":
                 _, cs, env, cafile = spec
-                verdicts = _child(cs, url, proxy, cafile, timeout, env)
-                for v in verdicts:
-                    v.settings = _settings(cafile, env, proxy, OWN_OPTION[v.client])
-                return column, verdicts
+                return column, _child(cs, Job(url, proxy, cafile, timeout), env)
             tool, env, cafile = spec
-            if tool == "curl":
-                return column, [
-                    fetch_curl(url, proxy=proxy, cafile=cafile, env=env, timeout=timeout)
-                ]
-            fetch = fetch_pip if tool == "pip" else fetch_uv
-            return column, [fetch(index, proxy=proxy, cafile=cafile, env=env, timeout=timeout)]
+            where = url if tool == "curl" else index
+            return column, [
+                fetch(tool, where, proxy=proxy, cafile=cafile, env=env, timeout=timeout)
+            ]
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(run, jobs))

@@ -43,12 +43,11 @@ PYTHON_AND_CURL = ("requests", "urllib", "httpx", "aiohttp", "truststore", "curl
 def test_every_client_fails_through_the_inspecting_proxy_and_works_with_the_bundle(
     lab: Lab, bundle: Path, client: str
 ) -> None:
-    fetch = clients.FETCHERS[client]
-    before = fetch(lab.url("valid"), proxy=lab.proxy.inspecting)
+    before = clients.fetch(client, lab.url("valid"), proxy=lab.proxy.inspecting)
     assert not before.ok and before.kind in NOT_TRUSTED, before
     # The proxy sends its root along: OpenSSL says "self-signed certificate in certificate chain".
     assert "self-signed certificate in certificate chain" in before.message, before
-    after = fetch(lab.url("valid"), proxy=lab.proxy.inspecting, cafile=bundle)
+    after = clients.fetch(client, lab.url("valid"), proxy=lab.proxy.inspecting, cafile=bundle)
     assert after.ok and after.status == 200, after
     assert bundle.name in after.settings
 
@@ -58,9 +57,7 @@ def test_through_the_inspecting_proxy_an_expired_site_is_the_proxys_error_page(
     lab: Lab, bundle: Path, client: str
 ) -> None:
     """The client now trusts the proxy, and the proxy judges the real server: 502."""
-    verdict = clients.FETCHERS[client](
-        lab.url("expired"), proxy=lab.proxy.inspecting, cafile=bundle
-    )
+    verdict = clients.fetch(client, lab.url("expired"), proxy=lab.proxy.inspecting, cafile=bundle)
     if client in ("requests", "httpx", "aiohttp", "curl"):
         assert verdict.ok and verdict.status == 502, verdict  # an HTTP answer, from the proxy
     else:
@@ -68,10 +65,12 @@ def test_through_the_inspecting_proxy_an_expired_site_is_the_proxys_error_page(
 
 
 def test_direct_and_through_the_plain_tunnel_the_lab_root_is_enough(lab: Lab) -> None:
-    direct = clients.fetch_requests(lab.url("valid"), cafile=lab.ca_bundle)
-    tunnel = clients.fetch_httpx(lab.url("valid"), proxy=lab.proxy.tunnel, cafile=lab.ca_bundle)
+    direct = clients.fetch("requests", lab.url("valid"), cafile=lab.ca_bundle)
+    tunnel = clients.fetch("httpx", lab.url("valid"), proxy=lab.proxy.tunnel, cafile=lab.ca_bundle)
     assert direct.ok and tunnel.ok, (direct, tunnel)
-    expired = clients.fetch_curl(lab.url("expired"), proxy=lab.proxy.tunnel, cafile=lab.ca_bundle)
+    expired = clients.fetch(
+        "curl", lab.url("expired"), proxy=lab.proxy.tunnel, cafile=lab.ca_bundle
+    )
     assert (expired.ok, expired.kind) == (False, "expired"), expired
 
 
@@ -79,9 +78,9 @@ def test_pip_downloads_through_the_inspecting_proxy_only_with_the_bundle(
     lab: Lab, bundle: Path
 ) -> None:
     index = lab.url("valid") + "simple/"
-    before = clients.fetch_pip(index, proxy=lab.proxy.inspecting)
+    before = clients.fetch("pip", index, proxy=lab.proxy.inspecting)
     assert not before.ok and before.kind in NOT_TRUSTED, before
-    after = clients.fetch_pip(index, proxy=lab.proxy.inspecting, env={"PIP_CERT": str(bundle)})
+    after = clients.fetch("pip", index, proxy=lab.proxy.inspecting, env={"PIP_CERT": str(bundle)})
     assert after.ok, after
 
 
@@ -90,10 +89,12 @@ def test_uv_reads_ssl_cert_file_not_other_tools_variables(lab: Lab, bundle: Path
         pytest.skip("uv is not installed here (it is in the dev extra)")
     index = lab.url("valid") + "simple/"
     other = {"PIP_CERT": str(bundle), "REQUESTS_CA_BUNDLE": str(bundle)}
-    verdict = clients.fetch_uv(index, proxy=lab.proxy.inspecting, env=other)
+    verdict = clients.fetch("uv", index, proxy=lab.proxy.inspecting, env=other)
     assert not verdict.ok and verdict.kind == "unknown-issuer", verdict
     assert "invalid peer certificate" in verdict.message
-    fixed = clients.fetch_uv(index, proxy=lab.proxy.inspecting, env={"SSL_CERT_FILE": str(bundle)})
+    fixed = clients.fetch(
+        "uv", index, proxy=lab.proxy.inspecting, env={"SSL_CERT_FILE": str(bundle)}
+    )
     assert fixed.ok, fixed
 
 
@@ -104,8 +105,8 @@ def test_truststore_on_linux_reads_the_os_store_which_ssl_cert_file_stands_in_fo
     lab: Lab, bundle: Path
 ) -> None:
     url, proxy = lab.url("valid"), lab.proxy.inspecting
-    assert clients.fetch_truststore(url, proxy=proxy, env={"SSL_CERT_FILE": str(bundle)}).ok
-    ignored = clients.fetch_truststore(url, proxy=proxy, env={"REQUESTS_CA_BUNDLE": str(bundle)})
+    assert clients.fetch("truststore", url, proxy=proxy, env={"SSL_CERT_FILE": str(bundle)}).ok
+    ignored = clients.fetch("truststore", url, proxy=proxy, env={"REQUESTS_CA_BUNDLE": str(bundle)})
     assert not ignored.ok and ignored.kind in NOT_TRUSTED
 
 
@@ -113,9 +114,9 @@ def test_aiohttp_reads_https_proxy_only_with_trust_env(lab: Lab, bundle: Path) -
     """Without trust_env aiohttp goes direct: the lab's own certificate, which this bundle
     (certifi + inspection root) does not trust; with it, through the proxy, it works."""
     env = {"HTTPS_PROXY": lab.proxy.inspecting}
-    direct = clients.fetch_aiohttp(lab.url("valid"), cafile=bundle, env=env)
+    direct = clients.fetch("aiohttp", lab.url("valid"), cafile=bundle, env=env)
     assert not direct.ok and direct.kind in NOT_TRUSTED, direct
-    proxied = clients.fetch_aiohttp(lab.url("valid"), cafile=bundle, env=env, trust_env=True)
+    proxied = clients.fetch("aiohttp", lab.url("valid"), cafile=bundle, env=env, trust_env=True)
     assert proxied.ok, proxied
 
 
@@ -124,12 +125,14 @@ def test_no_proxy_sends_a_host_direct(lab: Lab, client: str) -> None:
     """HTTPS_PROXY points at the inspecting proxy; NO_PROXY names the host: the client goes
     direct and meets the lab's own certificate, which the lab root verifies."""
     env = {"HTTPS_PROXY": lab.proxy.inspecting, "https_proxy": lab.proxy.inspecting}
-    fetch = clients.FETCHERS[client]
-    through = fetch(lab.url("valid"), cafile=lab.ca_bundle, env=env)
+    through = clients.fetch(client, lab.url("valid"), cafile=lab.ca_bundle, env=env)
     assert not through.ok and through.kind in NOT_TRUSTED, through
     host = lab.host("valid")
-    direct = fetch(
-        lab.url("valid"), cafile=lab.ca_bundle, env={**env, "NO_PROXY": host, "no_proxy": host}
+    direct = clients.fetch(
+        client,
+        lab.url("valid"),
+        cafile=lab.ca_bundle,
+        env={**env, "NO_PROXY": host, "no_proxy": host},
     )
     assert direct.ok, direct
 
@@ -166,15 +169,17 @@ def test_which_tool_reads_what_is_made_of_real_runs(lab: Lab) -> None:
 
 def test_mistakes_in_the_call_are_usage_errors(lab: Lab, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a file"):
-        clients.fetch_requests(lab.url("valid"), cafile=tmp_path / "missing.pem")
+        clients.fetch("requests", lab.url("valid"), cafile=tmp_path / "missing.pem")
     with pytest.raises(UsageError, match="not a variable"):
-        clients.fetch_urllib(lab.url("valid"), env={"PATH": "/tmp"})
+        clients.fetch("urllib", lab.url("valid"), env={"PATH": "/tmp"})
     with pytest.raises(UsageError, match="no option for a CA bundle"):
-        clients.fetch_uv(lab.url("valid") + "simple/", cafile=lab.ca_bundle)
+        clients.fetch("uv", lab.url("valid") + "simple/", cafile=lab.ca_bundle)
     with pytest.raises(UsageError, match="DNS"):
-        clients.fetch_uv(lab.url("valid") + "simple/")  # direct: uv would look the lab name up
+        clients.fetch("uv", lab.url("valid") + "simple/")  # direct: uv would look the lab name up
     with pytest.raises(UsageError, match="No such client"):
         clients.which_tool_reads_what(lab, clients=["wget"])
+    with pytest.raises(UsageError, match="No such client"):
+        clients.fetch("wget", lab.url("valid"))
 
 
 def test_installed_lists_only_known_clients() -> None:

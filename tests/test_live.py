@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from helpers import live
+from helpers.clients import NO_PROXY_VARIABLES, PROXY_VARIABLES
 
 from .proxies import connect_proxy
 
@@ -30,21 +31,11 @@ PUBLIC = {
     "https://www.python.org/": {"ok"},
     "https://pypi.org/": {"ok"},
 }
-PROXY_VARS = (
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-)
 
 
 @pytest.fixture(autouse=True)
 def _no_proxy_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARS:
+    for name in PROXY_VARIABLES + NO_PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -258,8 +249,6 @@ def test_a_proxy_that_wants_a_password_is_a_proxy_problem(monkeypatch: pytest.Mo
 
 
 # ------------------------------------------------------------------------- issue 13: N1
-
-
 
 
 @pytest.mark.parametrize("host", ["valid.lab.localhost", "valid.lab.localhost\u3002"])

@@ -46,7 +46,6 @@ import csv
 import hashlib
 import importlib.metadata
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -60,11 +59,10 @@ from urllib.parse import urldefrag, urljoin
 import pytest
 import requests
 
+from helpers.clients import clean_env
 from helpers.lab import SCENARIOS, Lab, wheel
 from helpers.lab.pages import app_for
 from helpers.lab.server import Request
-
-ROOT = Path(__file__).resolve().parents[1]
 
 #: pip, run with the course's offline guard on in its own process: through the proxy it
 #: never resolves a lab name, and this proves it (a lookup would raise OfflineViolation).
@@ -104,20 +102,9 @@ def bundle(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
-    """An environment with nothing of this machine's TLS or pip settings in it."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": str(ROOT),
-        "LANG": "C.UTF-8",
-        "HOME": str(home),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_DATA_HOME": str(home / "data"),
-        "PIP_CONFIG_FILE": os.devnull,  # no pip.conf, global, user or site
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_INPUT": "1",
-        **extra,
-    }
+    """An environment with nothing of this machine's TLS, pip or uv settings in it (no
+    pip.conf, global, user or site; no uv.toml): helpers.clients.clean_env, plus ``extra``."""
+    return {**clean_env(home), **extra}
 
 
 def _pip(
@@ -300,14 +287,7 @@ def _uv(lab: Lab, work: Path, *args: str, **env: str) -> tuple[int, str]:
     """``uv pip install --target`` through the inspecting proxy (``HTTPS_PROXY``)."""
     command = [_uv_binary(), "pip", "install", "--python", sys.executable, "--target", "t"]
     command += ["--no-deps", "--index-url", wheel.index_url(lab), *args, wheel.PROJECT]
-    uv_env = {
-        "HTTPS_PROXY": lab.proxy.inspecting,  # uv has no --proxy flag
-        "UV_CACHE_DIR": str(work / "uv-cache"),
-        "UV_NO_CONFIG": "1",
-        "UV_PYTHON_DOWNLOADS": "never",
-        "UV_NO_PROGRESS": "1",
-        **env,
-    }
+    uv_env = {"HTTPS_PROXY": lab.proxy.inspecting, **env}  # uv has no --proxy flag
     done = subprocess.run(
         command, cwd=work, env=_env(work, **uv_env), capture_output=True, text=True, timeout=120
     )

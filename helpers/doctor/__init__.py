@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..clients import NO_PROXY_VARIABLES, PROXY_VARIABLES
+
 if TYPE_CHECKING:
     from ..clients import Verdict
     from ..diagnose import Diagnosis
@@ -74,14 +76,6 @@ VARIABLES: dict[str, str] = {
 }
 
 _FILE_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PIP_CERT")
-_PROXY_VARIABLES = (
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-)
 
 #: Failure kinds that mean "this client does not trust the chain it was shown".
 _TRUST_KINDS = frozenset({"untrusted-root", "unknown-issuer", "self-signed", "certificate-invalid"})
@@ -559,7 +553,7 @@ def _variables(env: dict[str, str]) -> tuple[list[tuple[str, str]], list[Finding
             findings += check_bundle(name, value)
         elif name == "SSL_CERT_DIR":
             findings += check_directory(name, value)
-        elif name in _PROXY_VARIABLES:
+        elif name in PROXY_VARIABLES:
             findings += check_proxy(name, value, env)
         elif name == "SSLKEYLOGFILE":
             findings.append(
@@ -581,7 +575,7 @@ def _variables(env: dict[str, str]) -> tuple[list[tuple[str, str]], list[Finding
                     "Unset it and fix the trust store instead.",
                 )
             )
-        elif name in ("NO_PROXY", "no_proxy"):
+        elif name in NO_PROXY_VARIABLES:
             findings.append(Finding(INFO, name, f"These hosts bypass the proxy: {value}."))
     if "REQUESTS_CA_BUNDLE" not in env and "CURL_CA_BUNDLE" in env:
         findings.append(
@@ -621,7 +615,7 @@ def _client_env(env: dict[str, str], local: bool) -> dict[str, str]:
 
     out = {k: v for k, v in env.items() if k in ENV_VARIABLES and k != "SSLKEYLOGFILE"}
     if local:
-        for name in _PROXY_VARIABLES:
+        for name in PROXY_VARIABLES:
             if name in out and not _is_local(out[name]):
                 del out[name]
     return out
@@ -650,9 +644,9 @@ def _diagnose(
     for name in wanted:
         if name in ("pip", "uv") and not is_index:
             continue
-        if name == "uv" and local and not any(k in client_env for k in _PROXY_VARIABLES):
+        if name == "uv" and local and not any(k in client_env for k in PROXY_VARIABLES):
             continue  # uv resolves names itself: a lab name would go to DNS
-        verdicts.append(client_module.FETCHERS[name](target, env=client_env))
+        verdicts.append(client_module.fetch(name, target, env=client_env))
     if not is_index and any(c in wanted for c in ("pip", "uv")):
         findings.append(
             Finding(
@@ -679,7 +673,7 @@ def _diagnose(
                 )
             )
         if stuck:
-            proxied = any(k in client_env for k in _PROXY_VARIABLES)
+            proxied = any(k in client_env for k in PROXY_VARIABLES)
             findings.append(
                 Finding(
                     PROBLEM,
