@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import re
 import socket
@@ -10,7 +11,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -82,12 +83,12 @@ def refused_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def silent_server() -> Iterator[int]:
-    """Accepts TCP connections and never sends a byte."""
+@contextlib.contextmanager
+def _loopback_server(handle: Callable[[socket.socket], None], name: str) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 (port 0) that gives each connection to ``handle``, in one
+    thread, until the ``with`` block ends; yields its port."""
     listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    held: list[socket.socket] = []
+    listener.settimeout(0.1)  # the loop looks at ``done`` ten times a second
     done = threading.Event()
 
     def serve() -> None:
@@ -98,9 +99,9 @@ def silent_server() -> Iterator[int]:
                 continue
             except OSError:
                 return
-            held.append(conn)
+            handle(conn)
 
-    thread = threading.Thread(target=serve, name="silent-server")
+    thread = threading.Thread(target=serve, name=name)
     thread.start()
     try:
         yield listener.getsockname()[1]
@@ -108,6 +109,16 @@ def silent_server() -> Iterator[int]:
         done.set()
         thread.join(timeout=5)
         listener.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never sends a byte."""
+    held: list[socket.socket] = []
+    try:
+        with _loopback_server(held.append, "silent-server") as port:
+            yield port
+    finally:
         for conn in held:
             conn.close()
 
@@ -765,34 +776,18 @@ def hangs_up_after_handshake(lab: Lab) -> Iterator[str]:
     from helpers.lab.build import server_context
 
     server_ctx = server_context(SCENARIOS["valid"], lab.files)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    done = threading.Event()
 
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(5)
-            try:
-                tls = server_ctx.wrap_socket(conn, server_side=True)
-                tls.recv(4096)
-                socket.socket(fileno=tls.detach()).close()  # TCP FIN, no TLS alert
-            except OSError:
-                conn.close()
+    def hang_up(conn: socket.socket) -> None:
+        conn.settimeout(5)
+        try:
+            tls = server_ctx.wrap_socket(conn, server_side=True)
+            tls.recv(4096)
+            socket.socket(fileno=tls.detach()).close()  # TCP FIN, no TLS alert
+        except OSError:
+            conn.close()
 
-    thread = threading.Thread(target=serve, name="hang-up-server")
-    thread.start()
-    try:
-        yield f"https://{lab.host('valid')}:{listener.getsockname()[1]}/"
-    finally:
-        done.set()
-        thread.join(timeout=5)
-        listener.close()
+    with _loopback_server(hang_up, "hang-up-server") as port:
+        yield f"https://{lab.host('valid')}:{port}/"
 
 
 @pytest.mark.parametrize("client", ("requests", *_ASYNC_CLIENTS))
@@ -808,37 +803,21 @@ def test_a_server_that_hangs_up_without_answering_is_closed_for_every_client(
 @pytest.fixture
 def refusing_proxy() -> Iterator[int]:
     """A plain-HTTP proxy that answers every CONNECT with 407 (RFC 9110 §15.5.8)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.1)
-    done = threading.Event()
 
-    def serve() -> None:
-        while not done.is_set():
+    def refuse(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
             try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
+                conn.recv(4096)
+                conn.sendall(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+                )
             except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                try:
-                    conn.recv(4096)
-                    conn.sendall(
-                        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                        b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
-                    )
-                except OSError:
-                    pass
+                pass
 
-    thread = threading.Thread(target=serve, name="refusing-proxy")
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        done.set()
-        thread.join(timeout=5)
-        listener.close()
+    with _loopback_server(refuse, "refusing-proxy") as port:
+        yield port
 
 
 @pytest.mark.parametrize("client", ("requests", *_ASYNC_CLIENTS))
