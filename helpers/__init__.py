@@ -17,6 +17,7 @@ module             what it holds                                                
 ``netguard``       the offline guard used by the tests (loopback only)             00
 ``exercises``      ``check()`` / ``hint()`` for every exercise                      00
 ``servers``        a tiny login site over HTTP or HTTPS                            01
+``serving``        what every small server shares: caps, deadlines, hang-ups       01, 09
 ``capture``        record a connection's bytes: in memory, or through a relay      01
 ``timing``         handshake round trips measured through a delaying relay         01
 ``names``          ``*.lab.localhost`` names answered like /etc/hosts would        02

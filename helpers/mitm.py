@@ -67,7 +67,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -75,9 +75,10 @@ from cryptography.x509.oid import NameOID
 
 from . import names
 from .capture import Chunk
-from .errors import PEMError, UsageError
+from .errors import PEMError
 from .pki.panics import panics_as
 from .servers import require_local_upstream, require_loopback_bind
+from .serving import Service, accept, hang_up, listen, set_nodelay
 
 if TYPE_CHECKING:
     from .pki import Leaf
@@ -256,7 +257,7 @@ class Interception:
 # --------------------------------------------------------------------------- the attacker
 
 
-class Interceptor:
+class Interceptor(Service):
     """A TLS-terminating man in the middle on 127.0.0.1 (see the module docstring).
 
     ``upstream`` is the real server's ``(host, port)``; ``certificate`` is the
@@ -327,26 +328,16 @@ class Interceptor:
     max_recorded: int = 1 << 20
 
     # --- lifecycle
-    def start(self) -> Interceptor:
+    def start(self) -> Self:
         if self._listener is not None:
             return self
         self._stopping.clear()
-        family = socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            listener.bind(self._address)  # port 0: the OS picks a free port
-            listener.listen(64)
-            listener.settimeout(_POLL)
-        except BaseException as exc:
-            listener.close()
-            if isinstance(exc, OSError):
-                raise UsageError(
-                    f"The Interceptor cannot listen on {self._address[0]!r} port "
-                    f"{self._address[1]} ({exc.strerror or exc}).",
-                    "Use port 0 (the OS picks a free one) and 127.0.0.1.",
-                ) from None
-            raise
-        self._listener = listener
+        # Port 0: the OS picks a free port; accept() wakes every ACCEPT_POLL for stop().
+        self._listener = listen(
+            *self._address,
+            what="The Interceptor",
+            hint="Use port 0 (the OS picks a free one) and 127.0.0.1.",
+        )
         thread = threading.Thread(target=self._accept_loop, name="mitm-accept", daemon=True)
         self._threads = [thread]
         thread.start()
@@ -361,20 +352,11 @@ class Interceptor:
         with self._changed:
             victims = list(self._open)
         for sock in victims:  # wakes a thread still waiting for a victim's handshake
-            # socket.socket.shutdown, not SSLSocket's: it only touches the descriptor,
-            # never the TLS state the victim's thread is using.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            hang_up(sock)  # the descriptor only, never the TLS state that thread uses
         for thread in list(self._threads):
             thread.join(timeout=5)
         listener.close()
         self._threads = []
-
-    def __enter__(self) -> Interceptor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- where it is, what it saw
     @property
@@ -431,12 +413,10 @@ class Interceptor:
         listener = self._listener
         assert listener is not None
         while not self._stopping.is_set():
-            try:
-                raw, victim = listener.accept()
-            except TimeoutError:
+            accepted = accept(listener)
+            if accepted is None:
                 continue
-            except OSError:
-                return
+            raw, victim = accepted
             self._threads = [t for t in self._threads if t.is_alive()]  # forget ended ones
             busy = len(self._threads) - 1  # the accept thread is the first
             if busy >= self.max_victims or len(self.interceptions) >= self.max_interceptions:
@@ -474,7 +454,7 @@ class Interceptor:
 
     def _intercept(self, record: Interception, raw: socket.socket) -> None:
         raw.settimeout(HANDSHAKE_TIMEOUT)  # bounds the whole handshake, not each read
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(raw)
         fd = raw.fileno()  # the TLS socket keeps the same file descriptor
         # do_handshake_on_connect=False: the TLS socket exists before the handshake, so
         # stop() can hang up on a victim that is still (or never) shaking hands.
@@ -515,8 +495,8 @@ class Interceptor:
     def _connect_upstream(self, record: Interception) -> ssl.SSLSocket:
         hostname = self.upstream_hostname or record.sni or self.upstream[0]
         raw = socket.create_connection(self.upstream, timeout=HANDSHAKE_TIMEOUT)
+        set_nodelay(raw)
         try:
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             upstream = self._upstream_ctx.wrap_socket(raw, server_hostname=hostname)
         except BaseException:
             raw.close()

@@ -67,6 +67,7 @@ from typing import Any, Self
 
 from . import live, names
 from .errors import UsageError
+from .serving import Service, hang_up, linger_close, set_nodelay
 
 _PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
 <body style="font-family:sans-serif"><h1>{title}</h1>{body}</body></html>"""
@@ -177,7 +178,7 @@ class _Server(ThreadingHTTPServer):
                 self._open.discard(request)
 
     def _serve(self, request: Any, client_address: Any) -> None:
-        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(request)
         request.settimeout(self.idle_timeout)  # the handler also sets it; this covers the handshake
         if self.tls is not None:
             # do_handshake_on_connect=False: if the handshake fails, the socket is still
@@ -208,10 +209,7 @@ class _Server(ThreadingHTTPServer):
         with self._lock:
             sockets = list(self._open)
         for sock in sockets:
-            # socket.socket.shutdown, not SSLSocket.shutdown: it must not touch the TLS
-            # state another thread is using; it only wakes that thread's recv with EOF.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            hang_up(sock)  # wakes that thread's recv with EOF, leaves its TLS state alone
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Quiet: a client that vanishes is not the server's problem (and not stderr noise)."""
@@ -241,23 +239,7 @@ def refuse(tls: ssl.SSLSocket) -> None:
     deadline, not a timeout per read, or a client trickling a byte at a time would
     keep the thread), then close.
     """
-    deadline = time.monotonic() + _LINGER
-    try:
-        tls.shutdown(socket.SHUT_WR)  # drops the TLS layer; the alert is already on its way
-        received = 0
-        while received < 1 << 20:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            tls.settimeout(left)
-            chunk = tls.recv(65536)  # plain TCP now
-            if not chunk:
-                break
-            received += len(chunk)
-    except OSError:
-        pass  # the client was quicker; nothing left to be polite to
-    finally:
-        tls.close()
+    linger_close(tls, _LINGER)  # helpers/serving.py; the alert is already on its way
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -381,7 +363,7 @@ class QuietHandler(BaseHTTPRequestHandler):
         return body
 
 
-class HTTPService:
+class HTTPService(Service):
     """An :mod:`http.server` in a background thread, on 127.0.0.1 and a port the OS picks.
 
     Subclasses implement :meth:`handler`, returning the request handler class. With
@@ -451,12 +433,6 @@ class HTTPService:
         server.server_close()  # joins the connection threads
         if self._thread is not None:
             self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def running(self) -> bool:

@@ -104,12 +104,14 @@ import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
+from typing import Self
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .. import names
 from ..errors import LabError
 from ..pki import CA, Leaf
+from ..serving import Service, hang_up, linger_close, set_nodelay
 
 __all__ = ["MODES", "ConnectProxy", "LabProxy", "parse_connect"]
 
@@ -258,29 +260,6 @@ def _reply(status: int, sentence: str = "") -> bytes:
     return head.encode() + b"\r\n" + body
 
 
-def _linger_close(sock: socket.socket) -> None:
-    """Close after our last byte without a reset destroying it (RFC 9112 §9.6).
-
-    Half-close, then read and drop what the client still sends for at most
-    :data:`LINGER` seconds (a deadline, not a timeout per read) and 1 MiB.
-    """
-    deadline = time.monotonic() + LINGER
-    with contextlib.suppress(OSError, ValueError):
-        socket.socket.shutdown(sock, socket.SHUT_WR)
-        dropped = 0
-        while dropped < 1 << 20:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            sock.settimeout(left)
-            chunk = socket.socket.recv(sock, 65536)
-            if not chunk:
-                break
-            dropped += len(chunk)
-    with contextlib.suppress(OSError):
-        sock.close()
-
-
 def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
     """``(head, rest)``: bytes up to the blank line, and whatever came after it.
 
@@ -421,7 +400,7 @@ def _pump(
 # --------------------------------------------------------------------------- the proxy
 
 
-class ConnectProxy:
+class ConnectProxy(Service):
     """One CONNECT proxy on 127.0.0.1: ``mode="tunnel"`` or ``"inspecting"``.
 
     ``upstream_cafile`` is what the inspecting proxy trusts for its own connections to
@@ -475,7 +454,7 @@ class ConnectProxy:
         self.refused = 0
 
     # --- lifecycle
-    def start(self) -> ConnectProxy:
+    def start(self) -> Self:
         if self._listener is not None:
             return self
         family = socket.AF_INET6 if ":" in self._bind else socket.AF_INET
@@ -520,8 +499,7 @@ class ConnectProxy:
             open_now = dict(self._open)
         for sockets in open_now.values():
             for sock in sockets:
-                with contextlib.suppress(OSError, ValueError):
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                hang_up(sock)
         for thread in open_now:
             thread.join(timeout=5)
 
@@ -545,12 +523,6 @@ class ConnectProxy:
     def connections(self) -> int:
         with self._lock:
             return len(self._open)
-
-    def __enter__(self) -> ConnectProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- threads
     def _accept_loop(self) -> None:
@@ -626,10 +598,10 @@ class ConnectProxy:
         with contextlib.suppress(OSError):
             conn.settimeout(LINGER)
             conn.sendall(_reply(refusal.status, refusal.sentence))
-        _linger_close(conn)
+        linger_close(conn, LINGER)
 
     def _tunnel(self, conn: socket.socket) -> socket.socket | None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(conn)
         try:
             head, rest = _read_head(conn, time.monotonic() + HEAD_TIMEOUT)
             host, port = parse_connect(head)
@@ -648,7 +620,7 @@ class ConnectProxy:
             )
             return None
         self._track(upstream)
-        upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(upstream)
         conn.settimeout(HANDSHAKE_TIMEOUT)
         conn.sendall(_reply(200))
         self._count("tunnels")
@@ -735,7 +707,7 @@ class ConnectProxy:
             tls.settimeout(LINGER)
             tls.sendall(_reply(502, sentence))
             tls.unwrap()
-        _linger_close(tls)
+        linger_close(tls, LINGER)
 
 
 def _leaf_cn(name: str) -> str | None:

@@ -103,18 +103,15 @@ signalled, how it ended), handy in a lesson and in tests.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hmac
 import os
 import secrets
 import socket
 import struct
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Self
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
@@ -132,6 +129,7 @@ from ..handshake.records import RecordParser
 from ..handshake.registry import alert_name, cipher_suite_name, group_name, signature_scheme_name
 from ..handshake.tls12 import parse_client_key_exchange
 from ..servers import require_loopback_bind
+from ..serving import ThreadedServer, set_nodelay
 from .server import App, Request, Response, _error_page, _render
 
 __all__ = [
@@ -794,7 +792,7 @@ def _parse_request(head: bytes) -> tuple[str, str, str, dict[str, str]] | None:
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
-class LegacyRenegotiationServer:
+class LegacyRenegotiationServer(ThreadedServer):
     """The ``legacy-renegotiation`` server: TLS 1.2 without RFC 5746, on loopback.
 
     ``chain``: a PEM file (leaf first, then intermediates), PEM bytes, or a list of
@@ -814,8 +812,13 @@ class LegacyRenegotiationServer:
     address (more are closed on arrival: one student cannot take every slot); a
     connection has ``idle_timeout`` seconds per read and ``deadline`` seconds in all
     (handshake, request and answer). :meth:`start`/:meth:`stop` or ``with``;
-    :attr:`address`, :attr:`port`, :attr:`url`; :attr:`log` has a line per connection.
+    :attr:`address`, :attr:`port`, :attr:`url`; :attr:`log` has a line per connection
+    (who, how it ended, what the client offered). The accept loop, the caps and
+    ``stop()`` are :class:`helpers.serving.ThreadedServer`'s.
     """
+
+    what = "The legacy-renegotiation server"
+    thread_name = "tls12-legacy"
 
     def __init__(
         self,
@@ -831,8 +834,14 @@ class LegacyRenegotiationServer:
         idle_timeout: float = 5.0,
         deadline: float = 10.0,
     ) -> None:
-        require_loopback_bind(
-            host, allow_network=allow_network, what="The legacy-renegotiation server"
+        require_loopback_bind(host, allow_network=allow_network, what=self.what)
+        super().__init__(
+            host,
+            port,
+            max_connections=max_connections,
+            max_per_address=max_per_address,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
         )
         certs = (
             list(chain)
@@ -865,123 +874,12 @@ class LegacyRenegotiationServer:
         pki.ensure_key_matches(certs[0], private)
         self._chain_der = [c.public_bytes(serialization.Encoding.DER) for c in certs]
         self._key: PrivateKey = private
-        self._bind = (host, port)
         self.app: App = app or default_app
-        self.max_connections = max_connections
-        self.max_per_address = max_per_address
-        self.idle_timeout = idle_timeout
-        self.deadline = deadline
-        #: One line per connection: who, what they offered, how it ended (last 200).
-        self.log: collections.deque[str] = collections.deque(maxlen=200)
-        self._listener: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._open: set[socket.socket] = set()
-        self._per_address: collections.Counter[str] = collections.Counter()
-        self._workers: set[threading.Thread] = set()
 
-    # -- life cycle -----------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._listener is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self._bind[0] else socket.AF_INET
-        try:
-            listener = socket.create_server(self._bind, family=family, backlog=64)
-        except OSError as exc:
-            raise UsageError(
-                f"The legacy-renegotiation server cannot listen on {self._bind[0]!r} port "
-                f"{self._bind[1]} ({exc.strerror or exc}).",
-                "Use port 0 (the OS picks a free one) and an address this machine owns.",
-            ) from None
-        listener.settimeout(0.1)  # the accept loop looks at the stop flag this often
-        self._stopping.clear()
-        self._listener = listener
-        self._thread = threading.Thread(target=self._accept_loop, name="tls12-legacy", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Close the port, hang up every connection, join the threads (safe twice)."""
-        listener, self._listener = self._listener, None
-        if listener is None:
-            return
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        listener.close()
-        with self._lock:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            workers = list(self._workers)
-        for worker in workers:
-            worker.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._listener is not None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        if self._listener is None:
-            raise UsageError(
-                "The legacy-renegotiation server is not running.", "Call start() or use `with`."
-            )
-        host, port = self._listener.getsockname()[:2]
-        return str(host), int(port)
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
-    def url(self) -> str:
-        host = self.address[0]
-        return f"https://{f'[{host}]' if ':' in host else host}:{self.port}/"
-
-    # -- connections ----------------------------------------------------------
-
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        listener = self._listener
-        while not self._stopping.is_set():
-            try:
-                sock, peer = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                if self._stopping.is_set():
-                    return
-                time.sleep(0.05)  # EMFILE and friends: do not spin
-                continue
-            with self._lock:
-                full = len(self._open) >= self.max_connections
-                if full or self._per_address[peer[0]] >= self.max_per_address:
-                    sock.close()
-                    self.log.append(
-                        f"{peer[0]}:{peer[1]}: refused, "
-                        + (f"{self.max_connections} connections already open" if full
-                           else f"{self.max_per_address} already open from {peer[0]}")
-                    )  # fmt: skip
-                    continue
-                self._open.add(sock)
-                self._per_address[peer[0]] += 1
-                worker = threading.Thread(target=self._serve, args=(sock, peer), daemon=True)
-                self._workers.add(worker)
-            worker.start()
-
-    def _serve(self, sock: socket.socket, peer: tuple[str, int]) -> None:
-        who = f"{peer[0]}:{peer[1]}"
-        with contextlib.suppress(OSError):  # each flight is one write: no need to wait (Nagle)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def serve(self, sock: socket.socket, peer: tuple[str, int]) -> str:
+        """One connection (:class:`helpers.serving.ThreadedServer` closes it and logs
+        the line returned: how it ended, then what the client signalled)."""
+        set_nodelay(sock)  # each flight is one write: no need to wait (Nagle)
         conn = LegacyServerConnection(self._chain_der, self._key)
         outcome = "closed"
         try:
@@ -997,15 +895,8 @@ class LegacyRenegotiationServer:
         finally:
             with contextlib.suppress(OSError):
                 sock.sendall(conn.data_to_send())
-            sock.close()
-            with self._lock:
-                self._open.discard(sock)
-                self._per_address[peer[0]] -= 1
-                if not self._per_address[peer[0]]:
-                    del self._per_address[peer[0]]
-                self._workers.discard(threading.current_thread())
-            notes = "; ".join(conn.notes)
-            self.log.append(f"{who}: {outcome}" + (f" [{notes}]" if notes else ""))
+        notes = "; ".join(conn.notes)
+        return outcome + (f" [{notes}]" if notes else "")
 
     def _converse(
         self, sock: socket.socket, conn: LegacyServerConnection, peer: tuple[str, int]
@@ -1072,11 +963,8 @@ class LegacyRenegotiationServer:
 
     def _recv(self, sock: socket.socket, end: float) -> bytes | None:
         """One read, bounded by the idle timeout and the connection's deadline (None: time's up)."""
-        remaining = end - time.monotonic()
-        if remaining <= 0 or self._stopping.is_set():
-            return None
-        sock.settimeout(min(self.idle_timeout, remaining))
         try:
+            sock.settimeout(self.read_timeout(end))
             return sock.recv(16384)
         except TimeoutError:
             return None
