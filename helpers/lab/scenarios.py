@@ -247,6 +247,28 @@ _STRICT_NOTE = (
     "the chain on every version (openssl verify -x509_strict shows the refusal). Chromium "
     "accepts it too."
 )
+
+
+def _strict(defect: str, *, title: str, problem: str, fix: str) -> Scenario:
+    """``strict-<defect>``: a chain that breaks one "MUST" of the RFC 5280 profile
+    (:data:`_STRICT`), which Python 3.13's default context refuses and Python 3.11/3.12,
+    curl, openssl s_client and browsers accept (notebook 09)."""
+    name = f"strict-{defect}"
+    return Scenario(
+        name=name,
+        title=title,
+        problem=problem,
+        expect=legacy.strict_verdict(*_STRICT[defect]),
+        x509_strict=_verify(*_STRICT[defect]),
+        browser=_BROWSER_OK,
+        badssl=None,
+        cert=CertRecipe(names=(_h(name),), defect=defect),
+        tools={"curl": OK, "openssl": OK},
+        fix=fix,
+        note=_STRICT_NOTE,
+    )
+
+
 #: The static-RSA suites of the ``rsa-kx-only`` server (RSA key transport, RFC 5246 §7.4.7.1).
 RSA_KX_SUITES = "AES128-GCM-SHA256:AES256-GCM-SHA384"
 _RSA_KX_BROWSER = (
@@ -640,8 +662,8 @@ _LIST: tuple[Scenario, ...] = (
     # RFC 5280 path validation and breaks one "MUST" of the certificate profile that
     # OpenSSL checks only under X509_V_FLAG_X509_STRICT (measured: OpenSSL 3.0.22 and 3.5.9
     # give the same codes once the flag is set).
-    Scenario(
-        name="strict-no-aki",
+    _strict(
+        "no-aki",
         title="Leaf without authorityKeyIdentifier (Python 3.13 strict)",
         problem=(
             "The leaf has no authorityKeyIdentifier, which RFC 5280 §4.2.1.1 says every "
@@ -649,21 +671,14 @@ _LIST: tuple[Scenario, ...] = (
             "it, so Python 3.11/3.12, curl and openssl s_client accept the chain; Python "
             "3.13's create_default_context() sets VERIFY_X509_STRICT and refuses it."
         ),
-        expect=legacy.strict_verdict(*_STRICT["no-aki"]),
-        x509_strict=_verify(*_STRICT["no-aki"]),
-        browser=_BROWSER_OK,
-        badssl=None,
-        cert=CertRecipe(names=(_h("strict-no-aki"),), defect="no-aki"),
-        tools={"curl": OK, "openssl": OK},
         fix=(
             "Your CA: re-issue with authorityKeyIdentifier (check with openssl verify "
             "-x509_strict). A server you cannot fix: a context without VERIFY_X509_STRICT "
             "for that host only (ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT): a downgrade."
         ),
-        note=_STRICT_NOTE,
     ),
-    Scenario(
-        name="strict-bc-noncritical",
+    _strict(
+        "bc-noncritical",
         title="CA whose basicConstraints is not critical (Python 3.13 strict)",
         problem=(
             "The intermediate CA that signed the leaf carries basicConstraints CA:TRUE, "
@@ -671,21 +686,14 @@ _LIST: tuple[Scenario, ...] = (
             "critical. Python 3.11/3.12, curl and openssl s_client accept the chain; "
             "Python 3.13's default context (VERIFY_X509_STRICT) refuses it."
         ),
-        expect=legacy.strict_verdict(*_STRICT["bc-noncritical"]),
-        x509_strict=_verify(*_STRICT["bc-noncritical"]),
-        browser=_BROWSER_OK,
-        badssl=None,
-        cert=CertRecipe(names=(_h("strict-bc-noncritical"),), defect="bc-noncritical"),
-        tools={"curl": OK, "openssl": OK},
         fix=(
             "Your CA: re-issue the CA certificate with a critical basicConstraints (the "
             "leaves can stay). A server you cannot fix: a context without "
             "VERIFY_X509_STRICT for that host only: a downgrade."
         ),
-        note=_STRICT_NOTE,
     ),
-    Scenario(
-        name="strict-ca-no-keyusage",
+    _strict(
+        "ca-no-keyusage",
         title="CA without keyUsage (Python 3.13 strict)",
         problem=(
             "The intermediate CA that signed the leaf has no keyUsage extension; RFC 5280 "
@@ -693,18 +701,11 @@ _LIST: tuple[Scenario, ...] = (
             "(keyCertSign). Python 3.11/3.12, curl and openssl s_client accept the chain; "
             "Python 3.13's default context (VERIFY_X509_STRICT) refuses it."
         ),
-        expect=legacy.strict_verdict(*_STRICT["ca-no-keyusage"]),
-        x509_strict=_verify(*_STRICT["ca-no-keyusage"]),
-        browser=_BROWSER_OK,
-        badssl=None,
-        cert=CertRecipe(names=(_h("strict-ca-no-keyusage"),), defect="ca-no-keyusage"),
-        tools={"curl": OK, "openssl": OK},
         fix=(
             "Your CA: re-issue the CA certificate with keyUsage keyCertSign, cRLSign. A "
             "server you cannot fix: a context without VERIFY_X509_STRICT for that host "
             "only: a downgrade."
         ),
-        note=_STRICT_NOTE,
     ),
     # --- issue 14, notebook 09: legacy servers you cannot fix.
     Scenario(
