@@ -367,10 +367,6 @@ class Interceptor(Service):
         return str(host), int(port)
 
     @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
     def stolen(self) -> list[dict[str, str]]:
         """Every form any victim submitted through this interceptor."""
         return [form for i in list(self.interceptions) for form in i.stolen]

@@ -448,10 +448,6 @@ class HTTPService(Service):
         return str(host), int(port)
 
     @property
-    def port(self) -> int:
-        return self.address[1]
-
-    @property
     def url(self) -> str:
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{self.address[0]}:{self.port}/"

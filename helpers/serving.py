@@ -159,7 +159,8 @@ def linger_close(sock: socket.socket, seconds: float, limit: int = 1 << 20) -> N
 
 
 class Service:
-    """The life cycle every server here shares: :meth:`start`, :meth:`stop`, and ``with``.
+    """The life cycle every server here shares: :meth:`start`, :meth:`stop`, ``with``,
+    and where it listens (:attr:`address`, :attr:`port`).
 
     ``with server:`` starts it and stops it at the end of the block, even after an
     error, so a lesson cell never leaves a port open or a thread running.
@@ -170,6 +171,16 @@ class Service:
 
     def stop(self) -> None:
         raise NotImplementedError
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` it listens on; an error if it is not running."""
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        """The port the OS picked (servers here bind port 0)."""
+        return self.address[1]
 
     def __enter__(self) -> Self:
         return self.start()
@@ -292,10 +303,6 @@ class ThreadedServer(Service):
             raise UsageError(f"{self.what} is not running.", "Call start() or use `with`.")
         host, port = self._listener.getsockname()[:2]
         return str(host), int(port)
-
-    @property
-    def port(self) -> int:
-        return self.address[1]
 
     @property
     def url(self) -> str:

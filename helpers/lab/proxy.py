@@ -508,11 +508,12 @@ class ConnectProxy(Service):
         return self._listener is not None
 
     @property
-    def port(self) -> int:
+    def address(self) -> tuple[str, int]:
         listener = self._listener
         if listener is None:
             raise LabError(f"The {self.mode} proxy is not running.", "Start the lab first.")
-        return int(listener.getsockname()[1])
+        host, port = listener.getsockname()[:2]
+        return str(host), int(port)
 
     @property
     def url(self) -> str:
