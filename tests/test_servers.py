@@ -254,6 +254,9 @@ def test_connections_over_the_cap_are_closed_on_arrival():
         finally:
             for s in held:
                 s.close()
+        # The server frees a slot when its thread sees the close: wait for that, then the
+        # next client is served again (a GET sent at once could still meet a full house).
+        assert wait_for(lambda: not site._server._open, 5), site._server._open
         assert requests.get(site.url, timeout=5).status_code == 200  # slots free again
 
 
