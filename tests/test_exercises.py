@@ -1258,21 +1258,29 @@ def _nb09_client(cafile, exempt, *, mount=None, strict_elsewhere=True, use_cafil
 
 #: The two answers that must keep a downgrade to one host: each takes two arguments, and
 #: the wrong answers below are built by passing them on with one unsafe option.
-_SESSION = ("nb09.legacy_session", _nb09_session)  # legacy_session(url, cafile)
-_CLIENT = ("nb09.strict_client", _nb09_client)  # strict_client(cafile, exempt)
+_NB09_SESSION = ("nb09.legacy_session", _nb09_session)  # legacy_session(url, cafile)
+_NB09_CLIENT = ("nb09.strict_client", _nb09_client)  # strict_client(cafile, exempt)
 
 
 @pytest.mark.parametrize(
     ("exercise", "options", "teaching"),
     [
-        (_SESSION, {"mount": "https://"}, "covers more than the one URL"),
-        (_SESSION, {"mount": "https://dh-1024.lab.localhost"}, "a prefix without the port"),
-        (_SESSION, {"verify_server": False}, "does not verify the server"),
-        (_SESSION, {"use_cafile": False}, "does not verify the server with cafile"),
-        (_CLIENT, {"mount": "all://"}, "does not verify like Python 3.13 everywhere else"),
-        (_CLIENT, {"strict_elsewhere": False}, "does not verify like Python 3.13 everywhere else"),
-        (_CLIENT, {"mount": "https://strict-no-aki.lab.localhost"}, "a pattern without the port"),
-        (_CLIENT, {"use_cafile": False}, "does not verify with cafile"),
+        (_NB09_SESSION, {"mount": "https://"}, "covers more than the one URL"),
+        (_NB09_SESSION, {"mount": "https://dh-1024.lab.localhost"}, "a prefix without the port"),
+        (_NB09_SESSION, {"verify_server": False}, "does not verify the server"),
+        (_NB09_SESSION, {"use_cafile": False}, "does not verify the server with cafile"),
+        (_NB09_CLIENT, {"mount": "all://"}, "does not verify like Python 3.13 everywhere else"),
+        (
+            _NB09_CLIENT,
+            {"strict_elsewhere": False},
+            "does not verify like Python 3.13 everywhere else",
+        ),
+        (
+            _NB09_CLIENT,
+            {"mount": "https://strict-no-aki.lab.localhost"},
+            "a pattern without the port",
+        ),
+        (_NB09_CLIENT, {"use_cafile": False}, "does not verify with cafile"),
     ],
     ids=[
         "session-mounted-on-https",
