@@ -502,9 +502,17 @@ def _tool_verdict(client: str, url: str, ran: ToolRun, started: float, settings:
         return Verdict(client, url, True, "ok", ran.status, settings=settings, elapsed=elapsed)
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     kind = _message_verify_kind(output) or None
-    match = re.search(r"SSL certificate problem: ([^\n]+)", output)  # curl
+    # curl says "SSL certificate problem: REASON" up to 8.16 and, from 8.17 on (it checks
+    # the certificate after the handshake), "SSL certificate OpenSSL verify result: REASON
+    # (CODE)" (measured: curl 8.22.0 / OpenSSL 3.6.5).
+    match = re.search(
+        r"SSL certificate (?:problem|OpenSSL verify result): ([^\n]+?)(?: \((\d+)\))?$",
+        output,
+        re.MULTILINE,
+    )
     if kind is None and match:
-        kind = _verify_kind(match.group(1).strip(), None)
+        verify_code = int(match.group(2)) if match.group(2) else None
+        kind = _verify_kind(match.group(1).strip(), verify_code)
     if kind is None and "invalid peer certificate" in output:  # rustls (uv)
         kind = "unknown-issuer" if "UnknownIssuer" in output else "certificate-invalid"
     if kind is None and re.search(r"CONNECT tunnel failed|Tunnel connection failed|407", output):
@@ -516,7 +524,7 @@ def _tool_verdict(client: str, url: str, ran: ToolRun, started: float, settings:
     ranked = [
         [ln for ln in lines if re.search(pattern, ln)]
         for pattern in (
-            r"invalid peer certificate|certificate verify failed|SSL certificate problem",
+            r"invalid peer certificate|certificate verify failed|SSL certificate (problem|OpenSSL)",
             r"(?i)certificate",
             r"(?i)ssl|tls|proxy|tunnel",
             r"(?i)error|failed",

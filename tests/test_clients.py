@@ -188,3 +188,33 @@ def test_installed_lists_only_known_clients() -> None:
     assert {"requests", "urllib", "httpx", "aiohttp", "truststore"} <= set(
         found
     )  # course dependencies
+
+
+@pytest.mark.parametrize(
+    ("output", "kind"),
+    [
+        # curl up to 8.16 (measured: 7.88.1, 8.14.1) ...
+        (
+            "curl: (60) SSL certificate problem: self-signed certificate in certificate chain\n"
+            "More details here: https://curl.se/docs/sslcerts.html\n",
+            "untrusted-root",
+        ),
+        ("curl: (60) SSL certificate problem: certificate has expired\n", "expired"),
+        # ... and from 8.17, which verifies after the handshake (measured: 8.22.0, OpenSSL 3.6.5)
+        (
+            "curl: (60) SSL certificate OpenSSL verify result: self-signed certificate in "
+            "certificate chain (19)\nMore details here: https://curl.se/docs/sslcerts.html\n",
+            "untrusted-root",
+        ),
+        (
+            "curl: (60) SSL certificate OpenSSL verify result: certificate has expired (10)\n",
+            "expired",
+        ),
+    ],
+)
+def test_curl_verdicts_are_read_in_both_of_curls_wordings(output: str, kind: str) -> None:
+    # The forky cell (curl 8.22) read these as a bare "error" until both wordings were known.
+    ran = clients.ToolRun(60, output, None)
+    verdict = clients._tool_verdict("curl", "https://valid.lab.localhost/", ran, 0.0, "")
+    assert (verdict.ok, verdict.kind) == (False, kind), verdict
+    assert verdict.message.startswith("curl: (60) SSL certificate")
