@@ -216,10 +216,13 @@ def test_truncation_is_silent_by_default_and_an_error_when_asked(lab: Lab) -> No
     lenient.options |= ssl.OP_IGNORE_UNEXPECTED_EOF
     assert b"</html>" in _get(lab, "truncation", lenient, suppress_ragged_eofs=False)
     ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # a no-op where it was not set
-    with pytest.raises(ssl.SSLEOFError) as info:
+    with pytest.raises(ssl.SSLError) as info:
         _get(lab, "truncation", ctx, suppress_ragged_eofs=False)
-    assert legacy.SSL_EOF.matches(info.value), info.value
     assert info.value.reason == "UNEXPECTED_EOF_WHILE_READING"
+    # 3.11.7 and 3.13 raise SSLEOFError; Debian 12's 3.11.2 a plain SSLError with the same
+    # reason (measured), which is why code should test the reason, not only the class.
+    if isinstance(info.value, ssl.SSLEOFError):
+        assert legacy.SSL_EOF.matches(info.value), info.value
     # The well-behaved servers say close_notify: the same strict read ends cleanly there.
     assert _get(lab, "valid", ctx, suppress_ragged_eofs=False).startswith(b"HTTP/1.1 200 OK")
 
