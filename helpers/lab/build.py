@@ -58,6 +58,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .. import pki
 from ..errors import PKIError
+from ..pki.extensions import key_usage
 from ..pki.validity import BACKDATE, DEFAULT_CA_LIFETIME, DEFAULT_LEAF_LIFETIME
 from .legacy import TLS_VERSIONS
 from .scenarios import SCENARIOS, CertRecipe, Scenario, recipes_fingerprint
@@ -468,20 +469,7 @@ def _description_signer(
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + DEFAULT_LEAF_LIFETIME)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(key_usage("digital_signature"), critical=True)
         .add_extension(x509.ExtendedKeyUsage([DESCRIPTION_SIGNING]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(

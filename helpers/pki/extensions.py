@@ -80,6 +80,22 @@ def _name_constraints(permitted: Sequence[str | x509.GeneralName]) -> x509.NameC
     )
 
 
+def key_usage(*bits: str) -> x509.KeyUsage:
+    """``KeyUsage`` with only the named bits set, e.g. ``key_usage("digital_signature")``.
+
+    RFC 5280 §4.2.1.3 lists nine bits; cryptography wants all nine spelled out, which
+    hides the one or two that matter. Names are the constructor's keyword arguments.
+    """
+    names = (
+        "digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+        "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only",
+    )  # fmt: skip
+    unknown = set(bits) - set(names)
+    if unknown:
+        raise PKIError(f"Unknown keyUsage bit {sorted(unknown)[0]!r}.", f"Use one of {names}.")
+    return x509.KeyUsage(**{name: name in bits for name in names})
+
+
 def _ca_extensions(
     path_length: int | None, permitted: Sequence[str | x509.GeneralName] = ()
 ) -> list[tuple[x509.ExtensionType, bool]]:
@@ -96,17 +112,7 @@ def _ca_extensions(
         # digitalSignature lets it sign OCSP responses itself. Critical, so that a verifier
         # that does not understand keyUsage refuses rather than ignores it.
         (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("digital_signature", "key_cert_sign", "crl_sign"),
             True,
         ),
         # RFC 5280 §4.2.1.10: "Conforming CAs MUST mark this extension as critical", so
@@ -134,16 +140,9 @@ def _leaf_extensions(
         # RFC 5280 §4.2.1.3: a TLS key signs the handshake (digitalSignature). With RSA it
         # may also decrypt the TLS 1.2 RSA key exchange (keyEncipherment); EC keys never do.
         (
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
+            key_usage(
+                "digital_signature",
+                *(["key_encipherment"] if isinstance(public_key, rsa.RSAPublicKey) else []),
             ),
             True,
         ),
