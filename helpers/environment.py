@@ -42,6 +42,8 @@ RUNTIME_PACKAGES = (
     "matplotlib",
     "tqdm",
     "ipywidgets",
+    "acme",  # notebook 10: the ACME client library behind certbot ...
+    "josepy",  # ... and its JOSE (JWS/JWK) library
 )
 
 
