@@ -537,12 +537,17 @@ def test_cache_reuse_rebuild_and_permissions(tmp_path: Path) -> None:
     assert first.built
     again = ensure(tmp_path)
     assert not again.built and again.directory == first.directory
-    # Private keys are 0600; the CA keys are not written at all.
-    for key in [*first.keys.values(), first.client_key, first.signer_key]:
+    # Private keys are 0600; the root's and the scenarios' intermediate's are not written.
+    for key in [*first.keys.values(), first.client_key, first.signer_key, first.acme_ca_key]:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
     key_files = {p.name for p in first.directory.glob("*-key.pem")}
-    # No CA key among them: only leaves, the client and the description signer (issue 13).
-    assert key_files == {f"{n}-key.pem" for n in SCENARIOS} | {"client-key.pem", "signer-key.pem"}
+    # Only leaves, the client, the description signer (issue 13) and the online ACME
+    # issuing CA (issue 15: it signs on demand; pathLen 0, serverAuth, lab names only).
+    assert key_files == {f"{n}-key.pem" for n in SCENARIOS} | {
+        "client-key.pem",
+        "signer-key.pem",
+        "acme-ca-key.pem",
+    }
     # A missing file means a rebuild (into a new generation).
     first.keys["valid"].unlink()
     rebuilt = ensure(tmp_path)

@@ -29,6 +29,19 @@ client certificate and one chain + key per scenario. It builds them with
   root key is in memory, the build also issues ``signer.pem``, a certificate that can
   sign lab descriptions and nothing else (no TLS, no certificates:
   :func:`_description_signer`), with its key in ``signer-key.pem`` (0600).
+* **The ACME CA, the one CA key on disk** (notebook 10): public CAs keep their root
+  *offline* (in a safe, used a few times a year to certify intermediates) and sign
+  subscribers' certificates with an *online issuing CA*, whose key must be at hand
+  because an ACME CA signs on demand, whenever a client finishes an order (RFC 8555
+  §7.4). The lab does the same: while the root key is in memory, the build certifies
+  "TLS Course Lab ACME CA" (:func:`_acme_issuing_ca`) and stores its key like a leaf key
+  (``acme-ca-key.pem``, 0600) for :mod:`helpers.acme.server`, which the lab starts on
+  loopback. Whoever reads that file can issue certificates, so the certificate limits
+  what they could be: ``pathLenConstraint`` 0 (leaves only, never another CA),
+  extendedKeyUsage ``serverAuth`` alone (TLS servers: no client or code-signing
+  certificates) and the lab's nameConstraints (``*.lab.localhost`` and loopback
+  addresses only, on the ACME CA itself and on the root above it). The root and the
+  scenarios' intermediate stay as before: never written.
 
 :func:`server_context` turns a scenario and its files into an :class:`ssl.SSLContext`.
 Each scenario listens on its own port because an ``sni_callback`` that swaps contexts
@@ -58,7 +71,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .. import pki
 from ..errors import PKIError
-from ..pki.extensions import key_usage
+from ..pki.extensions import _name_constraints, key_usage
 from ..pki.validity import BACKDATE, DEFAULT_CA_LIFETIME, DEFAULT_LEAF_LIFETIME
 from .legacy import TLS_VERSIONS
 from .scenarios import SCENARIOS, CertRecipe, Scenario, recipes_fingerprint
@@ -79,8 +92,9 @@ __all__ = [
 #: generations of another format are ignored and rebuilt.
 #: 3: a generation holds the description signer (signer.pem, signer-key.pem);
 #: 4: the lab root carries nameConstraints (:data:`LAB_PERMITTED`);
-#: 5: no dNSName "127.0.0.1" in them; an address-only leaf's CN is not a host name.
-FORMAT = 5
+#: 5: no dNSName "127.0.0.1" in them; an address-only leaf's CN is not a host name;
+#: 6: a generation holds the online ACME issuing CA (acme-ca.pem, acme-ca-key.pem).
+FORMAT = 6
 #: What the lab root may vouch for (its nameConstraints' permitted subtrees): the lab's
 #: DNS domain (RFC 6761 §6.3: under localhost) and the loopback blocks, nothing else.
 #: Not a *dNSName* "127.0.0.1": rustls (uv's TLS library) rejects a DNS constraint that
@@ -149,6 +163,9 @@ class Timeline:
     future_from: int = 730  # the not-yet-valid leaf: notBefore this many days ahead ...
     future_until: int = 820  # ... and notAfter this many days ahead
     crl_days: int = CRL_DAYS
+    # The ACME issuing CA (notebook 10) lives a year from the build: longer than the 90
+    # days of a "classic" certificate it issues, shorter than the root.
+    acme_lifetime: int = 365
 
 
 #: The dates the lab uses. Part of the cache key: change one and every cache rebuilds.
@@ -207,6 +224,9 @@ class LabFiles:
     # The description signer (see _description_signer): certificate and key (mode 0600).
     signer_cert: Path
     signer_key: Path
+    # The online ACME issuing CA (see _acme_issuing_ca): certificate and key (mode 0600).
+    acme_ca: Path
+    acme_ca_key: Path
 
 
 # --------------------------------------------------------------------------- SHA-1
@@ -481,6 +501,62 @@ def _description_signer(
     return cert, key
 
 
+#: The ACME CA's name: what ``openssl x509 -issuer`` shows on a certificate it issued.
+ACME_CA_NAME = "TLS Course Lab ACME CA"
+
+
+def _acme_issuing_ca(
+    root: pki.CA, now: _dt.datetime, timeline: Timeline
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The lab's online issuing CA for ACME (notebook 10), certified by the lab root.
+
+    Its key is written to disk (see the module docstring: an ACME CA signs on demand),
+    so everything a thief could do with it is fenced in by its certificate, as the
+    CA/Browser Forum's TLS Baseline Requirements fence a public issuing CA:
+
+    * basicConstraints ``CA:TRUE, pathlen:0`` (RFC 5280 §4.2.1.9): it signs leaves only;
+      a certificate it signed with ``CA:TRUE`` is rejected by every verifier;
+    * keyUsage ``keyCertSign, cRLSign`` (+ digitalSignature), critical (§4.2.1.3): it
+      signs certificates and the CRL that ``revokeCert`` updates (RFC 8555 §7.6);
+    * extendedKeyUsage ``serverAuth`` alone (§4.2.1.12; the Baseline Requirements,
+      §7.1.2.10.6 "CA Certificate Extended Key Usage", ask a TLS issuing CA for
+      id-kp-serverAuth and forbid anyExtendedKeyUsage). OpenSSL reads an EKU in a CA
+      certificate as a limit on the whole chain below it, so a client certificate it
+      issued fails ``-purpose sslclient`` ("unsuitable certificate purpose", measured
+      with OpenSSL 3.0);
+    * nameConstraints :data:`LAB_PERMITTED` (§4.2.1.10), the root's own: a certificate
+      for ``www.bank.example`` from this key fails verification at both levels.
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(x509.NameOID.COMMON_NAME, ACME_CA_NAME),
+            x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "TLS Course"),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + _dt.timedelta(days=timeline.acme_lifetime))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(key_usage("digital_signature", "key_cert_sign", "crl_sign"), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(_name_constraints(LAB_PERMITTED), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.cert.public_key()),  # type: ignore[arg-type]
+            critical=False,
+        )
+    )
+    return builder.sign(root.key, hashes.SHA256()), key  # type: ignore[arg-type]
+
+
 def _write_pem(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
@@ -539,6 +615,11 @@ def _build(
         _write_pem(tmp / "signer.pem", signer_cert.public_bytes(serialization.Encoding.PEM))
         pki.write_private_key(tmp / "signer-key.pem", signer_key)  # mode 0600, like leaf keys
         deadlines.append(signer_cert.not_valid_after_utc)
+        # ... and the online ACME issuing CA, whose key the ACME server keeps using.
+        acme_cert, acme_key = _acme_issuing_ca(root, now, t)
+        _write_pem(tmp / "acme-ca.pem", acme_cert.public_bytes(serialization.Encoding.PEM))
+        pki.write_private_key(tmp / "acme-ca-key.pem", acme_key)  # mode 0600, like leaf keys
+        deadlines.append(acme_cert.not_valid_after_utc)
         _write_pem(tmp / "ca.pem", root.cert_pem)
         crl = inter.crl(days=t.crl_days)
         _write_pem(tmp / "crl.pem", crl.public_bytes(serialization.Encoding.PEM))
@@ -587,9 +668,11 @@ def _load(directory: Path, scenarios: Mapping[str, Scenario], built: bool) -> La
         built=built,
         signer_cert=directory / "signer.pem",
         signer_key=directory / "signer-key.pem",
+        acme_ca=directory / "acme-ca.pem",
+        acme_ca_key=directory / "acme-ca-key.pem",
     )
     needed = [files.ca_bundle, files.crl, files.client_chain, files.client_key, files.dh_params]
-    needed += [files.signer_cert, files.signer_key]
+    needed += [files.signer_cert, files.signer_key, files.acme_ca, files.acme_ca_key]
     if not all(p.is_file() for p in [*needed, *chains.values(), *keys.values()]):
         return None
     return files
