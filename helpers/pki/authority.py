@@ -237,13 +237,16 @@ class CA:
         not_before: TimeSpec = None,
         not_after: TimeSpec = None,
         usages: Sequence[str] = ("server",),
+        extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
     ) -> x509.Certificate:
         """Sign a certificate signing request (PKCS#10, RFC 2986).
 
         The CSR's signature proves the requester holds the private key. The CA copies
         the subject and the requested subjectAltName and decides every other extension
         itself: a requester must not be able to ask for ``CA:TRUE``. A CSR without SAN
-        gets its Common Name copied into the SAN, as public CAs do.
+        gets its Common Name copied into the SAN, as public CAs do. Extra ``extensions``
+        (``(extension, critical)`` pairs) are the CA's own additions, e.g. the CRL
+        Distribution Point the ACME CA of notebook 10 puts in what it issues.
         """
         if not csr.is_signature_valid:
             raise PKIError(
@@ -270,7 +273,10 @@ class CA:
             issuer=self._issuer,
             not_before=nb,
             not_after=na,
-            extensions=_leaf_extensions(public_key, san_ext, csr.subject, usages, False),
+            extensions=[
+                *_leaf_extensions(public_key, san_ext, csr.subject, usages, False),
+                *extensions,
+            ],
         )
 
     # --- revocation (RFC 5280 §5)
