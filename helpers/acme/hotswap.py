@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ..errors import CourseError
 from ..pki import ensure_key_matches, load_certificates, load_private_key, private_key_pem
 from ..servers import require_loopback_bind
-from ..serving import ThreadedServer
+from ..serving import ThreadedServer, set_nodelay
 
 __all__ = ["HotSwapServer", "Loaded", "SwapRefused", "SERIAL_HEADER"]
 
@@ -219,6 +219,7 @@ class HotSwapServer(ThreadedServer):
     def wrap(self, sock: socket.socket) -> ssl.SSLSocket:
         # Read the reference once: this connection keeps that context, whatever swap() does
         # while it handshakes. No I/O here: the handshake runs in the connection's thread.
+        set_nodelay(sock)  # each flight and the answer are one write: no Nagle delay
         return self._current.context.wrap_socket(
             sock, server_side=True, do_handshake_on_connect=False
         )
