@@ -190,6 +190,18 @@ class RemoteLab:
             "Start a lab of your own for notebook 09's proxy cells: helpers.lab.Lab().start().",
         )
 
+    @property
+    def acme(self) -> NoReturn:
+        """A joined lab has no ACME CA (notebook 10): the teacher's would validate HTTP-01
+        by connecting from the teacher's machine to a web server on the student's, which
+        it cannot reach (and its CA listens on the teacher's loopback only)."""
+        raise LabError(
+            "The teacher's ACME CA validates names from the teacher's machine, which cannot "
+            "reach a challenge server on yours, so a joined lab has no ACME CA.",
+            f"Run notebook 10 with a lab of your own: unset {LAB_ENV} and restart the "
+            "kernel, or use helpers.lab.Lab().start().",
+        )
+
     def __enter__(self) -> RemoteLab:
         return self.start()
 
