@@ -333,6 +333,12 @@ class LoadLoop:
         """Seconds since the loop started (the clock of every :class:`Sample`)."""
         return time.monotonic() - self._t0
 
+    @property
+    def progress(self) -> int:
+        """Connections finished so far (a cell can wait for the loop to warm up)."""
+        with self._lock:
+            return len(self._samples)
+
     def mark(self, label: str) -> float:
         """Put ``label`` on the loop's clock now (e.g. right after a swap); returns the time."""
         at = self.now()
