@@ -579,3 +579,77 @@ def test_timeline_rows_labels_and_resumed_tls12_one_round_trip_shorter(tmp_path)
                 assert box.x1 <= figure_box.x1 + 1, f"{text.get_text()!r} is cut off"
     finally:
         plt.close(fig)
+
+
+# --------------------------------------------------------------------------- renewal_timeline
+# notebook 10: renewals drawn from real certificates, with two-thirds ticks and ARI windows
+
+
+def test_renewal_timeline_shows_renewals_windows_and_the_missed_one() -> None:
+    from helpers.acme import ari
+
+    root = CA("Renewal Root CA", not_before=NOW - 3000 * DAY, not_after=NOW + 3000 * DAY)
+    issuer = root.create_intermediate(
+        "Renewal ACME CA", not_before=NOW - 400 * DAY, not_after=NOW + 1000 * DAY
+    )
+
+    def cert(name: str, start: float, life: float):  # days relative to NOW
+        return issuer.issue(
+            name, not_before=NOW + start * DAY, not_after=NOW + (start + life) * DAY
+        ).cert
+
+    # shop: renewed twice at about day 62 of 90; api: 6-day certificates every 4 days;
+    # late: a 90-day certificate at day 75 that nobody renewed.
+    shop = [cert("shop.test", s, 90) for s in (-130, -68, -6)]
+    api = [cert("api.test", s, 6) for s in (-13, -9, -5, -1)]
+    late = [cert("late.test", -75, 90)]
+    windows = {c.serial_number: ari.suggested_window(c) for c in [*shop, *late]}
+    fig = plots.renewal_timeline({"shop": shop, "api": api, "late": late}, NOW, windows=windows)
+    (ax,) = fig.axes
+    gids = [str(p.get_gid()) for p in ax.patches]
+    assert gids.count("replaced") == 2 + 3  # every certificate but each host's newest
+    current = [p for p in ax.patches if str(p.get_gid()).startswith("status:")]
+    assert len(current) == 3
+    assert gids.count("ari-window") == len(windows) == 4
+    # A renewal starts where its predecessor was replaced: a triangle at each new notBefore.
+    renewals = [line for line in ax.get_lines() if line.get_gid() == "renewal"]
+    starts = sorted(mdates.date2num(c.not_valid_before_utc) for c in [*shop[1:], *api[1:]])
+    assert sorted(line.get_xdata()[0] for line in renewals) == pytest.approx(starts)
+    # One two-thirds tick per certificate, at notBefore + 2/3 of its lifetime.
+    ticks = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "two-thirds")
+    assert ticks == pytest.approx(
+        sorted(mdates.date2num(ari.two_thirds(c)) for c in [*shop, *api, *late])
+    )
+    # Each grey bar ends where its successor begins.
+    replaced = sorted(
+        (p.get_x(), p.get_x() + p.get_width()) for p in ax.patches if p.get_gid() == "replaced"
+    )
+    shop_bars = [b for b in replaced if b[0] < mdates.date2num(NOW - 60 * DAY)]
+    assert [end for _, end in shop_bars] == pytest.approx(
+        [mdates.date2num(c.not_valid_before_utc) for c in shop[1:]]
+    )
+    # Rows: soonest expiry on top (api, then late, then shop); the late one says so.
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["api", "late", "shop"]
+    labels = {t.get_text() for t in ax.texts if t.get_gid() == "bar-label"}
+    assert any(text.endswith("renewal missed") and "90 d cert" in text for text in labels)
+    assert any("renewed 2×" in text and "renewal missed" not in text for text in labels)
+    assert any("renewed 3×" in text for text in labels)
+    late_bar = current[[t.get_text() for t in ax.get_yticklabels()].index("late")]
+    assert _same_colour(late_bar.get_facecolor(), plots.STATUS_COLORS[plots.EXPIRING])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "ARI window (RFC 9773)" in legend and "two thirds" in legend
+    assert len(_now_lines(ax)) == 1
+    _assert_every_text_inside(fig)
+
+
+def test_renewal_timeline_without_windows_and_rejecting_junk() -> None:
+    root = CA("Renewal Root CA 2", not_before=NOW - 30 * DAY, not_after=NOW + 300 * DAY)
+    one = root.issue("one.test", not_before=NOW - 10 * DAY, not_after=NOW + 80 * DAY).cert
+    fig = plots.renewal_timeline([one], NOW)  # bare certificates, grouped by name
+    (ax,) = fig.axes
+    assert not [p for p in ax.patches if p.get_gid() == "ari-window"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["one.test"]
+    with pytest.raises(PlotDataError):
+        plots.renewal_timeline([], NOW)
+    with pytest.raises(PlotDataError):
+        plots.renewal_timeline([("x", None)], NOW)

@@ -53,7 +53,7 @@ Everything public is importable from here: ``from helpers.plots import expiry_ga
 from __future__ import annotations
 
 from .chain import chain_timeline
-from .expiry import expiry_gantt
+from .expiry import expiry_gantt, renewal_timeline
 from .flights import FlightCount, count_flights
 from .grades import GRADE_COLORS, grade_chart
 from .handshakes import ENCRYPTED_COLOR, PLAINTEXT_COLOR, compare_handshakes, handshake_diagram
@@ -87,6 +87,7 @@ __all__ = [
     "status_of",
     "chain_timeline",
     "expiry_gantt",
+    "renewal_timeline",
     "PLAINTEXT_COLOR",
     "ENCRYPTED_COLOR",
     "FlightCount",

@@ -16,12 +16,18 @@ axis (the upper one widens to include the policy steps that matter today), so th
 dashed "now" lines are one vertical line. Labels are placed after a first layout pass,
 measured with the renderer (:func:`.chain._place_label`): none runs off the figure or
 through the "now" line, and an error sentence is shortened only when it cannot fit.
+
+:func:`renewal_timeline` (notebook 10) draws a host's *history* instead: each renewal
+starts a new bar where the old certificate was replaced, and every bar shows when it
+should have been renewed: a tick at two thirds of its lifetime (what ACME clients do
+without ARI, :func:`.status.renewal_due`) and, when the CA gave one, the ARI window
+(RFC 9773 §4.2) shaded behind it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,16 +44,17 @@ from .status import (
     _lifetime_days,
     _status_handles,
     _utc,
+    renewal_due,
     status_of,
 )
-from .style import _date_axis, _new_figure, _now_line
+from .style import OKABE_ITO, _date_axis, _new_figure, _now_line
 
 if TYPE_CHECKING:  # imported lazily at run time: importing pyplot picks a backend
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.text import Text
 
-__all__ = ["expiry_gantt"]
+__all__ = ["expiry_gantt", "renewal_timeline"]
 
 
 @dataclass(frozen=True)
@@ -272,3 +279,221 @@ def _fit_message(ax: Axes, message: str, y: float, size: float) -> Text:
         words = words[: int(len(words) * 0.95) - 1].rstrip()
         text.set_text("\n".join(textwrap.wrap(words + "…", len(words) // 2 + 2)[:2]))
     return text
+
+
+# --------------------------------------------------------------------------- renewals
+
+#: Certificates that were renewed: drawn in grey up to the moment their successor began.
+REPLACED_COLOR = "#8C8C8C"
+#: The ARI window (RFC 9773) shaded behind a bar, and the two-thirds tick.
+ARI_COLOR = OKABE_ITO["blue"]
+TWO_THIRDS_COLOR = OKABE_ITO["black"]
+
+
+def _histories(items: Any) -> list[tuple[str, list[x509.Certificate]]]:
+    """``{label: [cert, ...]}``, ``(label, cert)`` pairs or bare certificates, as one
+    history per label (oldest first); bare certificates are grouped by their name."""
+    groups: dict[str, list[x509.Certificate]] = {}
+    if isinstance(items, Mapping):
+        pairs: list[tuple[str | None, Any]] = []
+        for label, value in items.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            pairs.extend((str(label), v) for v in values)
+    else:
+        pairs = [
+            (item[0], item[1])
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+            else (None, item)
+            for item in items
+        ]
+    for label, value in pairs:
+        row = _row_from(label, value)
+        if row.cert is None:
+            raise PlotDataError(
+                f"renewal_timeline() got no certificate for {row.label!r}.",
+                "Draw hosts without a certificate with expiry_gantt(); this chart needs dates.",
+            )
+        groups.setdefault(row.label, []).append(row.cert)
+    if not groups:
+        raise PlotDataError(
+            "renewal_timeline() got nothing to draw.", "Pass at least one certificate."
+        )
+    return [
+        (label, sorted(certs, key=lambda c: c.not_valid_before_utc))
+        for label, certs in groups.items()
+    ]
+
+
+def renewal_timeline(
+    items: Iterable[Any] | Mapping[str, Any],
+    now: _dt.datetime | None = None,
+    *,
+    windows: Mapping[int, Any] | Callable[[x509.Certificate], Any] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Certificates and their renewals, one row per host, with the renewal windows shaded.
+
+    ``items``: ``{label: [certificate, renewal, ...]}``, ``(label, certificate)`` pairs, or
+    bare certificates (grouped by name). Within a row each certificate starts where the
+    one before it was replaced: the older bar is grey up to that moment (``gid
+    "replaced"``; the rest of its life was given up on purpose), and a triangle marks
+    each renewal (``"renewal"``). The newest certificate is coloured by
+    :func:`status_of` (``"status:<status>"``).
+
+    On every bar a black tick marks **two thirds** of the lifetime (``"two-thirds"``),
+    where clients without ARI renew, and ``windows`` (a ``{serial: RenewalWindow}``
+    mapping or a function such as ``AcmeClient.renewal_info``) shades each
+    certificate's **ARI window** (RFC 9773 §4.2; ``"ari-window"``). A renewal inside the
+    shading came when the CA asked; a bar running past it was not renewed in time.
+    """
+    from matplotlib import dates as mdates
+    from matplotlib.colors import to_rgba
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows = _histories(items)
+    moment = _utc(now)
+    rows.sort(key=lambda r: r[1][-1].not_valid_after_utc)  # soonest expiry on top
+
+    def window_of(cert: x509.Certificate) -> Any:
+        if windows is None:
+            return None
+        if callable(windows):
+            return windows(cert)
+        return windows.get(cert.serial_number)
+
+    every = [c for _, certs in rows for c in certs]
+    lo = min(min(c.not_valid_before_utc for c in every), moment)
+    hi = max(max(c.not_valid_after_utc for c in every), moment)
+    span = max(hi - lo, _dt.timedelta(days=2))
+    x_lo, x_hi = mdates.date2num(lo - span * 0.02), mdates.date2num(hi + span * 0.3)
+
+    fig = _new_figure(10.0, 1.6 + 0.5 * len(rows))
+    ax = fig.add_subplot()
+    statuses: list[str] = []
+    shaded = False
+    labels: list[tuple[float, float, float, str]] = []
+    for y, (_label, certs) in enumerate(rows):
+        for i, cert in enumerate(certs):
+            start = mdates.date2num(cert.not_valid_before_utc)
+            end = mdates.date2num(cert.not_valid_after_utc)
+            window = window_of(cert)
+            if window is not None:
+                shaded = True
+                w0, w1 = mdates.date2num(window.start), mdates.date2num(window.end)
+                ax.barh(
+                    y,
+                    w1 - w0,
+                    left=w0,
+                    height=0.85,
+                    facecolor=to_rgba(ARI_COLOR, 0.25),  # see-through: the bar shows below
+                    edgecolor=ARI_COLOR,
+                    linewidth=1.0,
+                    zorder=3,
+                    gid="ari-window",
+                )
+            successor = certs[i + 1] if i + 1 < len(certs) else None
+            if successor is None:
+                status = status_of(cert, moment)
+                if status not in statuses:
+                    statuses.append(status)
+                ax.barh(
+                    y,
+                    end - start,
+                    left=start,
+                    height=0.55,
+                    color=STATUS_COLORS[status],
+                    edgecolor="white",
+                    linewidth=0.6,
+                    zorder=2,
+                    gid=f"status:{status}",
+                )
+                text = f"{_left_phrase(cert, moment)} · {_lifetime_days(cert)} d cert"
+                if len(certs) > 1:
+                    text += f" · renewed {len(certs) - 1}×"
+                point = window.end if window is not None else renewal_due(cert)
+                if point < moment <= cert.not_valid_after_utc:
+                    text += " · renewal missed"  # past its renewal point, not replaced
+                labels.append((y, start, end, text))
+            else:
+                cut = mdates.date2num(min(successor.not_valid_before_utc, cert.not_valid_after_utc))
+                ax.barh(
+                    y,
+                    cut - start,
+                    left=start,
+                    height=0.55,
+                    color=REPLACED_COLOR,
+                    alpha=0.8,
+                    edgecolor="white",
+                    linewidth=0.6,
+                    zorder=2,
+                    gid="replaced",
+                )
+            if i > 0:
+                ax.plot(
+                    [start],
+                    [y - 0.42],
+                    marker="v",
+                    markersize=7,
+                    color=OKABE_ITO["vermillion"],
+                    linestyle="none",
+                    zorder=4,
+                    gid="renewal",
+                )
+            third = mdates.date2num(renewal_due(cert))
+            ax.plot(
+                [third, third],
+                [y - 0.3, y + 0.3],
+                color=TWO_THIRDS_COLOR,
+                linewidth=1.6,
+                zorder=3,
+                gid="two-thirds",
+            )
+    ax.set_yticks(range(len(rows)), [_shorten(label, 38) for label, _ in rows], fontsize=8.5)
+    ax.set_ylim(len(rows) - 0.5, -0.6)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlim(x_lo, x_hi)
+    _date_axis(ax)
+    _now_line(ax, moment)
+    handles: list[Any] = _status_handles(statuses)
+    if any(len(certs) > 1 for _, certs in rows):
+        handles.append(Patch(facecolor=REPLACED_COLOR, label="replaced by its renewal"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="v",
+                color=OKABE_ITO["vermillion"],
+                linestyle="none",
+                label="renewed here",
+            )
+        )
+    handles.append(Line2D([], [], color=TWO_THIRDS_COLOR, linewidth=1.6, label="two thirds"))
+    if shaded:
+        handles.append(
+            Patch(
+                facecolor=to_rgba(ARI_COLOR, 0.25),
+                edgecolor=ARI_COLOR,
+                label="ARI window (RFC 9773)",
+            )
+        )
+    ax.legend(
+        handles=handles,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        fontsize=8,
+        frameon=False,
+        title="renewal",
+        title_fontsize=8,
+    )
+    ax.set_title(
+        title or f"Renewals of {len(rows)} hosts: when each certificate was replaced",
+        loc="left",
+        fontsize=11,
+        pad=18,
+    )
+    fig.draw_without_rendering()
+    now_x = mdates.date2num(moment)
+    for y, start, end, text in labels:
+        _place_label(ax, text, y, start, end, 7.5, now=now_x)
+    return fig
