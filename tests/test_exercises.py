@@ -1297,3 +1297,69 @@ def test_nb09_a_downgrade_beyond_its_one_host_is_refused(exercise, options, teac
     key, build = exercise
     message = _nb09_refused(key, lambda first, second: build(first, second, **options))
     assert teaching in message, message
+
+
+# nb10 --- notebook 10: a renewal time that works on the day but herds clients or reads the clock
+
+
+def _nb10_refused(key: str, answer) -> str:
+    result = exercises.get(key).check(answer)
+    assert result.attempted and not result.passed, f"{key} accepted an unsafe answer"
+    return result.message
+
+
+def _nb10_when(cert, window, now, *, pick="random", clock=False, ari=True, floor=True):
+    """A renewal time built like the solution, with one thing done wrong on request."""
+    import datetime as dt
+    import random
+
+    if clock:  # reads the computer's clock instead of the `now` it was given
+        now = dt.datetime.now(dt.UTC)
+    if window is None or not ari:
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        due = start + (end - start) * 2 / 3
+        return max(due, now) if floor else due
+    span = window.end - window.start
+    moment = {
+        "random": window.start + span * random.random(),
+        "start": window.start,
+        "end": window.end,
+    }[pick]
+    return max(moment, now) if floor else moment
+
+
+@pytest.mark.parametrize(
+    ("options", "teaching"),
+    [
+        ({"pick": "start"}, "always return the start of the window"),
+        ({"pick": "end"}, "always return the end of the window"),
+        ({"clock": True}, "did you compare with datetime.now() instead of now?"),
+        ({"ari": False}, "follow the CA's window"),
+        ({"floor": False}, "renew now, return now"),
+    ],
+    ids=["window-start", "window-end", "wall-clock", "ignores-ari", "time-in-the-past"],
+)
+def test_nb10_renewal_time_refuses_herding_clock_and_past_answers(options, teaching):
+    message = _nb10_refused(
+        "nb10.renewal_time", lambda cert, window, now: _nb10_when(cert, window, now, **options)
+    )
+    assert teaching in message, message
+
+
+def test_nb10_renewal_time_refuses_the_wall_clock_for_now():
+    import datetime as dt
+
+    def wall(cert, window, now):
+        when = _nb10_when(cert, window, now)
+        return dt.datetime.now(dt.UTC) if when == now else when
+
+    message = _nb10_refused("nb10.renewal_time", wall)
+    assert "not the `now` the check passed you" in message, message
+
+
+def test_nb10_renewal_time_refuses_naive_datetimes():
+    message = _nb10_refused(
+        "nb10.renewal_time",
+        lambda cert, window, now: _nb10_when(cert, window, now).replace(tzinfo=None),
+    )
+    assert "aware UTC datetime" in message, message
