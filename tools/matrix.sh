@@ -40,7 +40,7 @@ HOST_PYTHON=${HOST_PYTHON:-python3}    # whose `pip config` tells us the package
 # Packages installed with apt after debootstrap (debootstrap alone cannot resolve a Provides on forky).
 # netbase (/etc/services, /etc/protocols) is on every real Debian system but not in a minbase root:
 # without it getaddrinfo(host, "https") fails.
-ROOT_PACKAGES="ca-certificates netbase make git openssl curl tshark tcpdump gnutls-bin"
+ROOT_PACKAGES="ca-certificates netbase make git openssl curl tshark tcpdump gnutls-bin pebble"
 
 # ---------------------------------------------------------------------------------------- cells
 cell_suite() {
