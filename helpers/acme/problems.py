@@ -37,10 +37,11 @@ __all__ = ["ACME_ERROR_PREFIX", "PROBLEM_TYPES", "AcmeProblem"]
 #: Every ACME error type is this prefix plus a short name (RFC 8555 §6.7).
 ACME_ERROR_PREFIX = "urn:ietf:params:acme:error:"
 
-#: The registered ACME error types (RFC 8555 §6.7, plus RFC 9773's none and the
-#: profiles draft's ``invalidProfile``), with what each means.
+#: The registered ACME error types (RFC 8555 §6.7, plus RFC 9773's ``alreadyReplaced``
+#: and the profiles draft's ``invalidProfile``), with what each means.
 PROBLEM_TYPES: dict[str, str] = {
     "accountDoesNotExist": "The request named an account (kid) that does not exist",
+    "alreadyReplaced": "The certificate in 'replaces' was already replaced (RFC 9773 §7.4)",
     "alreadyRevoked": "The certificate to revoke was already revoked",
     "badCSR": "The CSR is unacceptable (e.g. wrong names, a weak key)",
     "badNonce": "The client sent an unacceptable anti-replay nonce",
