@@ -682,3 +682,25 @@ def test_replaces(server, client, responder, pkidir) -> None:
 def test_key_change_says_it_is_not_offered(server, client) -> None:
     r = client.post(client.dir["keyChange"], {})
     assert "keyChange" in problem(r, "malformed", 501)["detail"]
+
+
+def test_an_order_left_too_long_expires(server, client, responder, clock) -> None:
+    order_url, order = _ready_order(client, responder, f"slow.{DOMAIN}")
+    clock.offset = dt.timedelta(days=8)  # orders live 7 days
+    try:
+        doc = client.post(order_url, None).json()
+        assert doc["status"] == "invalid" and "expired" in doc["error"]["detail"]
+        key = ec.generate_private_key(ec.SECP256R1())
+        problem(client.finalize(order_url, order, key, [f"slow.{DOMAIN}"]), "orderNotReady", 403)
+    finally:
+        clock.offset = dt.timedelta(0)
+
+
+def test_links_index_and_up(server, client) -> None:
+    order = client.order(f"links.{DOMAIN}").json()
+    authz = client.post(order["authorizations"][0], None)
+    assert f'<{server.directory}>;rel="index"' in authz.headers["Link"]  # RFC 8555 §7.1
+    chall = client.post(authz.json()["challenges"][0]["url"], None)  # POST-as-GET: just read
+    assert chall.json()["status"] == "pending"
+    assert f'<{order["authorizations"][0]}>;rel="up"' in chall.headers["Link"]
+    assert f'<{server.directory}>;rel="index"' in chall.headers["Link"]

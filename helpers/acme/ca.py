@@ -254,15 +254,13 @@ class AcmeCA:
         self._by_serial: dict[int, str] = {}
         self._pending: deque[Validation] = deque()
         self._crl: bytes | None = None
-        self._issuer_key_id = x509.SubjectKeyIdentifier.from_public_key(
-            issuer.cert.public_key()
-        ).digest
+        # What the AKI of every certificate it issues says, and so the first half of an
+        # ARI CertID (RFC 9773 §4.1): the issuer's subjectKeyIdentifier.
         try:
-            self._issuer_key_id = issuer.cert.extensions.get_extension_for_class(
-                x509.SubjectKeyIdentifier
-            ).value.digest
+            ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         except x509.ExtensionNotFound:
-            pass
+            ski = x509.SubjectKeyIdentifier.from_public_key(issuer.cert.public_key())
+        self._issuer_key_id = ski.digest
 
     # ------------------------------------------------------------------ public API
     def url(self, path: str) -> str:
@@ -373,7 +371,9 @@ class AcmeCA:
         has one for its next request), no caching, a link to the directory (§7.1)."""
         response.headers.setdefault("Replay-Nonce", self._new_nonce())
         response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("Link", f'<{self.directory_url}>;rel="index"')
+        index = f'<{self.directory_url}>;rel="index"'
+        link = response.headers.get("Link")
+        response.headers["Link"] = f"{link}, {index}" if link else index
         response.headers.setdefault("Content-Length", str(len(response.body)))
         return response
 
@@ -802,9 +802,18 @@ class AcmeCA:
         return doc
 
     def _update_order(self, order_id: str) -> None:
-        """§7.1.6: pending -> ready when every authorization is valid; invalid if one is."""
+        """§7.1.6: pending -> ready when every authorization is valid; invalid if one is,
+        or when the order expired before it was finalized."""
         order = self._orders.get(order_id)
-        if order is None or order.status != "pending":
+        if order is None:
+            return
+        if order.status in ("pending", "ready") and self.clock() >= order.expires:
+            order.status = "invalid"
+            order.error = AcmeProblem(
+                "malformed", "The order expired before it was finalized."
+            ).document()
+            return
+        if order.status != "pending":
             return
         states = [self._authz[a].status for a in order.authz_ids if a in self._authz]
         if "invalid" in states:
@@ -828,6 +837,7 @@ class AcmeCA:
     def _order(self, request: jws.Verified, order_id: str = "", sub: str = "") -> Response:
         """POST-as-GET the order (§7.4); ``/order/ID/finalize`` finalizes it."""
         order = self._owned_order(request, order_id)
+        self._update_order(order.id)  # it may have expired meanwhile
         if sub == "finalize":
             return self._finalize(request, order)
         if sub:
