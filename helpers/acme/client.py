@@ -207,7 +207,7 @@ class Issued:
 
     def _repr_html_(self) -> str:
         days = self.lifetime.total_seconds() / 86400
-        span = f"{days:.0f} days" if days >= 2 else f"{days * 24:.0f} hours"
+        span = f"{days:.0f} days" if days >= 10 else f"{days * 24:.0f} hours ({days:.1f} days)"
         rows = [
             ("names", ", ".join(self.names) or "(none)"),
             ("profile", self.profile or "(server default)"),
@@ -387,15 +387,20 @@ class AcmeClient:
             answer = self._request("GET", self.directory_url)
             if answer.status != 200:
                 raise self._problem(answer)
-            doc = answer.json()
+            try:
+                doc = json.loads(answer.body)
+            except (ValueError, UnicodeDecodeError):
+                doc = None
             missing = [
                 k
                 for k in ("newNonce", "newAccount", "newOrder")
                 if not isinstance(doc, dict) or not isinstance(doc.get(k), str)
             ]
             if missing:
+                kind = answer.headers.get("Content-Type") or "no Content-Type"
                 raise UsageError(
-                    f"{self.directory_url} is not an ACME directory: it has no {', '.join(missing)}.",
+                    f"{self.directory_url} is not an ACME directory: it answered {kind} "
+                    f"without {', '.join(missing)}.",
                     "Use the URL of the directory itself (RFC 8555 §7.1.1), as the server prints it.",
                 )
             self._directory = doc
@@ -837,6 +842,12 @@ def _connection_problem(
     where = f"{parts.hostname}:{parts.port or 443}"
     text = _causes(exc)
     if isinstance(exc, requests.exceptions.SSLError):
+        if "Hostname mismatch" in text or "IP address mismatch" in text:
+            return ConnectionProblem(
+                f"The ACME server at {where} sent a certificate that is not for the name "
+                f"{parts.hostname!r} ({_verify_reason(text)}).",
+                "Use the host in the directory URL the server prints: the one its certificate names.",
+            )
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             trusted = f"the CA in {ca_bundle}" if ca_bundle else "the system's trusted CAs"
             return ConnectionProblem(
@@ -882,16 +893,18 @@ def _connection_problem(
 
 def _causes(exc: BaseException) -> str:
     """Every message in the exception's chain (requests wraps urllib3 wraps OSError)."""
-    seen: list[str] = []
-    todo: list[BaseException | None] = [exc]
-    while todo and len(seen) < 20:
+    texts: list[str] = []
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo and len(texts) < 20:
         item = todo.pop()
-        if item is None or any(s.startswith(f"{type(item).__name__}:{item}") for s in seen):
+        if id(item) in seen:
             continue
-        seen.append(f"{type(item).__name__}:{item}")
-        todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
-        todo.extend(a for a in item.args if isinstance(a, BaseException))
-    return " | ".join(seen)
+        seen.add(id(item))
+        texts.append(f"{type(item).__name__}: {item}")
+        linked = [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+        todo.extend(x for x in linked if isinstance(x, BaseException))
+    return " | ".join(texts)
 
 
 def _ssl_reason(text: str) -> str:
@@ -910,4 +923,4 @@ def _ssl_reason(text: str) -> str:
 
 def _verify_reason(text: str) -> str:
     found = re.search(r"certificate verify failed: ([^()\]|]+)", text)
-    return found.group(1).strip() if found else "certificate verify failed"
+    return found.group(1).strip().rstrip(".") if found else "certificate verify failed"
