@@ -842,7 +842,10 @@ class AcmeCA:
             return self._finalize(request, order)
         if sub:
             raise AcmeProblem("malformed", "Nothing is at that order path.", 404)
-        headers = {"Retry-After": "1"} if order.status in ("pending", "processing") else {}
+        # Retry-After only where waiting helps (§7.4: "processing"). A pending order waits
+        # for the client; a validation on loopback takes milliseconds, and a 1 s minimum
+        # (Retry-After counts whole seconds) would make every client sleep for nothing.
+        headers = {"Retry-After": "1"} if order.status == "processing" else {}
         return self._json(200, self._order_doc(order), headers)
 
     # --- authorizations and challenges
@@ -888,8 +891,7 @@ class AcmeCA:
                 order = self._orders.get(authz.order_id)
                 if order is not None and order.status in ("pending", "ready"):
                     order.status = "invalid"
-        headers = {"Retry-After": "1"} if authz.challenge.status == "processing" else {}
-        return self._json(200, self._authz_doc(authz), headers)
+        return self._json(200, self._authz_doc(authz))
 
     def _challenge(self, request: jws.Verified, chall_id: str = "") -> Response:
         """RFC 8555 §7.5.1:
@@ -921,8 +923,6 @@ class AcmeCA:
                     )
                 )
         headers = {"Link": f'<{self.url("/authz/" + authz.id)}>;rel="up"'}
-        if chall.status == "processing":
-            headers["Retry-After"] = "1"
         return self._json(200, self._challenge_doc(chall), headers)
 
     # --- finalize and certificates
