@@ -205,4 +205,215 @@ def renewal_time(answer):
 # ------------------------------------------------------------------ finalize_request
 
 
-__all__ = ["renewal_time"]
+def _decoded_json(text: Any, what: str) -> Any:
+    from ..acme.jws import b64url_decode
+    from ..errors import ParseError
+
+    assert isinstance(text, str), f"the JWS member {what!r} must be a base64url string"
+    try:
+        return json.loads(b64url_decode(text))
+    except (ParseError, ValueError, UnicodeDecodeError):
+        raise AssertionError(
+            f"the JWS member {what!r} is not base64url-encoded JSON: encode "
+            "json.dumps(...).encode() with base64url, without '=' padding (RFC 7515 §2)"
+        ) from None
+
+
+def _why_unsafe(body, *, account_key, certificate_key, names, url, nonce, kid, used) -> str | None:
+    """What is wrong with a finalize body, in one sentence, or None if nothing is."""
+    from cryptography import x509
+
+    from ..acme import jws
+    from ..acme.problems import AcmeProblem
+
+    header = _decoded_json(body["protected"], "protected")
+    assert isinstance(header, dict), "the protected header must be a JSON object"
+    alg = header.get("alg")
+    if alg in (None, "none", "") or not body.get("signature"):
+        return (
+            'your request is not signed ("alg": "none" or no signature): anybody who sees or '
+            "guesses an account URL could then finalize orders and revoke certificates as that "
+            "account. RFC 8555 §6.2 requires a real signature; ACME servers refuse 'none' "
+            "(ES256 for an EC P-256 account key)"
+        )
+    if header.get("nonce") != nonce:
+        if header.get("nonce") in used:
+            return (
+                "your second request carries the nonce of the first: a nonce works once, and "
+                "the server refuses a request whose nonce it has seen (a replay, RFC 8555 "
+                "§6.5). Put the nonce you are given into every request, never a saved one"
+            )
+        return (
+            f"the protected header's nonce is {header.get('nonce')!r}, not the nonce you were "
+            "given: the server accepts only a nonce it handed out, once (RFC 8555 §6.5)"
+        )
+    if header.get("url") != url:
+        return (
+            f"the protected header's url is {header.get('url')!r}, not the finalize URL the "
+            "request goes to: the server checks that they match, so a request signed for one "
+            "resource cannot be replayed at another (RFC 8555 §6.4)"
+        )
+    if "jwk" in header or header.get("kid") != kid:
+        return (
+            "the protected header must name the account with 'kid' (the account URL you are "
+            "given) and carry no 'jwk': only newAccount and revocation by certificate key "
+            "send the key itself (RFC 8555 §6.2)"
+        )
+    if alg != "ES256":
+        return f'the account key is an EC P-256 key: sign with "ES256", not {alg!r}'
+
+    def signed_by(public_key) -> bool:
+        try:
+            jws.verify(json.dumps(body).encode(), lambda _kid: public_key)
+        except AcmeProblem:
+            return False
+        return True
+
+    if not signed_by(account_key.public_key()):
+        if signed_by(certificate_key.public_key()):
+            return (
+                "your JWS is signed with the certificate key: the server checks it with the "
+                "key of the account named by 'kid', so it is refused. The account key signs "
+                "every request (it proves which account is asking, RFC 8555 §6.2); the "
+                "certificate key signs only the CSR"
+            )
+        signature = body.get("signature")
+        size = len(jws.b64url_decode(signature)) if isinstance(signature, str) else 0
+        return (
+            f"the signature does not verify with the account key (it is {size} bytes): sign "
+            "protected + '.' + payload (the two base64url strings) with ECDSA and SHA-256, then "
+            "send r and s as 32 bytes each, side by side (64 bytes), not the DER form "
+            "cryptography returns (RFC 7518 §3.4; decode_dss_signature splits it)"
+        )
+    payload = _decoded_json(body["payload"], "payload")
+    assert isinstance(payload, dict) and isinstance(payload.get("csr"), str), (
+        'the payload must be {"csr": base64url(CSR in DER)} (RFC 8555 §7.4)'
+    )
+    try:
+        csr = x509.load_der_x509_csr(jws.b64url_decode(payload["csr"]))
+    except ValueError:
+        return (
+            "the payload's csr is not a base64url DER CSR: send csr.public_bytes(Encoding.DER), "
+            "base64url-encoded, not PEM (RFC 8555 §7.4)"
+        )
+    in_csr = csr.public_key().public_numbers()
+    if in_csr == account_key.public_key().public_numbers():
+        return (
+            "your CSR carries the account key: the certificate would publish it, and every web "
+            "server holding the certificate's key would hold the key that controls the ACME "
+            "account (order, revoke). RFC 8555 §11.1: servers MUST refuse it; use the "
+            "certificate key for the CSR"
+        )
+    if in_csr != certificate_key.public_key().public_numbers():
+        return "the CSR does not carry certificate_key's public key: sign it with certificate_key"
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        in_names = sorted(san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        in_names = []
+    if in_names != sorted(names):
+        return (
+            f"the CSR names {in_names}, the order {sorted(names)}: put exactly the order's names "
+            "in a subjectAltName extension (RFC 8555 §7.4: the CSR must match the order)"
+        )
+    return None
+
+
+@exercise(
+    "nb10",
+    params=("account_key", "certificate_key", "names", "url", "nonce", "kid"),
+    hints=[
+        "Two parts. The CSR: x509.CertificateSigningRequestBuilder() with an empty "
+        "subject_name(x509.Name([])) and a SubjectAlternativeName of x509.DNSName(n) for each "
+        "name, .sign(certificate_key, hashes.SHA256()); its DER, base64url, goes in the payload "
+        '{"csr": ...}.',
+        'The JWS: protected = b64url(json of {"alg": "ES256", "kid": kid, "nonce": nonce, '
+        '"url": url}), payload = b64url(json of {"csr": ...}); sign f"{protected}.{payload}" '
+        "with account_key (ECDSA, SHA-256). helpers.acme.jws.b64url does base64url.",
+        "cryptography returns a DER signature; decode_dss_signature(der) gives r and s: send "
+        "r.to_bytes(32, 'big') + s.to_bytes(32, 'big'), base64url (RFC 7518 §3.4). Section 2 "
+        "of the notebook does each step once.",
+    ],
+)
+def finalize_request(answer):
+    import tempfile
+    from pathlib import Path
+
+    import requests
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ..acme.client import AcmeClient, Order
+    from ..acme.http01 import Http01Responder
+    from ..acme.problems import AcmeProblem
+    from ..acme.server import AcmeServer
+    from ..pki import CA
+
+    root = CA("Exercise Root CA")
+    issuer = root.create_intermediate("Exercise ACME CA")
+    account_key = ec.generate_private_key(ec.SECP256R1())
+    with (
+        tempfile.TemporaryDirectory(prefix="tls-course-nb10-") as tmp,
+        AcmeServer(issuer, [issuer.cert, root.cert]) as server,
+        Http01Responder(port=server.http01_port) as responder,
+    ):
+        bundle = Path(tmp, "root.pem")
+        bundle.write_bytes(root.cert_pem)
+        client = AcmeClient(server.directory, account_key=account_key, ca_bundle=bundle)
+        kid = client.register()
+        used: list[str] = []
+        for names in (
+            ["shop.lab.localhost", "www.shop.lab.localhost"],
+            ["api.lab.localhost"],
+        ):
+            order = client.new_order(names)
+            for authorization in order.authorizations:
+                challenge = client.respond(client.authorization(authorization), responder)
+                responder.wait_until_fetched(challenge["token"], 10)  # then poll (§7.5.1)
+                client.poll(authorization, until=("valid",), deadline=10)
+            order = Order(order.url, client.poll(order.url, until=("ready",), deadline=10))
+            certificate_key = ec.generate_private_key(ec.SECP256R1())
+            nonce = client.new_nonce()
+            body = answer(account_key, certificate_key, list(names), order.finalize_url, nonce, kid)
+            assert isinstance(body, dict) and all(
+                isinstance(body.get(m), str) for m in ("protected", "payload", "signature")
+            ), (
+                'return the flattened JWS as a dict of three strings: {"protected": ..., '
+                '"payload": ..., "signature": ...} (RFC 7515 §7.2.2), not ' + f"{body!r:.80}"
+            )
+            sent = requests.post(
+                order.finalize_url,
+                data=json.dumps(body),
+                headers={"Content-Type": "application/jose+json"},
+                verify=str(bundle),
+                timeout=10,
+            )
+            refused = None
+            if sent.status_code >= 400:
+                refused = AcmeProblem.from_document(sent.json(), sent.status_code)
+            why = _why_unsafe(
+                body,
+                account_key=account_key,
+                certificate_key=certificate_key,
+                names=names,
+                url=order.finalize_url,
+                nonce=nonce,
+                kid=kid,
+                used=used,
+            )
+            used.append(nonce)
+            said = (
+                f" (the lab's ACME server answered {refused.type}: {refused.detail})"
+                if refused
+                else ""
+            )
+            if why is not None:
+                raise AssertionError(why + said)
+            assert refused is None, f"the lab's ACME server refused your request: {refused}"
+            done = Order(order.url, client.poll(order.url, until=("valid",), deadline=10))
+            cert = client.download(done)[0]
+            assert (
+                cert.public_key().public_numbers() == certificate_key.public_key().public_numbers()
+            ), "the certificate the CA issued does not hold certificate_key"
+
+
+__all__ = ["finalize_request", "renewal_time"]
