@@ -12,21 +12,24 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import requests
+from cryptography import x509
 
 from helpers import pki
-from helpers.acme import jws
+from helpers.acme import ari, jws
 from helpers.acme.client import AcmeClient, Issued
 from helpers.acme.http01 import CHALLENGE_PREFIX, Http01Responder
 from helpers.acme.problems import AcmeProblem
+from helpers.acme.server import AcmeServer
 from helpers.errors import ConnectionProblem, UsageError
 from helpers.servers import HTTPService, LoginServer, QuietHandler
 from tests.polling import wait_for
@@ -397,3 +400,170 @@ def test_issued_writes_its_key_0600_and_shows_itself(tmp_path: Path) -> None:
     for text in ("shop.lab.localhost, api.lab.localhost", "shortlived", f"{hours:.0f} hours"):
         assert text in html
     assert issued.names == ["shop.lab.localhost", "api.lab.localhost"]
+
+
+# ------------------------------------------------------------------------------ the lab's server
+
+
+@pytest.fixture(scope="module")
+def lab_pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[pki.CA, pki.CA, Path]:
+    """The lab's CA model in miniature: an offline root and an online issuing CA (made
+    here, in a temporary directory); the root is what a client trusts."""
+    root = pki.CA("ACME client tests root")
+    issuer = root.create_intermediate("TLS Course Lab ACME CA")
+    bundle = tmp_path_factory.mktemp("lab-pki") / "root.pem"
+    bundle.write_bytes(root.cert_pem)
+    return root, issuer, bundle
+
+
+@pytest.fixture(scope="module")
+def lab_acme(lab_pki: tuple[pki.CA, pki.CA, Path]) -> Iterator[AcmeServer]:
+    _, issuer, _ = lab_pki
+    with AcmeServer(issuer, issuer.chain) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lab_responder(lab_acme: AcmeServer) -> Iterator[Http01Responder]:
+    with Http01Responder(port=lab_acme.http01_port) as responder:
+        yield responder
+
+
+@pytest.fixture
+def lab_client(lab_acme: AcmeServer, lab_pki: tuple[pki.CA, pki.CA, Path]) -> Iterator[AcmeClient]:
+    with AcmeClient(lab_acme.directory, ca_bundle=lab_pki[2]) as client:
+        yield client
+
+
+def _serve_and_connect(issued: Issued, root: pki.CA, name: str, tmp_path: Path) -> str:
+    """Serve the issued chain and key with ssl, connect to it as ``name`` trusting only
+    the root: the handshake is the real test of a certificate."""
+    chain_path, key_path = issued.write(tmp_path, "served")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(str(chain_path), str(key_path))
+    client_ctx = ssl.create_default_context()
+    client_ctx.load_verify_locations(cadata=root.cert_pem.decode())
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        result: list[str] = []
+
+        def accept() -> None:
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"ok")
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname=name) as tls:
+                result.append(tls.recv(2).decode())
+                result.append(str(tls.version()))
+        thread.join(5)
+    return " ".join(result)
+
+
+def test_lab_obtain_two_names_and_revoke(
+    lab_client: AcmeClient,
+    lab_acme: AcmeServer,
+    lab_responder: Http01Responder,
+    lab_pki: tuple[pki.CA, pki.CA, Path],
+    tmp_path: Path,
+) -> None:
+    root, issuer, bundle = lab_pki
+    names = ["shop.lab.localhost", "api.lab.localhost"]
+    issued = lab_client.obtain(names, responder=lab_responder)
+    # Each name was validated by a real HTTP-01 fetch from the lab's server.
+    for name in names:
+        assert any(
+            f"(Host: {name}:{lab_responder.port}) -> 200" in line for line in lab_responder.log
+        )
+    assert sorted(issued.names) == sorted(names)
+    assert issued.profile == "classic" and issued.lifetime >= timedelta(days=90)
+    assert issued.chain[1:] == [issuer.cert]  # the issuing CA, never the root
+    assert issued.cert in lab_acme.issued
+    assert _serve_and_connect(issued, root, "api.lab.localhost", tmp_path).startswith("ok TLSv1.")
+    chain_file, _ = issued.write(tmp_path, "verify")  # leaf first: openssl verifies it
+    verify = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(bundle),
+            "-untrusted",
+            str(chain_file),
+            str(chain_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr
+    # Revoked by the account: the lab's CRL (signed by the issuer) lists the serial.
+    lab_client.revoke(issued.cert, reason=4)
+    crl = x509.load_pem_x509_crl(lab_acme.crl_pem)
+    assert crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
+    assert crl.get_revoked_certificate_by_serial_number(issued.cert.serial_number) is not None
+    with pytest.raises(AcmeProblem) as again:
+        lab_client.revoke(issued.cert)
+    assert (again.value.type, again.value.status) == ("alreadyRevoked", 400)
+
+
+def test_lab_shortlived_profile(lab_client: AcmeClient, lab_responder: Http01Responder) -> None:
+    assert set(lab_client.profiles) == {"classic", "shortlived"}
+    issued = lab_client.obtain(
+        ["short.lab.localhost"], responder=lab_responder, profile="shortlived"
+    )
+    assert issued.profile == "shortlived"
+    # Let's Encrypt's shortlived profile: 160 hours (the lab backdates notBefore an hour).
+    assert timedelta(hours=160) <= issued.lifetime <= timedelta(hours=161)
+    assert "160 hours" in issued._repr_html_() or "161 hours" in issued._repr_html_()
+    with pytest.raises(UsageError, match="does not offer the profile 'tiny'"):
+        lab_client.obtain(["short.lab.localhost"], responder=lab_responder, profile="tiny")
+
+
+def test_lab_renewal_info_and_replaces(
+    lab_client: AcmeClient, lab_acme: AcmeServer, lab_responder: Http01Responder
+) -> None:
+    first = lab_client.obtain(["renew.lab.localhost"], responder=lab_responder)
+    window = lab_client.renewal_info(first.cert)
+    assert window == ari.suggested_window(first.cert)  # the lab's policy: [2/3, 3/4]
+    assert lab_client.renewal_retry_after == 21600
+    # The CA moves the window into the past ("renew now", RFC 9773 §4.2): the client sees it.
+    now = datetime.now(UTC).replace(microsecond=0)
+    urgent = ari.RenewalWindow(now - timedelta(hours=2), now - timedelta(hours=1))
+    lab_acme.suggest_renewal(first.cert, urgent)
+    assert lab_client.renewal_info(first.cert) == urgent
+    second = lab_client.obtain(
+        ["renew.lab.localhost"], responder=lab_responder, replaces=first.cert
+    )
+    order = lab_client.post(second.order_url, None).json()
+    assert order["replaces"] == ari.cert_id(first.cert) == second.replaced
+    # RFC 9773 §5: a certificate already replaced by another order: 409 alreadyReplaced.
+    with pytest.raises(AcmeProblem) as twice:
+        lab_client.new_order(["renew.lab.localhost"], replaces=first.cert)
+    assert (twice.value.type, twice.value.status) == ("alreadyReplaced", 409)
+
+
+def _first_authorization(client: AcmeClient, issued: Issued) -> str:
+    """The first authorization URL of the order that produced ``issued``."""
+    return str(client.post(issued.order_url, None).json()["authorizations"][0])
+
+
+def test_lab_stale_nonce_and_certificate_key_revocation(
+    lab_acme: AcmeServer, lab_responder: Http01Responder, lab_pki: tuple[pki.CA, pki.CA, Path]
+) -> None:
+    with AcmeClient(lab_acme.directory, ca_bundle=lab_pki[2]) as owner:
+        issued = owner.obtain(["key.lab.localhost"], responder=lab_responder)
+        owner._nonce = "AAAAAAAAAAAAAAAAAAAAAA"  # never issued by this server
+        owner.authorization(_first_authorization(owner, issued))
+        assert owner.bad_nonce_count == 1
+    with AcmeClient(lab_acme.directory, ca_bundle=lab_pki[2]) as stranger:
+        stranger.revoke(issued.cert, key=issued.key, reason=1)  # signed with the cert's own key
+    crl = x509.load_pem_x509_crl(lab_acme.crl_pem)
+    entry = crl.get_revoked_certificate_by_serial_number(issued.cert.serial_number)
+    assert entry is not None
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        == x509.ReasonFlags.key_compromise
+    )
