@@ -1363,3 +1363,71 @@ def test_nb10_renewal_time_refuses_naive_datetimes():
         lambda cert, window, now: _nb10_when(cert, window, now).replace(tzinfo=None),
     )
     assert "aware UTC datetime" in message, message
+
+
+def _nb10_finalize(account_key, certificate_key, names, url, nonce, kid, **wrong):
+    """A finalize body built like the solution, with one thing done wrong on request."""
+    import json
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from helpers.acme.jws import b64url
+
+    csr_key = account_key if wrong.get("same_key") else certificate_key
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=True)
+        .sign(csr_key, hashes.SHA256())
+    )
+    alg = "none" if wrong.get("unsigned") else "ES256"
+    header = {"alg": alg, "kid": kid, "nonce": wrong.get("replayed", nonce), "url": url}
+    protected = b64url(json.dumps(header).encode())
+    payload = b64url(json.dumps({"csr": b64url(csr.public_bytes(Encoding.DER))}).encode())
+    if wrong.get("unsigned"):
+        return {"protected": protected, "payload": payload, "signature": ""}
+    signer = certificate_key if wrong.get("cert_key_signs") else account_key
+    der = signer.sign(f"{protected}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+    if wrong.get("der"):
+        signature = der
+    else:
+        r, s = decode_dss_signature(der)
+        signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return {"protected": protected, "payload": payload, "signature": b64url(signature)}
+
+
+@pytest.mark.parametrize(
+    ("wrong", "teaching"),
+    [
+        ({"cert_key_signs": True}, "your JWS is signed with the certificate key"),
+        ({"same_key": True}, "your CSR carries the account key"),
+        ({"unsigned": True}, '"alg": "none"'),
+        ({"der": True}, "not the DER form"),
+    ],
+    ids=["signed-with-certificate-key", "account-key-in-csr", "alg-none", "der-signature"],
+)
+def test_nb10_finalize_request_refuses_unsafe_requests(wrong, teaching):
+    message = _nb10_refused(
+        "nb10.finalize_request",
+        lambda *args: _nb10_finalize(*args, **wrong),
+    )
+    assert teaching in message, message
+    assert "the lab's ACME server answered" in message, message  # it was really sent
+
+
+def test_nb10_finalize_request_refuses_a_reused_nonce():
+    seen: list[str] = []
+
+    def replaying(account_key, certificate_key, names, url, nonce, kid):
+        seen.append(nonce)  # keeps the first nonce it was given, and sends it again
+        return _nb10_finalize(
+            account_key, certificate_key, names, url, nonce, kid, replayed=seen[0]
+        )
+
+    message = _nb10_refused("nb10.finalize_request", replaying)
+    assert "carries the nonce of the first" in message, message
+    assert "badNonce" in message, message

@@ -353,8 +353,8 @@ def finalize_request(answer):
     account_key = ec.generate_private_key(ec.SECP256R1())
     with (
         tempfile.TemporaryDirectory(prefix="tls-course-nb10-") as tmp,
-        AcmeServer(issuer, [issuer.cert, root.cert]) as server,
-        Http01Responder(port=server.http01_port) as responder,
+        Http01Responder() as responder,  # first: its port is taken, the CA validates there
+        AcmeServer(issuer, [issuer.cert, root.cert], http01_port=responder.port) as server,
     ):
         bundle = Path(tmp, "root.pem")
         bundle.write_bytes(root.cert_pem)
