@@ -60,7 +60,11 @@ class Responder:
                 token = self.path.rsplit("/", 1)[-1]
                 body = outer.tokens.get(token)
                 data = (body or "not found").encode()
-                self.send_response(200 if body is not None else 404)
+                if body is not None and body.startswith("REDIRECT "):
+                    self.send_response(302)
+                    self.send_header("Location", body.split(" ", 1)[1])
+                else:
+                    self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -704,3 +708,24 @@ def test_links_index_and_up(server, client) -> None:
     assert chall.json()["status"] == "pending"
     assert f'<{order["authorizations"][0]}>;rel="up"' in chall.headers["Link"]
     assert f'<{server.directory}>;rel="index"' in chall.headers["Link"]
+
+
+@pytest.mark.parametrize(
+    ("served", "kind", "words"),
+    [
+        ("REDIRECT http://elsewhere.lab.localhost/", "unauthorized", "redirect"),
+        ("x" * 9000, "unauthorized", "more than 8192 bytes"),
+        (None, "unauthorized", "404"),
+    ],
+)
+def test_http01_redirect_oversize_and_missing(
+    server, client, responder, served, kind, words
+) -> None:
+    order = client.order(f"odd-{kind}-{len(served or '')}.{DOMAIN}").json()
+    token = client.post(order["authorizations"][0], None).json()["challenges"][0]["token"]
+    if served is not None:
+        responder.tokens[token] = served
+    state = client.authorize(order, responder, serve=False)[0]
+    error = state["challenges"][0]["error"]
+    assert state["status"] == "invalid" and error["type"].endswith(kind)
+    assert words in error["detail"]

@@ -19,5 +19,7 @@ Errors are problem documents (``problems.py``) with a type a program can act on.
 Modules: ``problems.py`` (AcmeProblem), ``jws.py`` (JWS, JWK, thumbprints),
 ``ari.py`` (renewal windows, CertID), ``ca.py`` (the CA's protocol logic, sans-IO),
 ``server.py`` (AcmeServer: HTTPS transport and HTTP-01 validation), ``client.py`` and
-``http01.py`` (the client side). Nothing happens at import time; import the modules.
+``http01.py`` (the client side), ``renewal.py`` (when to renew, renewing under load)
+and ``hotswap.py`` (a server that swaps its certificate without dropping a
+connection). Nothing happens at import time; import the modules you need.
 """
