@@ -92,7 +92,7 @@ def free_port() -> int:
 
 
 class DnsResponder:
-    """A UDP DNS server on 127.0.0.1 that knows a few names, all at 127.0.0.1.
+    """A DNS server (UDP and TCP) on 127.0.0.1 that knows a few names, all at 127.0.0.1.
 
     RFC 1035 §4.1: a message is a 12-byte header (ID, flags, four counts), then the
     question section (QNAME as length-prefixed labels, QTYPE, QCLASS), then answers.

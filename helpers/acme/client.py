@@ -35,7 +35,7 @@ answer carries a fresh nonce, and the client signs the same request again with i
 
 Two keys, never the same one (§11.1): the **account key** signs requests and proves
 who you are; the **certificate key** goes into the CSR and the certificate, and is new
-for every certificate (EC P-256 by default). "The public key of an account key pair
+for every certificate (EC P-256 by default). "the public key of an account key pair
 MUST NOT be included in a certificate."
 
 Errors: an ACME server says "no" with a problem document (§6.7), raised here as
@@ -415,7 +415,7 @@ class AcmeClient:
 
     # -- RFC 8555 §7.2 Getting a Nonce ----------------------------------------------
 
-    # "To get a fresh nonce, the client sends a HEAD request to the new-nonce resource
+    # "To get a fresh nonce, the client sends a HEAD request to the newNonce resource
     #  on the server. The server's response MUST include a Replay-Nonce header field
     #  containing a fresh nonce and SHOULD have status code 200 (OK)." (§7.2)
     def new_nonce(self) -> str:
