@@ -729,3 +729,19 @@ def test_http01_redirect_oversize_and_missing(
     error = state["challenges"][0]["error"]
     assert state["status"] == "invalid" and error["type"].endswith(kind)
     assert words in error["detail"]
+
+
+def test_http01_silent_responder_times_out(pkidir) -> None:
+    """A responder that accepts and never answers holds a validation thread only until
+    the deadline (lowered here from 5 s so the test stays fast)."""
+    silent = socket.create_server(("127.0.0.1", 0))  # listens, never accepts or answers
+    issuer = pkidir["issuer"]
+    acme = AcmeServer(issuer, issuer.chain, http01_port=silent.getsockname()[1])
+    acme.http01_timeout = 0.5
+    with silent, acme:
+        c = Client(acme, pkidir["dir"] / "root.pem")
+        c.register()
+        order = c.order(f"silent.{DOMAIN}").json()
+        state = c.authorize(order, None, serve=False)[0]
+    error = state["challenges"][0]["error"]
+    assert error["type"].endswith("connection") and "longer than 0.5 s" in error["detail"]

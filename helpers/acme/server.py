@@ -208,6 +208,8 @@ class AcmeServer(HTTPService):
 
     #: Validations run at once.
     validation_workers = 4
+    #: Seconds one HTTP-01 validation may take in all.
+    http01_timeout = HTTP01_TIMEOUT
 
     def __init__(
         self,
@@ -319,7 +321,14 @@ class AcmeServer(HTTPService):
         return lab_names.lookup(name) or self._host
 
     def _validate(self, name: str, token: str, expected: str) -> AcmeProblem | None:
-        return fetch_http01(self._address_for(name), self.http01_port, name, token, expected)
+        return fetch_http01(
+            self._address_for(name),
+            self.http01_port,
+            name,
+            token,
+            expected,
+            timeout=self.http01_timeout,
+        )
 
     def _dispatch(self) -> None:
         pool = self._pool
