@@ -153,6 +153,7 @@ class Validation:
     name: str
     token: str
     key_authorization: str
+    authz_id: str = ""
 
 
 # --- the state
@@ -919,7 +920,11 @@ class AcmeCA:
                 chall.status = "processing"
                 self._pending.append(
                     Validation(
-                        chall.id, authz.name, chall.token, f"{chall.token}.{account.thumbprint}"
+                        chall.id,
+                        authz.name,
+                        chall.token,
+                        f"{chall.token}.{account.thumbprint}",
+                        authz.id,
                     )
                 )
         headers = {"Link": f'<{self.url("/authz/" + authz.id)}>;rel="up"'}

@@ -46,6 +46,7 @@ import http.client
 import io
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler
@@ -210,6 +211,8 @@ class AcmeServer(HTTPService):
     validation_workers = 4
     #: Seconds one HTTP-01 validation may take in all.
     http01_timeout = HTTP01_TIMEOUT
+    #: Seconds a poll of a challenge being validated waits for the result (see _settle).
+    settle_wait = 0.25
 
     def __init__(
         self,
@@ -235,6 +238,8 @@ class AcmeServer(HTTPService):
         self._clock = clock
         self._ca: AcmeCA | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._inflight: dict[str, concurrent.futures.Future[None]] = {}
+        self._inflight_lock = threading.Lock()
 
     # --- life cycle
     def _context(self) -> ssl.SSLContext:
@@ -335,8 +340,37 @@ class AcmeServer(HTTPService):
         if pool is None or self._ca is None:
             return
         for job in self._ca.take_pending():
-            with contextlib.suppress(RuntimeError):  # the pool is shutting down
-                pool.submit(self._ca.run_validation, job)
+            try:
+                future = pool.submit(self._ca.run_validation, job)
+            except RuntimeError:  # the pool is shutting down
+                continue
+            paths = (f"/chall/{job.challenge_id}", f"/authz/{job.authz_id}")
+            with self._inflight_lock:
+                for path in paths:
+                    self._inflight[path] = future
+            future.add_done_callback(lambda _f, paths=paths: self._forget(paths))
+
+    def _forget(self, paths: tuple[str, ...]) -> None:
+        with self._inflight_lock:
+            for path in paths:
+                self._inflight.pop(path, None)
+
+    def _settle(self, path: str) -> None:
+        """Before answering a poll of a challenge or authorization whose validation is
+        running, wait a moment (at most :attr:`settle_wait`) for it to finish.
+
+        RFC 8555 §7.5.1 has the client poll once it has *seen* the validation request;
+        on loopback it polls within a millisecond of being fetched, before the CA has
+        recorded the result, and would then sleep its back-off (0.25 s or more) for a
+        validation that was a few milliseconds from done.
+        """
+        with self._inflight_lock:
+            future = self._inflight.get(path.split("?", 1)[0])
+        if future is not None:
+            with contextlib.suppress(
+                concurrent.futures.TimeoutError, concurrent.futures.CancelledError
+            ):
+                future.result(timeout=self.settle_wait)
 
     # --- HTTP
     def handler(self) -> type[BaseHTTPRequestHandler]:
@@ -356,6 +390,8 @@ class AcmeServer(HTTPService):
 
             def _answer(self, body: bytes) -> Response:
                 ca = acme.ca
+                if self.command == "POST":
+                    acme._settle(self.path)
                 response = ca.handle(self.command, self.path, dict(self.headers.items()), body)
                 acme._dispatch()
                 return response
