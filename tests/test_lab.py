@@ -6,9 +6,13 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
+import signal
 import socket
 import ssl
 import stat
+import subprocess
+import sys
 import threading
 import warnings
 from dataclasses import replace
@@ -17,12 +21,13 @@ from pathlib import Path
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from helpers import names
 from helpers.errors import LabError
-from helpers.lab import SCENARIOS, Expect, Lab, get_lab
+from helpers.lab import SCENARIOS, Expect, Lab, RemoteLab, get_lab
+from helpers.lab.__main__ import _table
 from helpers.lab.build import TIMELINE, Timeline, build_fingerprint, cache_dir, ensure
 from helpers.lab.scenarios import CertRecipe, Scenario
 from helpers.pki import CA as pki_ca
@@ -619,3 +624,111 @@ def test_cache_location_follows_the_environment(
     assert cache_dir() == tmp_path / "x" / "tls-course"
     repo = Path(__file__).resolve().parent.parent
     assert repo not in Path(os.environ.get("TLS_COURSE_CACHE", str(cache_dir()))).parents
+
+
+# --------------------------------------------------------------------------- ACME (issue 15)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _served_cert(url: str, cafile: str | Path) -> x509.Certificate:
+    """The certificate an HTTPS URL's server sends, after verifying it against ``cafile``."""
+    host, port = re.fullmatch(r"https://([^/:]+):(\d+)/.*", url).groups()  # type: ignore[union-attr]
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            return x509.load_der_x509_certificate(der)
+
+
+def test_lab_json_has_the_acme_entry() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "helpers.lab", "--json"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        summary = json.loads(proc.stdout.readline())
+        entry = summary["acme"]
+        assert set(entry) == {"directory", "http01_port"}
+        assert re.fullmatch(r"https://127\.0\.0\.1:\d+/directory", entry["directory"]), entry
+        assert isinstance(entry["http01_port"], int) and 0 < entry["http01_port"] < 65536
+        # The directory answers over HTTPS that the lab's ca_bundle verifies (RFC 8555 §7.1.1) ...
+        answer = requests.get(entry["directory"], verify=summary["ca_bundle"], timeout=10)
+        assert answer.status_code == 200, answer.text
+        directory = answer.json()
+        assert {"newNonce", "newAccount", "newOrder", "revokeCert"} <= set(directory), directory
+        assert {"classic", "shortlived"} <= set(directory["meta"]["profiles"]), directory
+        # ... newNonce hands out a nonce (§7.2) ...
+        nonce = requests.head(directory["newNonce"], verify=summary["ca_bundle"], timeout=10)
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", nonce.headers["Replay-Nonce"]), nonce.headers
+        # ... and its own certificate comes from the lab's ACME CA.
+        served = _served_cert(entry["directory"], summary["ca_bundle"])
+        assert "TLS Course Lab ACME CA" in served.issuer.rfc4514_string()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+
+
+def test_the_acme_ca_runs_with_the_lab_on_loopback_only(tmp_path: Path) -> None:
+    lab = Lab(directory=tmp_path, bind="127.0.0.2")
+    with pytest.raises(LabError, match="not running"):
+        lab.acme  # noqa: B018
+    with lab:
+        # Loopback 127.0.0.1 whatever the lab's bind: HTTP-01 validates on this machine.
+        assert lab.acme.directory.startswith("https://127.0.0.1:")
+        assert lab.acme.http01_port > 0
+        table = _table(lab)
+        assert lab.acme.directory in table and f"--http-01-port {lab.acme.http01_port}" in table
+        port = int(lab.acme.directory.split(":")[2].split("/")[0])
+    with pytest.raises(LabError, match="not running"):
+        lab.acme  # noqa: B018
+    with pytest.raises(ConnectionRefusedError):  # it stopped with the lab
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+def test_the_acme_ca_is_an_issuing_ca_fenced_in(tmp_path: Path) -> None:
+    files = ensure(tmp_path)
+    root = x509.load_pem_x509_certificate(files.ca_bundle.read_bytes())
+    acme = x509.load_pem_x509_certificate(files.acme_ca.read_bytes())
+    assert stat.S_IMODE(files.acme_ca_key.stat().st_mode) == 0o600
+    assert acme.issuer == root.subject and "TLS Course Lab ACME CA" in acme.subject.rfc4514_string()
+    acme.verify_directly_issued_by(root)
+    ext = acme.extensions
+    assert ext.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+    assert list(ext.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+    ]
+    constraints = ext.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    assert constraints.value == root.extensions.get_extension_for_class(x509.NameConstraints).value
+    # Its key signs on demand, so what a thief could issue with it is what openssl refuses:
+    key = serialization.load_pem_private_key(files.acme_ca_key.read_bytes(), password=None)
+    issuer = pki_ca.from_parts(acme, key)
+    verdicts = {}
+    for label, name, usage, purpose in [
+        ("lab server", "www.lab.localhost", "server", "sslserver"),
+        ("bank", "www.bank.example", "server", "sslserver"),
+        ("client", "student.lab.localhost", "client", "sslclient"),
+    ]:
+        leaf = issuer.issue(name, usages=(usage,))
+        path = tmp_path / f"{label}.pem"
+        path.write_bytes(leaf.cert.public_bytes(serialization.Encoding.PEM))
+        result = subprocess.run(
+            ["openssl", "verify", "-purpose", purpose, "-CAfile", str(files.ca_bundle),
+             "-untrusted", str(files.acme_ca), str(path)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        verdicts[label] = (result.returncode, result.stdout + result.stderr)
+    assert verdicts["lab server"][0] == 0, verdicts
+    assert "permitted subtree violation" in verdicts["bank"][1], verdicts
+    assert "unsuitable certificate purpose" in verdicts["client"][1], verdicts
+
+
+def test_a_joined_lab_has_no_acme_ca() -> None:
+    remote = RemoteLab("http://127.0.0.1:9/#" + "AB" * 32)
+    with pytest.raises(LabError, match="a joined lab has no ACME CA") as caught:
+        remote.acme  # noqa: B018
+    assert "Lab()" in str(caught.value)

@@ -26,6 +26,11 @@ without the internet, so :class:`Lab` builds it on this machine:
 4. **Proxies** (:mod:`helpers.lab.proxy`, notebook 09): an HTTP CONNECT tunnel and a
    TLS-inspecting "corporate" proxy on loopback, ``lab.proxy.tunnel`` and
    ``lab.proxy.inspecting``; the root the second re-signs with is ``lab.proxy.inspection_ca``.
+5. **An ACME CA** (:mod:`helpers.acme.server`, notebook 10): ``lab.acme`` issues
+   certificates for names under ``lab.localhost`` through RFC 8555, from the lab's online
+   issuing CA ("TLS Course Lab ACME CA", :mod:`helpers.lab.build`). Its directory is
+   ``lab.acme.directory``, trusted through ``lab.ca_bundle`` like every lab server; its
+   HTTP-01 validation fetches ``http://NAME:lab.acme.http01_port/...`` on loopback.
 
 The lab root is trusted by nobody until you say so: pass ``lab.ca_bundle`` as
 ``cafile=``/``verify=``, or ``--cacert`` to curl. Every scenario states what a default
@@ -58,6 +63,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .. import names
 from ..errors import LabError, UsageError
@@ -70,6 +76,9 @@ from .scenarios import DOMAIN, SCENARIOS, CertRecipe, Expect, Scenario
 from .server import FD_RESERVE, App, Reactor, RefusalHook, connection_cap, raise_nofile_limit
 from .tls12_legacy import LegacyRenegotiationServer
 from .truncating import TruncatingServer
+
+if TYPE_CHECKING:
+    from ..acme.server import AcmeServer
 
 __all__ = [
     "DOMAIN",
@@ -131,6 +140,7 @@ class Lab:
         self._ports: dict[str, int] = {}
         self._names: list[tuple[str, str]] = []
         self._proxy: LabProxy | None = None  # the CONNECT proxies (helpers/lab/proxy.py)
+        self._acme: AcmeServer | None = None  # the ACME CA (helpers/acme/server.py)
         # Scenarios the reactor cannot play (Scenario.server): their own small servers.
         self._side: dict[str, LegacyRenegotiationServer | TruncatingServer] = {}
         self._lock = threading.Lock()
@@ -191,16 +201,20 @@ class Lab:
                 if names.is_lab_name(scenario.host):
                     names.add(scenario.host, address)
                     registered.append((scenario.host, address))
+            proxy: LabProxy | None = None
             try:  # the CONNECT proxies, on loopback whatever the bind (helpers/lab/proxy.py)
                 proxy = LabProxy(files.ca_bundle, files.directory).start()
+                acme = _acme_server(files).start()  # loopback too (see _acme_server)
             except BaseException:
+                if proxy is not None:
+                    proxy.stop()
                 reactor.stop()
                 for server in side.values():
                     server.stop()
                 for host, address in registered:
                     names.remove(host, address)
                 raise
-            self._proxy = proxy
+            self._proxy, self._acme = proxy, acme
             self._side = side
             self._files, self._reactor, self._ports, self._names = files, reactor, ports, registered
         return self
@@ -214,6 +228,9 @@ class Lab:
             proxy, self._proxy = self._proxy, None
             if proxy is not None:
                 proxy.stop()
+            acme, self._acme = self._acme, None
+            if acme is not None:
+                acme.stop()
             side, self._side = self._side, {}
             for server in side.values():
                 server.stop()
@@ -237,6 +254,19 @@ class Lab:
             self._running_files()  # raises the "not running" LabError
             raise LabError("The lab's proxy is not running.", "Restart the lab.")
         return proxy
+
+    @property
+    def acme(self) -> AcmeServer:
+        """The lab's ACME CA (notebook 10, :mod:`helpers.acme.server`): ``acme.directory``
+        is the URL an ACME client starts from (trust ``lab.ca_bundle`` for it), and
+        ``acme.http01_port`` the port where its HTTP-01 validation expects the client's
+        challenge server. It issues from "TLS Course Lab ACME CA" for names under
+        ``lab.localhost`` only; ``acme.crl_pem`` lists what it revoked."""
+        acme = self._acme
+        if acme is None:
+            self._running_files()  # raises the "not running" LabError
+            raise LabError("The lab's ACME CA is not running.", "Restart the lab.")
+        return acme
 
     def serve_plain(
         self,
@@ -380,6 +410,45 @@ class Lab:
 #: server drops the oldest connection of the busiest address at its cap, the legacy one
 #: refuses a client that already holds its share (so 8 hostile addresses leave room).
 _SIDE_CAPS: dict[str, tuple[int, int | None]] = {"tls12-legacy": (24, 2), "truncating": (16, None)}
+
+
+def _acme_server(files: LabFiles) -> AcmeServer:
+    """The lab's ACME CA (:mod:`helpers.acme.server`), not started yet.
+
+    It signs with the online issuing CA the build certified for it (``acme-ca.pem``,
+    ``acme-ca-key.pem``: :func:`helpers.lab.build._acme_issuing_ca`) and sends that CA's
+    certificate above each leaf; clients trust the lab root, ``ca.pem``. It listens on
+    127.0.0.1 **always**, also when the lab is shared with a room (``--share``): an ACME
+    CA proves control of a name by connecting to it (HTTP-01, RFC 8555 §8.3), and the
+    teacher's machine cannot reach the web server on a student's laptop, so a shared
+    ACME CA could validate nobody but the teacher. For the same reason HTTP-01 always
+    connects to loopback: a name the lab maps to its (possibly classroom) bind address
+    is still validated on this machine, where the ACME client and its challenge server run.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from .. import pki
+    from ..acme.server import AcmeServer
+
+    cert = x509.load_pem_x509_certificate(files.acme_ca.read_bytes())
+    key = serialization.load_pem_private_key(files.acme_ca_key.read_bytes(), password=None)
+    # parent=None: the root's key is not here (never written), and the chain a client is
+    # sent stops below the root anyway: [leaf, ACME CA].
+    issuer = pki.CA.from_parts(cert, key, parent=None)
+    return AcmeServer(issuer, [cert], host="127.0.0.1", domain=DOMAIN, resolve=_loopback_address)
+
+
+def _loopback_address(name: str) -> str:
+    """Where the lab's ACME CA connects for HTTP-01: the lab's own hosts table when it
+    says loopback (a notebook may map a name to 127.0.0.2), else 127.0.0.1."""
+    address = names.lookup(name)
+    try:
+        if address is not None and ipaddress.ip_address(address).is_loopback:
+            return address
+    except ValueError:  # not an address literal: not loopback either
+        pass
+    return "127.0.0.1"
 
 
 def _side_server(

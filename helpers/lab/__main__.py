@@ -10,6 +10,8 @@ the first line of standard output instead (for scripts and tests), then serves::
                           "cli": {"ok": BOOL, "verify_code": INT|null}}},
      "proxy": {"tunnel": "http://127.0.0.1:P1", "inspecting": "http://127.0.0.1:P2",
                "inspection_ca": PATH},                            (helpers/lab/proxy.py)
+     "acme": {"directory": "https://127.0.0.1:P3/directory",      (helpers/acme/server.py)
+              "http01_port": PORT},
      "share": {"port": PORT, "urls": [URL...], "join": [URL#FINGERPRINT...],
                "fingerprint": "AB:CD:...", "client_key": BOOL}}     (with --share only)
 
@@ -30,6 +32,14 @@ A room can be hostile (see :mod:`helpers.lab.server` for the limits and what eac
 stops): at start the CLI raises its open-file limit toward the hard limit, and while it
 serves, a refused client costs at most one line a minute on this terminal, never a
 traceback; ``joined:`` lines are rate-limited the same way.
+
+The ACME CA (notebook 10) issues certificates for names under ``lab.localhost`` from
+"TLS Course Lab ACME CA". Its ``directory`` is served over HTTPS that ``ca_bundle``
+verifies; ``http01_port`` is where its HTTP-01 validation connects (on 127.0.0.1) to
+fetch ``/.well-known/acme-challenge/TOKEN``, so an ACME client serves its challenge
+there (certbot: ``--standalone --http-01-address 127.0.0.1 --http-01-port PORT``). It
+listens on loopback even with ``--share``: HTTP-01 from this machine could not reach a
+student's laptop.
 """
 
 from __future__ import annotations
@@ -76,6 +86,7 @@ def _summary(lab: Lab, share: ShareServer | None, advertise: list[str]) -> dict[
             for name, scenario in lab.scenarios.items()
         },
         "proxy": lab.proxy.as_json(),
+        "acme": {"directory": lab.acme.directory, "http01_port": lab.acme.http01_port},
     }
     if share is not None:
         out["share"] = {
@@ -117,8 +128,22 @@ def _table(lab: Lab) -> str:
         f"  CRL:      {lab.crl}",
         f"  proxies:  tunnel {lab.proxy.tunnel}, TLS-inspecting {lab.proxy.inspecting}"
         f" (its root: {lab.proxy.inspection_ca})",
+        *_acme_lines(lab),
     ]
     return "\n".join(lines)
+
+
+def _acme_lines(lab: Lab) -> list[str]:
+    """The ACME CA's line (notebook 10) and how to point certbot at it."""
+    acme, ca = lab.acme, lab.ca_bundle
+    return [
+        f"  ACME:     directory {acme.directory} (names under *.lab.localhost; loopback only),"
+        f" HTTP-01 validation connects to port {acme.http01_port}",
+        f"            REQUESTS_CA_BUNDLE={ca} certbot certonly --standalone"
+        f" --http-01-address 127.0.0.1 --http-01-port {acme.http01_port}"
+        f" --server {acme.directory} -d www.lab.localhost --agree-tos"
+        " --register-unsafely-without-email --config-dir DIR --work-dir DIR --logs-dir DIR",
+    ]
 
 
 def _exposure(bind: str) -> list[str]:
