@@ -570,8 +570,8 @@ class AcmeCA:
         payload = request.json()
         if not isinstance(payload, dict):
             raise AcmeProblem("malformed", "newAccount's payload must be a JSON object.")
-        print_ = jws.thumbprint(request.jwk)
-        existing = self._by_thumbprint.get(print_)
+        jkt = jws.thumbprint(request.jwk)
+        existing = self._by_thumbprint.get(jkt)
         if existing is not None and existing in self._accounts:
             account = self._accounts[existing]
             return self._json(
@@ -585,13 +585,13 @@ class AcmeCA:
         account = _Account(
             secrets.token_urlsafe(9),
             request.key,
-            print_,
+            jkt,
             self._contacts(payload),
             tos,
             self.clock(),
         )
         self._accounts[account.id] = account
-        self._by_thumbprint[print_] = account.id
+        self._by_thumbprint[jkt] = account.id
         while len(self._accounts) > MAX_ACCOUNTS:
             _, old = self._accounts.popitem(last=False)
             self._by_thumbprint.pop(old.thumbprint, None)
