@@ -42,6 +42,8 @@ module             what it holds                                                
                    run for real; "which tool reads what" table
 ``doctor``         ``python -m helpers.doctor [URL]``: this machine's TLS setup,   00, 09
                    every TLS variable checked, findings with their fix
+``acme``           ACME (RFC 8555) on loopback: the lab's ACME CA, a client,      10
+                   HTTP-01, renewal information (RFC 9773), renewing under load
 =================  ==============================================================  ========
 """
 
