@@ -1431,3 +1431,60 @@ def test_nb10_finalize_request_refuses_a_reused_nonce():
     message = _nb10_refused("nb10.finalize_request", replaying)
     assert "carries the nonce of the first" in message, message
     assert "badNonce" in message, message
+
+
+def _nb10_install(chain_pem, key_pem, live, *, how="safe"):
+    """Install the two files like the solution, or in one of the unsafe ways on request."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    for name, data in (("privkey.pem", key_pem), ("fullchain.pem", chain_pem)):
+        target = Path(live, name)
+        if how == "in-place":  # open the live file and write over it
+            target.write_bytes(data)
+            continue
+        if how == "chmod-after":  # created with the umask's 0644, restricted afterwards
+            new = Path(live, f".{name}.new")
+            new.write_bytes(data)
+            os.chmod(new, 0o600)
+            os.replace(new, target)
+            continue
+        fd, new = tempfile.mkstemp(dir=None if how == "via-tmp" else live)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        if how == "remove-first":
+            os.remove(target)
+        if how == "leftover":
+            shutil.copy2(new, Path(live, name + ".bak"))
+        os.replace(new, target)
+
+
+@pytest.mark.parametrize(
+    ("how", "teaching"),
+    [
+        ("in-place", "opened the live privkey.pem for writing"),
+        ("chmod-after", "you restricted it later, but whoever opened it in that moment"),
+        ("remove-first", "removed the live privkey.pem before putting the new one in place"),
+        ("via-tmp", "write it in the live directory itself"),
+        ("leftover", "temporary files are copies of the key or chain"),
+    ],
+)
+def test_nb10_install_renewal_refuses_racy_installs(how, teaching):
+    message = _nb10_refused(
+        "nb10.install_renewal",
+        lambda chain_pem, key_pem, live: _nb10_install(chain_pem, key_pem, live, how=how),
+    )
+    assert teaching in message, message
+
+
+def test_nb10_install_renewal_accepts_the_safe_way_under_any_umask():
+    import os
+
+    old = os.umask(0o077)  # the check sets the usual 022 itself, whatever the caller's umask
+    try:
+        result = exercises.get("nb10.install_renewal").check(_nb10_install)
+    finally:
+        os.umask(old)
+    assert result.passed, result.message

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import statistics
+import threading
+from pathlib import Path
 from typing import Any
 
 from . import exercise
@@ -416,4 +419,209 @@ def finalize_request(answer):
             ), "the certificate the CA issued does not hold certificate_key"
 
 
-__all__ = ["finalize_request", "renewal_time"]
+# ------------------------------------------------------------------ install_renewal
+#
+# How the check sees *when* a file was readable: an audit hook (PEP 578, as
+# helpers.netguard uses for sockets). Python raises an audit event before it opens a
+# file, changes its mode, renames or removes it; while a check records, the hook notes
+# every file opened for writing and, at each later event, looks at those files' modes
+# (before the operation runs). A key file that was ever seen with group or other bits
+# set was readable by other users at that moment, whatever chmod came after. Hooks
+# cannot be removed, so the one hook is added once and does nothing unless a check
+# records.
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+class _FileWatch:
+    """What the learner's code did to files while the check recorded."""
+
+    def __init__(self, live: Path) -> None:
+        self.live = live
+        self.thread = threading.get_ident()  # other threads (a lab server) are not the answer
+        self.watched: dict[str, None] = {}  # paths opened for writing, in order
+        self.open_modes: dict[int, int] = {}  # inode -> the loosest mode seen while watched
+        self.in_place: list[str] = []  # live files opened for writing
+        self.removed: list[str] = []  # live files removed
+        self.renamed_from: list[str] = []  # directories renamed from (sources of os.replace)
+        self._busy = False
+
+    def _look(self) -> None:
+        for path in self.watched:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if st.st_mode & 0o077:
+                self.open_modes[st.st_ino] = st.st_mode & 0o777
+
+    def event(self, name: str, args: tuple[Any, ...]) -> None:
+        if self._busy or threading.get_ident() != self.thread:
+            return
+        self._busy = True
+        try:
+            self._look()  # before the operation runs: what could others read until now?
+            if name == "open":
+                path, mode, flags = args
+                if isinstance(path, bytes | str | os.PathLike):
+                    writes = (mode is not None and any(c in mode for c in "wax+")) or (
+                        mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS
+                    )
+                    if writes:
+                        full = os.path.realpath(os.fsdecode(path))
+                        self.watched[full] = None
+                        if Path(full).parent == self.live and Path(full).exists():
+                            self.in_place.append(Path(full).name)
+            elif name == "os.rename":
+                source = os.path.realpath(os.fsdecode(args[0]))
+                self.renamed_from.append(str(Path(source).parent))
+            elif name == "os.remove":
+                path = Path(os.path.realpath(os.fsdecode(args[0])))
+                if path.parent == self.live and path.name in _LIVE_FILES:
+                    self.removed.append(path.name)
+        finally:
+            self._busy = False
+
+
+_LIVE_FILES = ("fullchain.pem", "privkey.pem")
+_WATCH: list[_FileWatch] = []
+_HOOKED = False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _WATCH and event in ("open", "os.chmod", "os.rename", "os.remove"):
+        try:
+            _WATCH[-1].event(event, args)
+        except Exception:  # noqa: BLE001, S110 - a hook that raises would break the operation
+            pass
+
+
+def _watching(live: Path):
+    """A context manager that records file events under ``live`` (umask 022 meanwhile)."""
+    import contextlib
+    import sys
+
+    global _HOOKED
+    if not _HOOKED:
+        sys.addaudithook(_audit)
+        _HOOKED = True
+
+    @contextlib.contextmanager
+    def recording():
+        watch = _FileWatch(live)
+        old_umask = os.umask(0o022)  # the usual default: files are created 0644 unless asked
+        _WATCH.append(watch)
+        try:
+            yield watch
+        finally:
+            _WATCH.remove(watch)
+            os.umask(old_umask)
+            watch._look()
+
+    return recording()
+
+
+@exercise(
+    "nb10",
+    params=("chain_pem", "key_pem", "live"),
+    returns_none=True,
+    hints=[
+        "For each file: write a NEW file in the same directory as the live one, then "
+        "os.replace(new, live_path). A rename is atomic: a server reading the file at any "
+        "moment sees the old file or the new one, never half of one.",
+        "Create the key's new file with mode 0600 from the start: "
+        "os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600) and os.fdopen(fd, 'wb'), "
+        "or tempfile.mkstemp(dir=live), which creates 0600 files. Writing first and "
+        "chmod-ing after leaves a moment in which anyone can open the key.",
+        "Name the new files uniquely (mkstemp does), and if anything fails, remove your "
+        "new file: a leftover is one more copy of the key.",
+    ],
+)
+def install_renewal(answer):
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from ..pki import CA, private_key_pem
+
+    ca = CA("Exercise Install CA")
+    with tempfile.TemporaryDirectory(prefix="tls-course-nb10-") as tmp:
+        live = Path(tmp, "live", "shop.lab.localhost")
+        live.mkdir(parents=True)
+        old = ca.issue("shop.lab.localhost")
+        (live / "fullchain.pem").write_bytes(old.cert.public_bytes(serialization.Encoding.PEM))
+        fd = os.open(live / "privkey.pem", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(private_key_pem(old.key))
+        for round_ in (1, 2):  # a renewal, then the next one over it
+            new = ca.issue("shop.lab.localhost")
+            chain_pem = new.cert.public_bytes(serialization.Encoding.PEM) + ca.cert_pem
+            key_pem = private_key_pem(new.key)
+            before = {name: (live / name).stat().st_ino for name in _LIVE_FILES}
+            with _watching(live.resolve()) as watch:
+                answer(chain_pem, key_pem, str(live))
+            what = "the first renewal" if round_ == 1 else "a second renewal over the first"
+            if watch.in_place:
+                raise AssertionError(
+                    f"in {what} your code opened the live {watch.in_place[0]} for writing: a "
+                    "server (or a reload hook) that reads it at that moment gets a truncated "
+                    "or half-written file. Write a new file next to it and os.replace() it "
+                    "over the live one: a rename is atomic"
+                )
+            if watch.removed:
+                raise AssertionError(
+                    f"in {what} your code removed the live {watch.removed[0]} before putting "
+                    "the new one in place: a server reloading in between finds no file. "
+                    "os.replace(new, live) swaps them in one step"
+                )
+            key_file = live / "privkey.pem"
+            assert key_file.is_file() and (live / "fullchain.pem").is_file(), (
+                f"after {what}, {live} must hold fullchain.pem and privkey.pem"
+            )
+            assert key_file.read_bytes() == key_pem, (
+                f"after {what}, privkey.pem does not hold the new key you were given"
+            )
+            installed = x509.load_pem_x509_certificates((live / "fullchain.pem").read_bytes())
+            assert installed and installed[0] == new.cert, (
+                f"after {what}, fullchain.pem does not start with the new certificate"
+            )
+            st = key_file.stat()
+            if st.st_ino in watch.open_modes or st.st_mode & 0o077:
+                mode = watch.open_modes.get(st.st_ino, st.st_mode & 0o777)
+                raise AssertionError(
+                    f"in {what} the new key file was readable by other users (mode "
+                    f"{mode:o}) while it held, or was about to hold, the private key"
+                    + (
+                        ": you restricted it later, but whoever opened it in that moment "
+                        "keeps reading it. Create it with mode 0600 from the start "
+                        "(os.open(..., 0o600), or tempfile.mkstemp)"
+                        if not st.st_mode & 0o077
+                        else ". A private key file must be 0600: create it that way "
+                        "(os.open(..., 0o600), or tempfile.mkstemp)"
+                    )
+                )
+            foreign = [d for d in watch.renamed_from if Path(d).resolve() != live.resolve()]
+            if foreign:
+                raise AssertionError(
+                    f"in {what} your new file was written in {foreign[0]}, then moved into "
+                    f"{live.name}/: write it in the live directory itself. os.replace() is "
+                    "atomic only within one file system (/tmp is often another one: then it "
+                    "fails, or a copy is not atomic), and a shared /tmp invites symlink tricks"
+                )
+            unchanged = [
+                name for name in _LIVE_FILES if (live / name).stat().st_ino == before[name]
+            ]
+            assert not unchanged, (
+                f"in {what} the live {unchanged[0]} is still the same file (same inode), "
+                "rewritten where it stood: replace it with os.replace() instead"
+            )
+            left = sorted(p.name for p in live.iterdir() if p.name not in _LIVE_FILES)
+            assert not left, (
+                f"after {what} your code left {left} in the live directory: temporary files "
+                "are copies of the key or chain; rename them into place, or remove them"
+            )
+
+
+__all__ = ["finalize_request", "install_renewal", "renewal_time"]
