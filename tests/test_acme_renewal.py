@@ -177,6 +177,28 @@ def test_a_bad_swap_is_refused_and_the_old_certificate_keeps_serving(
     assert report.failed == [] and report.serials == [a], report.summary()
 
 
+def test_reloading_a_live_context_in_place_with_a_bad_key_takes_the_site_down(
+    certs: SimpleNamespace,
+) -> None:
+    """Why HotSwapServer builds a new context: load_cert_chain on the live one sets the
+    certificate, then fails on the key, and leaves a context with no usable key (the claim
+    in helpers/acme/hotswap.py, measured on OpenSSL 3.0 and 3.5)."""
+    import ssl
+
+    with HotSwapServer(certs.a.chain, certs.a.key) as server:
+        before = keep_fetching(
+            server.url, certs.bundle, seconds=0.2, workers=1, server_hostname=NAME
+        )
+        with pytest.raises(ssl.SSLError):
+            server.current.context.load_cert_chain(certs.b.chain, certs.a.key)  # in place
+        after = keep_fetching(
+            server.url, certs.bundle, seconds=0.3, workers=1, server_hostname=NAME
+        )
+    assert before.failed == [] and before.succeeded
+    assert after.succeeded == [] and after.failed
+    assert all(reason.startswith("TLS error") for reason in after.failures), after.failures
+
+
 def test_a_bad_first_certificate_is_refused_before_listening(certs: SimpleNamespace) -> None:
     with pytest.raises(SwapRefused, match="does not belong"):
         HotSwapServer(certs.a.chain, certs.b.key)

@@ -13,14 +13,18 @@ cert``) hands its listening sockets over to the new process, or swaps the certif
 in memory; Caddy renews and swaps by itself. Certbot's ``--deploy-hook`` is where you
 put that reload.
 
-Python's :mod:`ssl` offers the pieces, not the whole: an :class:`ssl.SSLContext`
-cannot reload its certificate in place (``load_cert_chain`` on a context that is in
-use is not a supported way to change it), but a *new* context is cheap, every socket
-remembers the context it was made from (``SSLSocket.context``), and an SNI callback
-may even point a handshake that has already begun at another context (assigning
-``sslsocket.context`` inside ``SSLContext.sni_callback``). So :class:`HotSwapServer`
-keeps **one reference** to the current context and wraps each accepted connection
-with whatever that reference holds at that moment:
+Python's :mod:`ssl` has no atomic reload. Calling ``load_cert_chain`` again on a
+context in use does change what later handshakes get, but it sets the certificate and
+then the key, in two OpenSSL calls, under the feet of handshakes in other threads; and
+when the second step fails (a key that does not match) the context keeps the new
+certificate *without a key*: every later handshake fails with ``NO_SHARED_CIPHER``
+(measured on OpenSSL 3.0 and 3.5; ``tests/test_acme_renewal.py`` shows it). What
+:mod:`ssl` does offer: a *new* context is cheap, every socket remembers the context it
+was made from (``SSLSocket.context``), and an SNI callback may point a handshake that
+has already begun at another context (assign ``sslsocket.context`` inside
+``SSLContext.sni_callback``). So :class:`HotSwapServer` keeps **one reference** to the
+current context and wraps each accepted connection with whatever that reference holds
+at that moment:
 
 1. :meth:`HotSwapServer.swap` reads the new chain and key **once**, checks them
    (parsable PEM, the key matches the leaf, the leaf is in date), and builds a *new*
