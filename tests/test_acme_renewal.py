@@ -142,6 +142,33 @@ def test_each_answer_names_the_certificate_of_its_handshake(certs: SimpleNamespa
     assert serial == _serial(certs.a)
 
 
+def test_a_connection_accepted_before_the_swap_keeps_the_old_certificate(
+    certs: SimpleNamespace,
+) -> None:
+    import socket
+    import ssl
+
+    from cryptography import x509
+
+    a, b = _serial(certs.a), _serial(certs.b)
+    ctx = ssl.create_default_context(cafile=str(certs.bundle))
+
+    def handshake(raw: socket.socket) -> int:
+        with ctx.wrap_socket(raw, server_hostname=NAME) as tls:
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            return x509.load_der_x509_certificate(der).serial_number
+
+    with HotSwapServer(certs.a.chain, certs.a.key) as server:
+        early = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        assert wait_for(lambda: server.accepted[a] == 1), "the server did not accept"
+        server.swap(certs.b.chain, certs.b.key)  # before the early connection's handshake
+        late = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        assert handshake(late) == b
+        assert handshake(early) == a  # wrapped with A at accept: it keeps A
+    assert server.accepted == {a: 1, b: 1}
+
+
 @pytest.mark.parametrize(
     ("chain", "key", "words"),
     [

@@ -55,6 +55,7 @@ import ssl
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,8 @@ class HotSwapServer(ThreadedServer):
         self._swap_lock = threading.Lock()  # one swap at a time; serving never waits on it
         #: Every certificate served so far, oldest first.
         self.history: list[Loaded] = [self._current]
+        #: How many connections each certificate (by serial) was given at accept time.
+        self.accepted: Counter[int] = Counter()
 
     @property
     def current(self) -> Loaded:
@@ -224,9 +227,9 @@ class HotSwapServer(ThreadedServer):
         # Read the reference once: this connection keeps that context, whatever swap() does
         # while it handshakes. No I/O here: the handshake runs in the connection's thread.
         set_nodelay(sock)  # each flight and the answer are one write: no Nagle delay
-        return self._current.context.wrap_socket(
-            sock, server_side=True, do_handshake_on_connect=False
-        )
+        current = self._current
+        self.accepted[current.serial] += 1  # only the accept thread writes it
+        return current.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
 
     def serve(self, sock: socket.socket, peer: tuple[str, int]) -> str:
         assert isinstance(sock, ssl.SSLSocket)
