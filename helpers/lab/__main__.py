@@ -142,7 +142,8 @@ def _acme_lines(lab: Lab) -> list[str]:
         f"            REQUESTS_CA_BUNDLE={ca} certbot certonly --standalone"
         f" --http-01-address 127.0.0.1 --http-01-port {acme.http01_port}"
         f" --server {acme.directory} -d www.lab.localhost --agree-tos"
-        " --register-unsafely-without-email --config-dir DIR --work-dir DIR --logs-dir DIR",
+        " --register-unsafely-without-email --config-dir lab-certbot --work-dir lab-certbot"
+        " --logs-dir lab-certbot",
     ]
 
 
