@@ -33,6 +33,7 @@ from tests.polling import wait_for
 
 NOW = dt.datetime(2026, 12, 6, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
 NAME = "renew.lab.localhost"
 
 
@@ -347,3 +348,13 @@ def test_an_ari_window_moves_the_renewal_point(certs: SimpleNamespace) -> None:
     earlier = ari.RenewalWindow(NOW - 10 * DAY, NOW - 5 * DAY)
     (alert,) = missed_renewals([cert], NOW, window_for=lambda c: earlier)
     assert alert.due == earlier.end
+
+
+def test_renewals_in_the_same_second_count_the_one_listed_last(certs: SimpleNamespace) -> None:
+    # X.509 times are whole seconds: a quick renewal can share its predecessor's notBefore.
+    start = NOW - 5 * DAY
+    first = certs.issuer.issue(NAME, not_before=start, not_after=start + 90 * DAY).cert
+    short = certs.issuer.issue(NAME, not_before=start, not_after=start + 160 * HOUR).cert
+    (alert,) = missed_renewals([(NAME, first), (NAME, short)], NOW)  # short is past 2/3
+    assert alert.cert is short
+    assert missed_renewals([(NAME, short), (NAME, first)], NOW) == []  # first is the newest

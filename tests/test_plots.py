@@ -608,38 +608,49 @@ def test_renewal_timeline_shows_renewals_windows_and_the_missed_one() -> None:
     (ax,) = fig.axes
     gids = [str(p.get_gid()) for p in ax.patches]
     assert gids.count("replaced") == 2 + 3  # every certificate but each host's newest
+    assert gids.count("unused") == 2 + 3  # each was renewed before it expired
     current = [p for p in ax.patches if str(p.get_gid()).startswith("status:")]
     assert len(current) == 3
     assert gids.count("ari-window") == len(windows) == 4
-    # A renewal starts where its predecessor was replaced: a triangle at each new notBefore.
+    # One row per certificate, hosts soonest expiry first, each host's history oldest first.
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    assert rows == [
+        "api", *(f"\u21b3 renewal {i}" for i in (1, 2, 3)),
+        "late",
+        "shop", *(f"\u21b3 renewal {i}" for i in (1, 2)),
+    ]  # fmt: skip
+    # A staircase: each grey bar ends where the next row's bar starts, at a triangle.
+    history = [*api, *late, *shop]
+    bars = sorted(
+        (p for p in ax.patches if p.get_gid() == "replaced" or p in current),
+        key=lambda p: p.get_y(),
+    )
+    assert [b.get_x() for b in bars] == pytest.approx(
+        [mdates.date2num(c.not_valid_before_utc) for c in history]
+    )
+    for older, newer in ((0, 1), (1, 2), (2, 3), (5, 6), (6, 7)):
+        assert bars[older].get_x() + bars[older].get_width() == pytest.approx(bars[newer].get_x())
     renewals = [line for line in ax.get_lines() if line.get_gid() == "renewal"]
     starts = sorted(mdates.date2num(c.not_valid_before_utc) for c in [*shop[1:], *api[1:]])
     assert sorted(line.get_xdata()[0] for line in renewals) == pytest.approx(starts)
     # One two-thirds tick per certificate, at notBefore + 2/3 of its lifetime.
     ticks = sorted(line.get_xdata()[0] for line in ax.get_lines() if line.get_gid() == "two-thirds")
-    assert ticks == pytest.approx(
-        sorted(mdates.date2num(ari.two_thirds(c)) for c in [*shop, *api, *late])
-    )
-    # Each grey bar ends where its successor begins.
-    replaced = sorted(
-        (p.get_x(), p.get_x() + p.get_width()) for p in ax.patches if p.get_gid() == "replaced"
-    )
-    shop_bars = [b for b in replaced if b[0] < mdates.date2num(NOW - 60 * DAY)]
-    assert [end for _, end in shop_bars] == pytest.approx(
-        [mdates.date2num(c.not_valid_before_utc) for c in shop[1:]]
-    )
-    # Rows: soonest expiry on top (api, then late, then shop); the late one says so.
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["api", "late", "shop"]
-    labels = {t.get_text() for t in ax.texts if t.get_gid() == "bar-label"}
-    assert any(text.endswith("renewal missed") and "90 d cert" in text for text in labels)
-    assert any("renewed 2×" in text and "renewal missed" not in text for text in labels)
-    assert any("renewed 3×" in text for text in labels)
-    late_bar = current[[t.get_text() for t in ax.get_yticklabels()].index("late")]
+    assert ticks == pytest.approx(sorted(mdates.date2num(ari.two_thirds(c)) for c in history))
+    labels = [t.get_text() for t in ax.texts if t.get_gid() == "bar-label"]
+    assert sum("replaced after 62 d · 90 d cert" in text for text in labels) == 2
+    assert sum("replaced after 4 d · 144 h cert" in text for text in labels) == 3
+    assert [text for text in labels if "renewal missed" in text] == [
+        "15 d left · 90 d cert · renewal missed"
+    ]
+    late_bar = bars[rows.index("late")]
     assert _same_colour(late_bar.get_facecolor(), plots.STATUS_COLORS[plots.EXPIRING])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "ARI window (RFC 9773)" in legend and "two thirds" in legend
+    assert "renewed here" in legend and "replaced by its renewal" in legend
+    assert ax.get_title(loc="left") == "Certificates of 3 hosts and their 5 renewals"
     assert len(_now_lines(ax)) == 1
     _assert_every_text_inside(fig)
+    _labels_clear_of_now(ax)
 
 
 def test_renewal_timeline_without_windows_and_rejecting_junk() -> None:
@@ -647,8 +658,11 @@ def test_renewal_timeline_without_windows_and_rejecting_junk() -> None:
     one = root.issue("one.test", not_before=NOW - 10 * DAY, not_after=NOW + 80 * DAY).cert
     fig = plots.renewal_timeline([one], NOW)  # bare certificates, grouped by name
     (ax,) = fig.axes
-    assert not [p for p in ax.patches if p.get_gid() == "ari-window"]
+    assert not [p for p in ax.patches if p.get_gid() in ("ari-window", "replaced")]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["one.test"]
+    assert ax.get_title(loc="left") == "Certificates of 1 host and its 0 renewals"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "ARI window (RFC 9773)" not in legend and "renewed here" not in legend
     with pytest.raises(PlotDataError):
         plots.renewal_timeline([], NOW)
     with pytest.raises(PlotDataError):

@@ -551,8 +551,8 @@ def missed_renewals(
     ``certs_or_rows``: certificates (grouped by their names), ``(label, certificate)``
     pairs, a ``{label: certificate}`` mapping, or rows with ``.cert`` and ``.label`` /
     ``.host`` (:func:`helpers.fetch.fetch_certificates` results); several certificates
-    under one label are that host's history, and only the newest (latest ``notBefore``)
-    counts: the others were replaced. ``window_for(cert)`` may give the ARI window
+    under one label are that host's history, and only the newest (latest ``notBefore``;
+    on a tie, the one listed last) counts: the others were replaced. ``window_for(cert)`` may give the ARI window
     (e.g. ``client.renewal_info``); its end is then the renewal point, otherwise two
     thirds of the lifetime. Rows without a certificate are not renewal alerts (a monitor
     reports them as errors). Most overdue first.
@@ -565,7 +565,9 @@ def missed_renewals(
         if cert is None:
             continue
         held = newest.get(label)
-        if held is None or cert.not_valid_before_utc > held.not_valid_before_utc:
+        # Later notBefore wins; on a tie (X.509 times are whole seconds: a renewal in the
+        # same second) the one listed later, as a history is listed oldest first.
+        if held is None or cert.not_valid_before_utc >= held.not_valid_before_utc:
             newest[label] = cert
     alerts = []
     for label, cert in newest.items():

@@ -40,6 +40,7 @@ from .status import (
     ERROR,
     STATUS_COLORS,
     _cert_name,
+    _days,
     _left_phrase,
     _lifetime_days,
     _status_handles,
@@ -324,6 +325,14 @@ def _histories(items: Any) -> list[tuple[str, list[x509.Certificate]]]:
     ]
 
 
+def _life_phrase(cert: x509.Certificate) -> str:
+    """'90 d cert' or, under ten days, '160 h cert' (a 6-day certificate is not '7 d')."""
+    life = cert.not_valid_after_utc - cert.not_valid_before_utc
+    if life < _dt.timedelta(days=10):
+        return f"{round(life / _dt.timedelta(hours=1))} h cert"
+    return f"{_lifetime_days(cert)} d cert"
+
+
 def renewal_timeline(
     items: Iterable[Any] | Mapping[str, Any],
     now: _dt.datetime | None = None,
@@ -331,29 +340,34 @@ def renewal_timeline(
     windows: Mapping[int, Any] | Callable[[x509.Certificate], Any] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Certificates and their renewals, one row per host, with the renewal windows shaded.
+    """Certificates and their renewals, host by host, with the renewal windows shaded.
 
     ``items``: ``{label: [certificate, renewal, ...]}``, ``(label, certificate)`` pairs, or
-    bare certificates (grouped by name). Within a row each certificate starts where the
-    one before it was replaced: the older bar is grey up to that moment (``gid
-    "replaced"``; the rest of its life was given up on purpose), and a triangle marks
-    each renewal (``"renewal"``). The newest certificate is coloured by
+    bare certificates (grouped by name); within a host, oldest first (a tie in
+    ``notBefore``, a renewal in the same second, keeps the order given).
+
+    Each certificate has a row of its own under its host, so a renewal is a staircase:
+    a replaced certificate's bar is grey up to the moment its successor began (``gid
+    "replaced"``), and the life it gave up is a dotted outline (``"unused"``: renewing
+    early is the point, not waste); the next row starts right there, at a triangle
+    (``"renewal"``). The newest certificate of each host is coloured by
     :func:`status_of` (``"status:<status>"``).
 
-    On every bar a black tick marks **two thirds** of the lifetime (``"two-thirds"``),
+    On every row a black tick marks **two thirds** of the lifetime (``"two-thirds"``),
     where clients without ARI renew, and ``windows`` (a ``{serial: RenewalWindow}``
     mapping or a function such as ``AcmeClient.renewal_info``) shades each
     certificate's **ARI window** (RFC 9773 §4.2; ``"ari-window"``). A renewal inside the
-    shading came when the CA asked; a bar running past it was not renewed in time.
+    shading came when the CA asked; a newest certificate already past its window (or,
+    without one, past two thirds) is labelled "renewal missed".
     """
     from matplotlib import dates as mdates
     from matplotlib.colors import to_rgba
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    rows = _histories(items)
+    hosts = _histories(items)
     moment = _utc(now)
-    rows.sort(key=lambda r: r[1][-1].not_valid_after_utc)  # soonest expiry on top
+    hosts.sort(key=lambda h: h[1][-1].not_valid_after_utc)  # soonest expiry on top
 
     def window_of(cert: x509.Certificate) -> Any:
         if windows is None:
@@ -362,19 +376,22 @@ def renewal_timeline(
             return windows(cert)
         return windows.get(cert.serial_number)
 
-    every = [c for _, certs in rows for c in certs]
+    every = [c for _, certs in hosts for c in certs]
     lo = min(min(c.not_valid_before_utc for c in every), moment)
     hi = max(max(c.not_valid_after_utc for c in every), moment)
     span = max(hi - lo, _dt.timedelta(days=2))
-    x_lo, x_hi = mdates.date2num(lo - span * 0.02), mdates.date2num(hi + span * 0.3)
+    x_lo, x_hi = mdates.date2num(lo - span * 0.02), mdates.date2num(hi + span * 0.35)
 
-    fig = _new_figure(10.0, 1.6 + 0.5 * len(rows))
+    fig = _new_figure(10.0, 1.5 + 0.36 * len(every) + 0.15 * len(hosts))
     ax = fig.add_subplot()
     statuses: list[str] = []
     shaded = False
+    ticks: list[str] = []
     labels: list[tuple[float, float, float, str]] = []
-    for y, (_label, certs) in enumerate(rows):
+    y = 0
+    for host, certs in hosts:
         for i, cert in enumerate(certs):
+            ticks.append(_shorten(host, 38) if i == 0 else f"\u21b3 renewal {i}")
             start = mdates.date2num(cert.not_valid_before_utc)
             end = mdates.date2num(cert.not_valid_after_utc)
             window = window_of(cert)
@@ -385,7 +402,7 @@ def renewal_timeline(
                     y,
                     w1 - w0,
                     left=w0,
-                    height=0.85,
+                    height=0.8,
                     facecolor=to_rgba(ARI_COLOR, 0.25),  # see-through: the bar shows below
                     edgecolor=ARI_COLOR,
                     linewidth=1.0,
@@ -408,31 +425,45 @@ def renewal_timeline(
                     zorder=2,
                     gid=f"status:{status}",
                 )
-                text = f"{_left_phrase(cert, moment)} · {_lifetime_days(cert)} d cert"
-                if len(certs) > 1:
-                    text += f" · renewed {len(certs) - 1}×"
+                text = f"{_left_phrase(cert, moment)} · {_life_phrase(cert)}"
                 point = window.end if window is not None else renewal_due(cert)
                 if point < moment <= cert.not_valid_after_utc:
                     text += " · renewal missed"  # past its renewal point, not replaced
                 labels.append((y, start, end, text))
             else:
-                cut = mdates.date2num(min(successor.not_valid_before_utc, cert.not_valid_after_utc))
+                replaced_at = min(successor.not_valid_before_utc, cert.not_valid_after_utc)
+                cut = mdates.date2num(replaced_at)
                 ax.barh(
                     y,
                     cut - start,
                     left=start,
                     height=0.55,
                     color=REPLACED_COLOR,
-                    alpha=0.8,
                     edgecolor="white",
                     linewidth=0.6,
                     zorder=2,
                     gid="replaced",
                 )
+                if end > cut:
+                    ax.barh(
+                        y,
+                        end - cut,
+                        left=cut,
+                        height=0.55,
+                        fill=False,
+                        edgecolor=REPLACED_COLOR,
+                        linewidth=0.9,
+                        linestyle=":",
+                        zorder=2,
+                        gid="unused",
+                    )
+                used = replaced_at - cert.not_valid_before_utc
+                after = _days(used) if used >= _dt.timedelta(hours=1) else "< 1 h"
+                labels.append((y, start, end, f"replaced after {after} · {_life_phrase(cert)}"))
             if i > 0:
                 ax.plot(
                     [start],
-                    [y - 0.42],
+                    [y - 0.5],
                     marker="v",
                     markersize=7,
                     color=OKABE_ITO["vermillion"],
@@ -449,15 +480,21 @@ def renewal_timeline(
                 zorder=3,
                 gid="two-thirds",
             )
-    ax.set_yticks(range(len(rows)), [_shorten(label, 38) for label, _ in rows], fontsize=8.5)
-    ax.set_ylim(len(rows) - 0.5, -0.6)
+            y += 1
+        if y < len(every):
+            ax.axhline(y - 0.5, color="#DDDDDD", linewidth=0.8, zorder=0, gid="host-separator")
+    ax.set_yticks(range(len(ticks)), ticks, fontsize=8.5)
+    ax.set_ylim(len(ticks) - 0.5, -0.7)
     ax.tick_params(axis="y", length=0)
     ax.set_xlim(x_lo, x_hi)
     _date_axis(ax)
     _now_line(ax, moment)
     handles: list[Any] = _status_handles(statuses)
-    if any(len(certs) > 1 for _, certs in rows):
+    if len(every) > len(hosts):
         handles.append(Patch(facecolor=REPLACED_COLOR, label="replaced by its renewal"))
+        handles.append(
+            Patch(fill=False, edgecolor=REPLACED_COLOR, linestyle=":", label="life given up")
+        )
         handles.append(
             Line2D(
                 [],
@@ -486,14 +523,17 @@ def renewal_timeline(
         title="renewal",
         title_fontsize=8,
     )
+    renewals = len(every) - len(hosts)
+    whose = "1 host and its" if len(hosts) == 1 else f"{len(hosts)} hosts and their"
+    plural = "" if renewals == 1 else "s"
     ax.set_title(
-        title or f"Renewals of {len(rows)} hosts: when each certificate was replaced",
+        title or f"Certificates of {whose} {renewals} renewal{plural}",
         loc="left",
         fontsize=11,
         pad=18,
     )
     fig.draw_without_rendering()
     now_x = mdates.date2num(moment)
-    for y, start, end, text in labels:
-        _place_label(ax, text, y, start, end, 7.5, now=now_x)
+    for row, start, end, text in labels:
+        _place_label(ax, text, row, start, end, 7.5, now=now_x)
     return fig
