@@ -732,3 +732,22 @@ def test_a_joined_lab_has_no_acme_ca() -> None:
     with pytest.raises(LabError, match="a joined lab has no ACME CA") as caught:
         remote.acme  # noqa: B018
     assert "Lab()" in str(caught.value)
+
+
+def test_a_lab_whose_acme_ca_cannot_start_undoes_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpers.acme.server import AcmeServer
+
+    def refuse(self: AcmeServer) -> AcmeServer:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(AcmeServer, "start", refuse)
+    lab = Lab(directory=tmp_path)
+    before = set(threading.enumerate())
+    with pytest.raises(OSError, match="Address already in use"):
+        lab.start()
+    assert not lab.running
+    # No name left in the hosts table, no proxy or scenario server left serving.
+    assert names.lookup(lab.host("valid")) is None
+    assert set(threading.enumerate()) <= before
