@@ -190,6 +190,8 @@ def test_certbot_obtains_renews_by_ari_and_revokes(lab: Lab, tmp_path: Path) -> 
     crl = x509.load_pem_x509_crl(lab.acme.crl_pem)
     entry = crl.get_revoked_certificate_by_serial_number(new.serial_number)
     assert entry is not None, "the revoked certificate is not in the ACME CA's CRL"
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason == x509.ReasonFlags.key_compromise  # certbot --reason keycompromise (1)
     acme_ca = x509.load_pem_x509_certificate(lab.files.acme_ca.read_bytes())
     assert crl.issuer == acme_ca.subject and crl.is_signature_valid(acme_ca.public_key())  # type: ignore[arg-type]
     crl_file = tmp_path / "acme-crl.pem"
