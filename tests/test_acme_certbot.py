@@ -14,6 +14,23 @@ fetches a page from it; the ``shortlived`` profile (certbot's ``--preferred-prof
 gives 160 hours; ``certbot renew`` renews a fresh certificate because ACME Renewal
 Information (RFC 9773) says so, not because of its age; ``certbot revoke`` puts it in
 the ACME CA's CRL (RFC 8555 §7.6), which ``openssl verify -crl_check`` then applies.
+
+What certbot 5.8.0 does against the lab server (read in its debug log, December 2026):
+
+* ``certbot renew`` without a terminal first sleeps a random 1-480 s when a certificate
+  is due (to spread renewals at Let's Encrypt): ``--no-random-sleep-on-renew``.
+* It checks ARI with an unauthenticated GET of ``renewalInfo/CERTID`` (RFC 9773 §4.1)
+  and stores the answer's ``Retry-After`` (six hours here): a second ``renew`` within
+  that time skips ARI and falls back to two thirds of the lifetime.
+* Its renewal order carries no ``"replaces"`` (RFC 9773 §5 makes it optional); the lab
+  server accepts orders with and without it.
+* Without ``--preferred-profile`` its order has no ``"profile"``: the server's default
+  (``classic``) applies. ``--preferred-profile`` first reads the directory's
+  ``meta.profiles``.
+* Its CSR has an empty subject and the names in subjectAltName only (RFC 8555 §7.4
+  allows it); the certificate follows suit, with a critical SAN (RFC 5280 §4.2.1.6).
+* An error shows the problem's ``detail`` on the terminal and its ``type`` only in the
+  log (``urn:ietf:params:acme:error:rejectedIdentifier``).
 """
 
 from __future__ import annotations
