@@ -21,7 +21,8 @@ What certbot 5.8.0 does against the lab server (read in its debug log, December 
   is due (to spread renewals at Let's Encrypt): ``--no-random-sleep-on-renew``.
 * It checks ARI with an unauthenticated GET of ``renewalInfo/CERTID`` (RFC 9773 §4.1)
   and stores the answer's ``Retry-After`` (six hours here): a second ``renew`` within
-  that time skips ARI and falls back to two thirds of the lifetime.
+  that time skips ARI and falls back to its own rule (two thirds of the lifetime; half
+  for a certificate of under 10 days).
 * Its renewal order carries no ``"replaces"`` (RFC 9773 §5 makes it optional); the lab
   server accepts orders with and without it.
 * Without ``--preferred-profile`` its order has no ``"profile"``: the server's default
