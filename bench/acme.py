@@ -119,7 +119,7 @@ def bench_renewal(
         heapq.heappush(queue, (start_sim + poll * rng.random(), i, name))
     pulled: set[str] = set()
     incident_at = start_sim + (min(c.not_valid_after_utc for c in current.values()) - start_sim) / 2
-    renewed_inside = renewed_outside = asks = 0
+    renewed_inside = renewed_outside = asks = expired_first = 0
     renewing = 0.0  # wall time inside obtain(..., replaces=...)
     before = len(server.issued)
     late: list[str] = []
@@ -130,9 +130,8 @@ def bench_renewal(
         if incident and not pulled and clock.now >= incident_at:
             # The CA must replace some certificates early: their windows move to "now".
             for victim in names[:incident]:
-                server.suggest_renewal(
-                    current[victim], RenewalWindow(clock.now, clock.now + 2 * poll)
-                )
+                until = min(clock.now + 2 * poll, current[victim].not_valid_after_utc)
+                server.suggest_renewal(current[victim], RenewalWindow(clock.now, until))
                 pulled.add(victim)
         cert = current[name]
         window = client.renewal_info(cert)
@@ -149,6 +148,8 @@ def bench_renewal(
         t0 = time.perf_counter()
         client.obtain([name], responder=responder, profile="shortlived", replaces=cert)
         renewing += time.perf_counter() - t0
+        if clock.now > cert.not_valid_after_utc:
+            expired_first += 1
         if window is not None and window.start <= clock.now < window.end:
             renewed_inside += 1
         else:
@@ -160,6 +161,7 @@ def bench_renewal(
     print(
         f"           renewed inside their ARI window: {renewed_inside}/{count}"
         + (f" (outside: {', '.join(late[:3])})" if late else "")
+        + f"; expired before their renewal: {expired_first}"
     )
     print(
         f"           {renewals} renewals and {asks} renewalInfo requests in {took:.2f} s "
@@ -172,7 +174,7 @@ def bench_renewal(
         f"{renewing:.2f} s = {renewals / renewing:.1f}/s; the CA issued "
         f"{len(server.issued) - before} new certificates"
     )
-    return renewed_inside == count and len(server.issued) - before == count
+    return renewed_inside == count and not expired_first and len(server.issued) - before == count
 
 
 def main(argv: list[str] | None = None) -> int:
