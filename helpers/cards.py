@@ -31,13 +31,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .acme.ari import RENEW_AT
+
 __all__ = ["ChainCard", "CertificateCard", "Table", "describe"]
 
-#: "Expiring soon" once this fraction of the lifetime has passed: ACME clients renew at
-#: about two thirds (certbot: 30 days before the end of a 90-day certificate), so a
-#: certificate still in use after that was not renewed. Relative, so a 6-day certificate
-#: is not "expiring soon" the day it is issued (helpers/plots/status.py uses the same rule).
-RENEW_AT = 2 / 3
+# RENEW_AT: "expiring soon" once this fraction of the lifetime has passed: ACME clients
+# renew at about two thirds (certbot: 30 days before the end of a 90-day certificate), so
+# a certificate still in use after that was not renewed. Relative, so a 6-day certificate
+# is not "expiring soon" the day it is issued. Defined once, in helpers/acme/ari.py; the
+# expiry plots (helpers/plots/status.py) use the same rule.
+
 #: The old absolute threshold, kept for code that imports it; no longer used here.
 WARN_DAYS = 30
 #: The status of a certificate within its dates. Not "valid": only the dates were checked.

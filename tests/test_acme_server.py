@@ -674,9 +674,9 @@ def test_replaces(server, client, responder, pkidir) -> None:
     old_id = ari.cert_id(old)
     other = Client(server, pkidir["dir"] / "root.pem")
     other.register()
-    problem(other.order(name, replaces=old_id), "conflict", 409)
+    problem(other.order(name, replaces=old_id), "unauthorized", 403)
     problem(client.order(name, replaces="not-a-cert-id"), "malformed", 400)
-    problem(client.order(f"unrelated.{DOMAIN}", replaces=old_id), "conflict", 409)
+    problem(client.order(f"unrelated.{DOMAIN}", replaces=old_id), "malformed", 400)
     _, order, _, _ = client.issue(responder, name, replaces=old_id)
     assert order["replaces"] == old_id
     doc = problem(client.order(name, replaces=old_id), "alreadyReplaced", 409)

@@ -183,13 +183,20 @@ def _validity(cert: x509.Certificate) -> tuple[_dt.datetime, _dt.datetime]:
     return cert.not_valid_before_utc, cert.not_valid_after_utc
 
 
+#: The fraction of its lifetime after which a certificate is due for renewal: ACME clients
+#: renew at about two thirds (certbot: 30 days before the end of 90). The one definition
+#: of the rule: the cards (helpers/cards.py) and the expiry plots (helpers/plots/status.py)
+#: use it too.
+RENEW_AT = 2 / 3
+
+
 def two_thirds(cert: x509.Certificate) -> _dt.datetime:
-    """``not_before`` plus two thirds of the lifetime: when to renew without ARI.
+    """``not_before`` plus two thirds (:data:`RENEW_AT`) of the lifetime: when to renew without ARI.
 
     (notAfter is inclusive in X.509, RFC 5280 §4.1.2.5; one second does not matter here.)
     """
     nb, na = _validity(cert)
-    return nb + (na - nb) * 2 / 3
+    return nb + (na - nb) * RENEW_AT
 
 
 def suggested_window(cert: x509.Certificate) -> RenewalWindow:

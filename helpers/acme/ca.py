@@ -761,13 +761,17 @@ class AcmeCA:
             raise AcmeProblem(
                 "malformed", f'"replaces" names no certificate this CA issued ({replaces}).'
             )
+        # RFC 9773 §5 asks the server to check that the accounts match and names no problem
+        # type; RFC 8555 §6.7 forbids ACME URNs outside the IANA registry (it has no
+        # "conflict"), so the registered types: unauthorized (not yours), malformed (no shared
+        # name).
         if rec.account_id != account.id:
             raise AcmeProblem(
-                "conflict", 'The certificate in "replaces" was issued to another account.', 409
+                "unauthorized", 'The certificate in "replaces" was issued to another account.', 403
             )
         if not set(_cert_names(rec.cert)) & set(names):
             raise AcmeProblem(
-                "conflict", 'The certificate in "replaces" shares no name with this order.', 409
+                "malformed", 'The certificate in "replaces" shares no name with this order.', 400
             )
         if rec.replaced_by is not None:
             raise AcmeProblem(

@@ -50,7 +50,6 @@ PROBLEM_TYPES: dict[str, str] = {
     "badSignatureAlgorithm": "The JWS was signed with an algorithm the server does not support",
     "caa": "CAA records forbid the CA from issuing for this name",
     "compound": "Several problems: see subproblems",
-    "conflict": "The request conflicts with the state of a resource (e.g. replaces)",
     "connection": "The server could not connect to the validation target",
     "dns": "There was a problem with a DNS query during validation",
     "externalAccountRequired": "This server requires external account binding",
@@ -85,7 +84,6 @@ _HINTS: dict[str, str] = {
     "invalidProfile": "Pick one of the profiles in directory['meta']['profiles'].",
     "incorrectResponse": "Serve exactly the key authorization (token.thumbprint) at the URL.",
     "connection": "Start the HTTP-01 responder on the port the CA validates (http01_port).",
-    "conflict": "Name a certificate this account obtained, by its ARI certID.",
 }
 
 

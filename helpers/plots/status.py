@@ -34,6 +34,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ..acme.ari import RENEW_AT, two_thirds
 from .style import _GREY, OKABE_ITO
 
 __all__ = [
@@ -78,9 +79,6 @@ STATUS_LABELS: dict[str, str] = {
     ERROR: "error (no certificate)",
 }
 
-#: The fraction of its lifetime after which a certificate is due for renewal: ACME
-#: clients renew at about two thirds (certbot: 30 days before the end of 90).
-RENEW_AT = 2 / 3
 
 #: The old absolute window ("expiring" = 30 days or fewer left). Pass it as ``soon=`` to
 #: :func:`status_of` to get that behaviour back; the default is relative (:data:`RENEW_AT`).
@@ -97,9 +95,9 @@ def _utc(moment: _dt.datetime | None) -> _dt.datetime:
 
 
 def renewal_due(cert: x509.Certificate) -> _dt.datetime:
-    """When ``cert`` is due for renewal: :data:`RENEW_AT` of the way through its lifetime."""
-    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    return cert.not_valid_before_utc + lifetime * RENEW_AT
+    """When ``cert`` is due for renewal: :data:`RENEW_AT` of the way through its lifetime
+    (the rule lives in :func:`helpers.acme.ari.two_thirds`, notebook 10)."""
+    return two_thirds(cert)
 
 
 def status_of(
