@@ -89,7 +89,7 @@ class Sample:
         return not self.error
 
 
-@dataclass
+@dataclass(repr=False)
 class LoadReport:
     """What :func:`keep_fetching` saw: every connection, and the marks put on its clock."""
 
@@ -199,6 +199,10 @@ class LoadReport:
         for at, label in self.marks:
             out.append({"served by": f"mark: {label}", "first opened": f"{at:.2f} s"})
         return out
+
+    def __repr__(self) -> str:
+        # One line, not every sample: a report printed outside an HTML view stays readable.
+        return f"<LoadReport {self.summary()}>"
 
     def _repr_html_(self) -> str:
         from ..cards import Table

@@ -43,6 +43,8 @@ file               what it holds                                                
 ``chain.py``       ``chain_timeline``: one chain's validity periods, root on top     02, 03
 ``policy.py``      ``max_lifetime_days``: the CA/B Forum lifetime limits (SC-081)    03
 ``expiry.py``      ``expiry_gantt``: many hosts' certificates, soonest expiry first  03
+                   ``renewal_timeline``: one host's renewals, two-thirds points    10
+                   and ARI windows
 ``timeline.py``    ``handshake_timeline``: measured handshakes on a time axis        06
 ``grades.py``      ``grade_chart``: how each server's grade is built                 08
 =================  ================================================================  ========
