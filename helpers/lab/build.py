@@ -518,11 +518,11 @@ def _acme_issuing_ca(
       a certificate it signed with ``CA:TRUE`` is rejected by every verifier;
     * keyUsage ``keyCertSign, cRLSign`` (+ digitalSignature), critical (§4.2.1.3): it
       signs certificates and the CRL that ``revokeCert`` updates (RFC 8555 §7.6);
-    * extendedKeyUsage ``serverAuth`` alone (§4.2.1.12; the Baseline Requirements,
-      §7.1.2.10.6 "CA Certificate Extended Key Usage", ask a TLS issuing CA for
-      id-kp-serverAuth and forbid anyExtendedKeyUsage). OpenSSL reads an EKU in a CA
-      certificate as a limit on the whole chain below it, so a client certificate it
-      issued fails ``-purpose sslclient`` ("unsuitable certificate purpose", measured
+    * extendedKeyUsage ``serverAuth`` alone (§4.2.1.12; the Baseline Requirements'
+      profile of a subordinate CA certificate, §7.1.2, asks a TLS issuing CA for an
+      EKU with id-kp-serverAuth, and Chrome's root program wants hierarchies that
+      serve TLS only). OpenSSL reads an EKU in a CA certificate as a limit on the whole
+      chain below it, so a client certificate it issued fails ``-purpose sslclient`` ("unsuitable certificate purpose", measured
       with OpenSSL 3.0);
     * nameConstraints :data:`LAB_PERMITTED` (§4.2.1.10), the root's own: a certificate
       for ``www.bank.example`` from this key fails verification at both levels.
