@@ -304,6 +304,8 @@ def test_full_flow_to_a_certificate_openssl_and_python_accept(
     assert aki.key_identifier == issuer_ski.digest
     dp = leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert dp[0].full_name[0].value == server.crl_url
+    # Plain HTTP (RFC 5280 §4.2.1.13; the Baseline Requirements allow only http:// there).
+    assert server.crl_url.startswith("http://127.0.0.1:")
     lifetime = leaf.not_valid_after_utc - leaf.not_valid_before_utc
     assert lifetime == PROFILES["classic"][0] and order["profile"] == "classic"
     assert leaf in server.issued
@@ -570,8 +572,12 @@ def test_revoke_twice_crl_and_ari(server, client, responder, pkidir, pytestconfi
         entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
         == x509.ReasonFlags.superseded
     )
-    got = requests.get(server.crl_url, verify=str(pkidir["dir"] / "root.pem"), timeout=10)
+    got = requests.get(server.crl_url, timeout=10)  # plain HTTP: the CRL is signed
     assert got.headers["Content-Type"] == "application/pkix-crl"
+    assert x509.load_der_x509_crl(got.content).get_revoked_certificate_by_serial_number(
+        leaf.serial_number
+    )
+    assert requests.get(server.crl_url.replace("/crl", "/x"), timeout=10).status_code == 404
     crl_file = pkidir["dir"] / "acme.crl"
     crl_file.write_bytes(got.content)
     out = subprocess.run(

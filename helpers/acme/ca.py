@@ -237,8 +237,13 @@ class AcmeCA:
         domain: str = "lab.localhost",
         validate: Callable[[str, str, str], AcmeProblem | None],
         clock: Callable[[], _dt.datetime] | None = None,
+        crl_url: str | None = None,
     ) -> None:
         self.issuer = issuer
+        # Where issued certificates say the CRL is (their CRL Distribution Point); by
+        # default this server's own GET /crl. The lab passes a plain http:// URL (see
+        # helpers/acme/server.py CrlPublisher).
+        self._crl_url = crl_url
         self.chain = [c for c in chain if c.issuer != c.subject]  # never send the root
         self.base_url = base_url.rstrip("/")
         self.domain = domain.strip(".").lower()
@@ -269,7 +274,7 @@ class AcmeCA:
 
     @property
     def crl_url(self) -> str:
-        return self.url("/crl")
+        return self._crl_url or self.url("/crl")
 
     @property
     def directory_url(self) -> str:

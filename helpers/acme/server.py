@@ -49,6 +49,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Self
@@ -63,7 +64,7 @@ from .ari import RenewalWindow
 from .ca import MAX_BODY, PROFILES, AcmeCA, Response
 from .problems import AcmeProblem
 
-__all__ = ["HTTP01_MAX_BODY", "HTTP01_TIMEOUT", "AcmeServer", "fetch_http01"]
+__all__ = ["HTTP01_MAX_BODY", "HTTP01_TIMEOUT", "AcmeServer", "CrlPublisher", "fetch_http01"]
 
 #: Seconds an HTTP-01 validation may take in all (connect, request, answer).
 HTTP01_TIMEOUT = 5.0
@@ -197,6 +198,35 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
+class CrlPublisher(HTTPService):
+    """The ACME CA's CRL over plain HTTP: ``GET /crl``, DER, ``application/pkix-crl``.
+
+    Why a second, plain-HTTP port when the ACME server already answers ``/crl`` over
+    HTTPS: a client checking revocation must not need a TLS connection (with its own
+    certificate to check, and its own revocation to check...) to fetch the list, and a
+    CRL is signed, so it needs no channel security. RFC 5280 §4.2.1.13: an ``http`` URI in
+    the CRL Distribution Point "MUST point to a single DER encoded CRL"; the CA/Browser
+    Forum's Baseline Requirements (§7.1.2.11.2) allow only ``http://`` there. Let's
+    Encrypt publishes its CRLs the same way (``http://*.c.lencr.org/``).
+    """
+
+    def __init__(self, crl_der: Callable[[], bytes], *, host: str = "127.0.0.1") -> None:
+        super().__init__(host=host, port=0)
+        self._crl_der = crl_der
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        publisher = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                if self.path != "/crl":
+                    self.reply(HTTPStatus.NOT_FOUND, b"only /crl here\n", "text/plain")
+                    return
+                self.reply(HTTPStatus.OK, publisher._crl_der(), "application/pkix-crl")
+
+        return Handler
+
+
 class AcmeServer(HTTPService):
     """The lab's ACME CA over HTTPS on loopback (see the module docstring).
 
@@ -240,6 +270,7 @@ class AcmeServer(HTTPService):
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._inflight: dict[str, concurrent.futures.Future[None]] = {}
         self._inflight_lock = threading.Lock()
+        self._crl_publisher: CrlPublisher | None = None
 
     # --- life cycle
     def _context(self) -> ssl.SSLContext:
@@ -265,6 +296,13 @@ class AcmeServer(HTTPService):
         host, port = self.address
         shown = f"[{host}]" if ":" in host else host
         base = f"https://{shown}:{port}"
+        try:
+            publisher = CrlPublisher(lambda: self.ca.crl_der(), host=host).start()
+        except BaseException:
+            super().stop()
+            raise
+        self._crl_publisher = publisher
+        crl_url = f"http://{shown}:{publisher.port}/crl"
         if self._ca is None:
             self._ca = AcmeCA(
                 self.issuer,
@@ -273,13 +311,18 @@ class AcmeServer(HTTPService):
                 domain=self.domain,
                 validate=self._validate,
                 clock=self._clock,
+                crl_url=crl_url,
             )
         else:
-            self._ca.base_url = base  # a restart picks a new port
+            self._ca.base_url = base  # a restart picks new ports
+            self._ca._crl_url = crl_url
         return self
 
     def stop(self) -> None:
         super().stop()
+        publisher, self._crl_publisher = self._crl_publisher, None
+        if publisher is not None:
+            publisher.stop()
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
