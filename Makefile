@@ -14,8 +14,13 @@ PYTEST_ARGS  ?=
 CELLS        ?=
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The classroom (make hub, make assignments): JupyterHub and nbgrader in their own venv, never in
+# .venv (nbgrader's extensions would load in every learner's `make lab`). CLASSROOM_BIN is its bin.
+CLASSROOM_VENV  := build/classroom/venv
+CLASSROOM_BIN   := $(CLASSROOM_VENV)/bin
+CLASSROOM_STAMP := $(CLASSROOM_VENV)/.installed
 
-.PHONY: setup lab test test-matrix lint html nav bench serve-lab clean
+.PHONY: setup classroom-venv lab test test-matrix lint html nav bench serve-lab clean
 
 # The install runs again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -24,6 +29,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(CLASSROOM_STAMP): pyproject.toml constraints.txt
+	test -x $(CLASSROOM_BIN)/python || $(PYTHON) -m venv $(CLASSROOM_VENV)
+	$(CLASSROOM_BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[classroom]'
+	touch $(CLASSROOM_STAMP)
+
+classroom-venv: $(CLASSROOM_STAMP)
 
 # The server's root is the repository (so helpers/*.py open in JupyterLab too); notebook 00 opens first.
 lab: setup
