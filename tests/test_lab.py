@@ -479,7 +479,7 @@ def test_bind_elsewhere_on_loopback(lab: Lab) -> None:
     with Lab(bind="127.0.0.2") as other:
         assert other.address("valid") == ("127.0.0.2", other.port("valid"))
         assert names.lookup_all(other.host("valid")) == ["127.0.0.2", "127.0.0.1"]
-        assert _refused_on("127.0.0.1", other.port("valid"))
+        assert not _we_listen_on("127.0.0.1", other.port("valid"))
         # Both labs answer by name: the client tries each address, as with a hosts file
         # that lists two addresses for one name.
         for each in (other, lab):
@@ -487,11 +487,24 @@ def test_bind_elsewhere_on_loopback(lab: Lab) -> None:
     assert names.lookup_all(lab.host("valid")) == ["127.0.0.1"]
 
 
-def _refused_on(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
+def _we_listen_on(address: str, port: int) -> bool:
+    """Whether a socket of this process listens on ``address:port`` (IPv4, Linux /proc).
+
+    Not "is the port refused": ports are per address, so another process (another lab, an
+    ACME server) may listen on 127.0.0.1 with the number the OS gave us on 127.0.0.2.
+    """
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            if link.startswith("socket:["):
+                ours.add(link[8:-1])
+    # /proc/net/tcp: local address as little-endian hex IPv4 ":" hex port; state 0A = LISTEN
+    want = "{:08X}:{:04X}".format(int.from_bytes(socket.inet_aton(address), "little"), port)
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == want and fields[3] == "0A" and fields[9] in ours:
+            return True
     return False
 
 
