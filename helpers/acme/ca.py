@@ -52,7 +52,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -177,6 +177,13 @@ class _Challenge:
     status: str = "pending"
     validated: _dt.datetime | None = None
     error: dict[str, Any] | None = None
+
+
+class _HasOwner(Protocol):
+    account_id: str
+
+
+_Owned = TypeVar("_Owned", bound=_HasOwner)
 
 
 @dataclass
@@ -835,14 +842,21 @@ class AcmeCA:
         elif states and len(states) == len(order.authz_ids) and all(s == "valid" for s in states):
             order.status = "ready"
 
-    def _owned_order(self, request: jws.Verified, order_id: str) -> _Order:
+    def _owned(
+        self, request: jws.Verified, table: Mapping[str, _Owned], key: str, what: str
+    ) -> _Owned:
+        """``table[key]`` if the account that signed ``request`` owns it (RFC 8555 §7.1: an
+        account's orders, authorizations and certificates are its own); else 404 or 403."""
         account = self._account_of(request)
-        order = self._orders.get(order_id)
-        if order is None:
-            raise AcmeProblem("malformed", "No such order (or it was forgotten).", 404)
-        if order.account_id != account.id:
-            raise AcmeProblem("unauthorized", "This order belongs to another account.", 403)
-        return order
+        item = table.get(key)
+        if item is None:
+            raise AcmeProblem("malformed", f"No such {what} (or it was forgotten).", 404)
+        if item.account_id != account.id:
+            raise AcmeProblem("unauthorized", f"This {what} belongs to another account.", 403)
+        return item
+
+    def _owned_order(self, request: jws.Verified, order_id: str) -> _Order:
+        return self._owned(request, self._orders, order_id, "order")
 
     def _order(self, request: jws.Verified, order_id: str = "", sub: str = "") -> Response:
         """POST-as-GET the order (§7.4); ``/order/ID/finalize`` finalizes it."""
@@ -883,13 +897,7 @@ class AcmeCA:
         return doc
 
     def _owned_authz(self, request: jws.Verified, authz_id: str) -> _Authz:
-        account = self._account_of(request)
-        authz = self._authz.get(authz_id)
-        if authz is None:
-            raise AcmeProblem("malformed", "No such authorization (or it was forgotten).", 404)
-        if authz.account_id != account.id:
-            raise AcmeProblem("unauthorized", "This authorization belongs to another account.", 403)
-        return authz
+        return self._owned(request, self._authz, authz_id, "authorization")
 
     def _authorization(self, request: jws.Verified, authz_id: str = "") -> Response:
         """RFC 8555 §7.5: POST-as-GET the authorization; {"status": "deactivated"} (§7.5.2)."""
@@ -1072,12 +1080,7 @@ class AcmeCA:
            the end-entity certificate first, then the certificates that certify it,
            without the root (the client's trust store has it).
         """
-        account = self._account_of(request)
-        rec = self._certs.get(cert_id)
-        if rec is None:
-            raise AcmeProblem("malformed", "No such certificate (or it was forgotten).", 404)
-        if rec.account_id != account.id:
-            raise AcmeProblem("unauthorized", "This certificate belongs to another account.", 403)
+        rec = self._owned(request, self._certs, cert_id, "certificate")
         pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [rec.cert, *self.chain])
         return Response(200, {"Content-Type": "application/pem-certificate-chain"}, pem)
 
