@@ -3,6 +3,7 @@
 Run from the project root::
 
     .venv/bin/python bench/acme.py [--count 100] [--renew 100] [--poll-hours 6] [--incident 10]
+    .venv/bin/python bench/acme.py --renew 0 --only acme     # (or direct) one side of part 1
 
 1. **Issuance.** ``--count`` certificates obtained by :class:`helpers.acme.client.AcmeClient`
    from :class:`helpers.acme.server.AcmeServer` on loopback: a signed ``newOrder``, the
@@ -63,20 +64,30 @@ def _names(count: int, prefix: str) -> list[str]:
 
 
 def bench_issuance(
-    server: AcmeServer, client: AcmeClient, responder: Http01Responder, issuer: CA, count: int
+    server: AcmeServer,
+    client: AcmeClient,
+    responder: Http01Responder,
+    issuer: CA,
+    count: int,
+    only: str | None = None,
 ) -> None:
     names = _names(count, "issue")
     keys = [new_private_key() for _ in names]  # outside both clocks
-    start = time.perf_counter()
-    for name, key in zip(names, keys, strict=True):
-        client.obtain([name], responder=responder, key=key)
-    acme = time.perf_counter() - start
-
-    csrs = [make_csr(key, name) for name, key in zip(names, keys, strict=True)]
-    start = time.perf_counter()
-    for csr in csrs:
-        issuer.sign_csr(csr)
-    direct = time.perf_counter() - start
+    acme = direct = 0.0
+    if only != "direct":
+        start = time.perf_counter()
+        for name, key in zip(names, keys, strict=True):
+            client.obtain([name], responder=responder, key=key)
+        acme = time.perf_counter() - start
+    if only != "acme":
+        csrs = [make_csr(key, name) for name, key in zip(names, keys, strict=True)]
+        start = time.perf_counter()
+        for csr in csrs:
+            issuer.sign_csr(csr)
+        direct = time.perf_counter() - start
+    if only is not None:  # one side only: for timing whole processes from outside
+        print(f"{only}: {count} certificates in {acme or direct:.3f} s")
+        return
     print(
         f"issuance:  {count} certificates through ACME in {acme:.2f} s = {count / acme:.1f}/s "
         "(newOrder, authorization, HTTP-01 fetched by the CA, finalize, poll, download)"
@@ -184,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--poll-hours", type=float, default=6.0, help="ARI poll interval (6)")
     parser.add_argument("--incident", type=int, default=10, help="windows pulled forward (10)")
     parser.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    parser.add_argument(
+        "--only",
+        choices=("acme", "direct"),
+        help="part 1 with one side only (to time the two as whole processes)",
+    )
     args = parser.parse_args(argv)
 
     netguard.install()  # loopback only, whatever happens
@@ -198,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                 client = AcmeClient(server.directory, ca_bundle=bundle)
                 client.register()
                 print(f"ACME server {server.directory}, HTTP-01 on port {server.http01_port}")
-                bench_issuance(server, client, responder, issuer, args.count)
-                ok = bench_renewal(
+                bench_issuance(server, client, responder, issuer, args.count, args.only)
+                ok = not args.renew or bench_renewal(
                     server,
                     client,
                     responder,
