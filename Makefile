@@ -20,7 +20,7 @@ CLASSROOM_VENV  := build/classroom/venv
 CLASSROOM_BIN   := $(CLASSROOM_VENV)/bin
 CLASSROOM_STAMP := $(CLASSROOM_VENV)/.installed
 
-.PHONY: setup classroom-venv lab test test-matrix lint html nav bench serve-lab clean
+.PHONY: setup classroom-venv assignments lab test test-matrix lint html nav bench serve-lab clean
 
 # The install runs again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -64,6 +64,11 @@ bench: setup
 # For a teacher: serve every lab scenario to the room (see docs/teaching.md).
 serve-lab: setup
 	$(BIN)/python -m helpers.lab $(LAB_ARGS)
+
+# For a teacher: every lesson's student version, made by nbgrader, in build/assignments/ (an
+# nbgrader course directory; docs/teaching.md). nbgrader's gradebook runs `alembic`: hence PATH.
+assignments: classroom-venv
+	PATH="$(CURDIR)/$(CLASSROOM_BIN):$$PATH" $(CLASSROOM_BIN)/python -m tools.assignments $(ASSIGNMENTS)
 
 # Never rm -rf a tree with something mounted in it (tools/matrix.sh mounts only in private
 # namespaces, but check anyway).
