@@ -57,6 +57,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from typing import Any, Union
 
 from cryptography import x509
@@ -70,6 +71,7 @@ __all__ = [
     "FetchResults",
     "Target",
     "parse_target",
+    "data_file",
     "fetch_certificate",
     "fetch_certificates",
 ]
@@ -119,6 +121,29 @@ def parse_target(target: TargetLike) -> Target:
     except ValueError as exc:
         raise ValueError(f"The port in {target!r} is not a number from 0 to 65535.") from exc
     return Target(parts.hostname, port)
+
+
+#: The course's ``data/`` folder. The course is installed editable (``pip install -e .``, as
+#: ``make setup`` does), so this package sits in the checkout, next to it.
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def data_file(name: str) -> Path:
+    """The path of a file in the course's ``data/`` folder, wherever the notebook runs (notebook 03).
+
+    A kernel starts in its notebook's folder: ``notebooks/`` in the repository, where
+    ``../data/hosts.txt`` works, but an nbgrader assignment folder or a student's home on a
+    JupyterHub anywhere else, where it does not. The folder is found from this module's own
+    file instead, so the same cell works in all of them.
+    """
+    path = DATA_DIR / name
+    if not path.is_file():
+        raise CourseError(
+            f"The course's data file {path} is not there.",
+            "Install the course from its repository with `pip install -e .` (make setup does), "
+            "so that helpers/ and data/ stay side by side.",
+        )
+    return path
 
 
 def _is_local(host: str) -> bool:
