@@ -37,12 +37,32 @@ $(CLASSROOM_STAMP): pyproject.toml constraints.txt
 
 classroom-venv: $(CLASSROOM_STAMP)
 
+# configurable-http-proxy (Node) for the hub, from the npm registry into classroom/node_modules.
+CHP := classroom/node_modules/.bin/configurable-http-proxy
+$(CHP): classroom/package.json classroom/package-lock.json
+	@command -v npm >/dev/null || { echo "make hub needs Node.js 20+ and npm (configurable-http-proxy): apt-get install nodejs npm"; exit 1; }
+	npm ci --prefix classroom --no-audit --no-fund --loglevel=error
+	touch $(CHP)
+
+# A JupyterHub for a room on http://127.0.0.1:$(HUB_PORT)/ (docs/teaching.md): Ctrl-C stops the hub,
+# every student's server, the proxy and the shared lab. HUB_ARGS="--lab JOIN_URL" reuses a lab.
+# HUB_BACKGROUND=1: start in the background (log in build/classroom/hub/hub.log); make hub-stop.
+HUB_PORT ?= 8000
+HUB_ARGS ?=
+hub: $(CLASSROOM_STAMP) $(CHP)
+	$(CLASSROOM_BIN)/python classroom/hubctl.py $(if $(HUB_BACKGROUND),start,run) --port $(HUB_PORT) $(HUB_ARGS)
+
+hub-stop:
+	$(CLASSROOM_BIN)/python classroom/hubctl.py stop
+
 # The server's root is the repository (so helpers/*.py open in JupyterLab too); notebook 00 opens first.
 lab: setup
 	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(JUPYTER_PORT) --ServerApp.root_dir=. \
 		$(ROOT_FLAG) $(JUPYTER_ARGS) notebooks/00_start_here.ipynb
 
-test: setup
+# tests/test_hub.py needs the classroom venv and the proxy, unless the run deselects it
+# (tools/matrix.sh's Debian roots: no npm there, and their `make test` runs offline).
+test: setup $(if $(findstring not classroom,$(PYTEST_ARGS)),,$(CLASSROOM_STAMP) $(CHP))
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every cell by default (reference trixie bookworm forky forky-py3.15); roots cached in build/matrix/.
@@ -50,7 +70,7 @@ test-matrix:
 	tools/matrix.sh $(CELLS)
 
 lint: setup
-	$(BIN)/ruff check helpers tests notebooks bench tools
+	$(BIN)/ruff check helpers tests notebooks bench tools classroom
 
 html: setup
 	$(BIN)/python -m tools.render_html
@@ -58,7 +78,7 @@ html: setup
 nav: setup
 	$(BIN)/python -m tools.navigation
 
-bench: setup
+bench: setup $(CLASSROOM_STAMP) $(CHP)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # For a teacher: serve every lab scenario to the room (see docs/teaching.md).
