@@ -8,8 +8,8 @@ What happens, all on loopback:
 
 1. The teacher's shared lab starts in this process (``helpers.lab.Lab`` with its join endpoint,
    as ``python -m helpers.lab --share`` serves it), so the bench can count the TLS connections the
-   lab accepts. Its capacity is measured first: a 3-second burst of full handshakes + ``GET /``
-   from two worker processes of 8 threads each, with nothing else running.
+   lab accepts. Its capacity is measured first: a burst (3 s, ``--burst``) of full handshakes
+   + ``GET /`` from two worker processes of 8 threads each, with nothing else running.
 2. JupyterHub starts as ``make hub`` starts it (classroom/hubctl.py, background mode), joined to
    that lab through ``TLS_COURSE_LAB``.
 3. One student alone: created through the hub's REST API, given a token, their server started;
@@ -46,24 +46,25 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import nbformat  # noqa: E402
-import psutil  # noqa: E402
+if TYPE_CHECKING:
+    from helpers.lab import Lab
+    from tests.hub_driver import Hub
 
-from helpers.lab import Lab  # noqa: E402
-from helpers.lab.remote import ShareServer  # noqa: E402
-from tests import hub_driver  # noqa: E402
-from tests.hub_driver import Hub, Kernel  # noqa: E402
+# Only the standard library at the top: the capacity burst's worker processes (spawned, so they
+# import this file again) start in a fraction of a second. The rest is imported in main().
 
 NOTEBOOK = "notebooks/02_validating_certificates_with_requests.ipynb"
-BURST_SECONDS = 3.0
 BURST_PROCESSES, BURST_THREADS = 2, 8
 
 
 def code_cells() -> list[str]:
+    import nbformat
+
     nb = nbformat.read(ROOT / NOTEBOOK, as_version=4)
     return [cell.source for cell in nb.cells if cell.cell_type == "code"]
 
@@ -95,18 +96,18 @@ def _burst_worker(host: str, port: int, cafile: str, seconds: float, queue) -> N
     queue.put(sum(counts))
 
 
-def lab_capacity(lab: Lab) -> float:
+def lab_capacity(lab: Lab, seconds: float) -> float:
     """Handshakes (+ GET /) per second the lab serves to a burst from other processes."""
     spawn = mp.get_context("spawn")
     queue = spawn.Queue()
-    args = (lab.host("valid"), lab.port("valid"), str(lab.ca_bundle), BURST_SECONDS, queue)
+    args = (lab.host("valid"), lab.port("valid"), str(lab.ca_bundle), seconds, queue)
     workers = [spawn.Process(target=_burst_worker, args=args) for _ in range(BURST_PROCESSES)]
     for w in workers:
         w.start()
     total = sum(queue.get(timeout=120) for _ in workers)
     for w in workers:
         w.join()
-    return total / BURST_SECONDS
+    return total / seconds
 
 
 def lab_accepted(lab: Lab) -> int:
@@ -116,6 +117,8 @@ def lab_accepted(lab: Lab) -> int:
 
 # ------------------------------------------------------------------ students
 def student(hub: Hub, name: str, cells: list[str], gate: threading.Barrier | None, out: dict):
+    from tests.hub_driver import Kernel
+
     record: dict = {"latencies": [], "failures": [], "cells": 0}
     out[name] = record
     kernel = None
@@ -155,9 +158,20 @@ class PeakMemory(threading.Thread):
         self.hub, self.peak, self.stopping = hub, 0, threading.Event()
 
     def run(self) -> None:
+        import psutil
+
+        from tests import hub_driver
+
         while not self.stopping.wait(0.5):
             pids = self.hub.pids() + [psutil.Process().pid]
             self.peak = max(self.peak, hub_driver.memory_pss(pids))
+
+
+T0 = time.perf_counter()
+
+
+def phase(text: str) -> None:
+    print(f"[{time.perf_counter() - T0:6.1f} s] {text}", file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -169,7 +183,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=12)
     parser.add_argument("--state", default=None, help="hub state directory (default: a temp dir)")
+    parser.add_argument(
+        "--burst", type=float, default=3.0, help="seconds of the lab-capacity burst"
+    )
     args = parser.parse_args()
+
+    from helpers.lab import Lab
+    from helpers.lab.remote import ShareServer
+    from tests import hub_driver
+    from tests.hub_driver import Hub
+
     why = hub_driver.missing()
     if why:
         print(f"bench/hub.py: {why}", file=sys.stderr)
@@ -181,14 +204,18 @@ def main() -> int:
     with Lab(bind="127.0.0.1") as lab:
         share = ShareServer(lab, bind="127.0.0.1", port=0).start()
         try:
-            capacity = lab_capacity(lab)
+            phase("lab up; measuring its capacity")
+            capacity = lab_capacity(lab, args.burst)
+            phase("starting the hub")
             hub = Hub(state=state / "hub", lab=share.join_url("127.0.0.1")).start()
             memory = PeakMemory(hub)
             memory.start()
             try:
+                phase("one student alone")
                 solo: dict = {}
                 student(hub, "solo", cells, None, solo)
                 hub.stop_server("solo")
+                phase(f"{args.students} students")
                 names = [f"student{i:02d}" for i in range(args.students)]
                 room: dict = {}
                 gate = threading.Barrier(len(names) + 1)
@@ -200,6 +227,7 @@ def main() -> int:
                 for t in threads:
                     t.start()
                 gate.wait()
+                phase("all ready: notebook 02, everyone at once")
                 ready_s = time.perf_counter() - t_ready
                 accepted_before, t_run = lab_accepted(lab), time.perf_counter()
                 for t in threads:
@@ -214,7 +242,9 @@ def main() -> int:
                 started = hub.pids()
             finally:
                 memory.stopping.set()
+                phase("stopping the hub")
                 hub.stop()
+                phase("stopped")
         finally:
             share.stop()
     leftover = hub_driver.alive(started)

@@ -88,7 +88,7 @@ def test_a_student_logs_in_and_gets_jupyterlab_on_notebook_00(tmp_path):
 
 def test_bench_hub_three_students_run_notebook_02_without_a_failure(tmp_path):
     done = subprocess.run(
-        [sys.executable, "bench/hub.py", "--students", "3", "--state", str(tmp_path / "bench")],
+        [sys.executable, "bench/hub.py", "--students", "3", "--burst", "1", "--state", str(tmp_path / "bench")],
         cwd=hub_driver.ROOT, capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     print(done.stdout[-4000:], done.stderr[-4000:])
