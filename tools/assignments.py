@@ -157,6 +157,21 @@ def answer_source(stub: str, solution: str, key: str) -> str:
     return "\n".join(lines[: at[0]] + region + lines[at[0] + 1 :]).rstrip() + "\n"
 
 
+def frame_mismatch(stub: str, solution: str, key: str) -> list[str]:
+    """The lines a solution has outside its marked region that the lesson's stub lacks.
+
+    The graded answer is the region *in the stub's frame*, so the region must not depend on
+    anything else of the solution's cell (an ``import datetime`` above the function, say): the
+    student's notebook would not have it, and the reference solution would fail its own test.
+    """
+    lines = solution.splitlines()
+    region = solution_region(solution, key)
+    start = next(i for i, line in enumerate(lines) if line.strip() == BEGIN)
+    frame = lines[:start] + lines[start + len(region) :]
+    have = {line.strip() for line in stub.splitlines()}
+    return [line.strip() for line in frame if line.strip() and line.strip() not in have]
+
+
 def test_source(key: str) -> str:
     """The locked test cell: show the check's verdict, and fail (no points) unless it passed."""
     return f"result = {check_line(key)}\ndisplay(result)\nassert result, result.message"
@@ -193,9 +208,14 @@ def source_notebook(lesson: Path, solutions: Path) -> nbformat.NotebookNode:
             continue
         if key not in solved:
             raise AssignmentError(f"{lesson.name}: {key} has no solution in {solutions.name}.")
-        body = answer_source(
-            split_check(cell.source, key), split_check(solved[key].source, key), key
-        )
+        stub, solution = split_check(cell.source, key), split_check(solved[key].source, key)
+        for line in frame_mismatch(stub, solution, key):
+            print(
+                f"warning: {solutions.name}: the solution of {key} has `{line}` outside its "
+                f"{BEGIN} region, and the lesson's stub does not: move it into the region.",
+                file=sys.stderr,
+            )
+        body = answer_source(stub, solution, key)
         gid = grade_id(key)
         answer = nbformat.v4.new_code_cell(body)
         answer.metadata = {
