@@ -547,13 +547,14 @@ def _acme_issuing_ca(
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-        .add_extension(_name_constraints(LAB_PERMITTED), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(root.cert.public_key()),  # type: ignore[arg-type]
             critical=False,
         )
     )
+    if LAB_PERMITTED:  # an empty nameConstraints is not allowed (RFC 5280 §4.2.1.10)
+        builder = builder.add_extension(_name_constraints(LAB_PERMITTED), critical=True)
     return builder.sign(root.key, hashes.SHA256()), key  # type: ignore[arg-type]
 
 
