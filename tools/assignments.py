@@ -310,11 +310,13 @@ def verify_release(release: Path, lesson: Path, solutions: Path) -> int:
 # --- nbgrader ---------------------------------------------------------------------------------
 
 
-def course_config(course: Path):  # -> traitlets.config.Config
-    """``classroom/nbgrader_config.py``, copied into the course directory and loaded from there."""
+def course_config(course: Path, *, install: bool = False):  # -> traitlets.config.Config
+    """The course directory's ``nbgrader_config.py``; ``install``: copy it from ``classroom/`` first
+    (``make assignments`` does: edit ``classroom/nbgrader_config.py``, not the copy)."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    shutil.copyfile(CONFIG, course / "nbgrader_config.py")
+    if install:
+        shutil.copyfile(CONFIG, course / "nbgrader_config.py")
     config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
     config.CourseDirectory.root = str(course)
     return config
@@ -340,7 +342,7 @@ def generate(course: Path, numbers: Iterable[str] = ()) -> dict[str, int]:
     if not paths:
         raise AssignmentError(f"no lesson numbered {' '.join(numbers)} in {NOTEBOOKS}.")
     course.mkdir(parents=True, exist_ok=True)
-    config = course_config(course)
+    config = course_config(course, install=True)
     ids = write_sources(course, paths)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     counts = {}
