@@ -24,13 +24,14 @@ hub, the proxy, every server and kernel, and this process with the lab), memory 
 the lab's handshakes per second during the run against its measured capacity. The last line is
 the same as one JSON object (tests/test_hub.py reads it).
 
-How it scales (measured on the 2-core, 24 GiB reference machine, other jobs running): about
-220 MiB per student (server + kernel after notebook 02, PSS) plus about 0.3 GiB fixed, so memory
-alone would allow ~90 students in 24 GiB; CPU is the limit: starting a server costs about 2
-CPU-seconds and notebook 02 about 2 CPU-seconds, so a room's wall time grows like
-N x 2 s / cores. The lab is not the limit: the whole room uses a few per cent of its handshake
-capacity. Size a real room's machine by cores (about one core per 6 students running cells
-at the same moment) and 256-512 MiB per student.
+How it scales (12 students on the 2-core, 24 GiB reference machine, 2026-12-06, other jobs
+running; the output's "scaling" line recomputes this from each run): about 220 MiB per student
+(server + kernel after notebook 02, PSS) plus about 0.25 GiB fixed (hub, proxy, lab), so memory
+alone would allow ~100 students in 24 GiB. CPU is the limit: twelve servers starting at once took
+up to 23 s each, and notebook 02 took 12.9 s for the room against 2.3 s for one student (5.6x,
+about N / cores). The lab is not the limit: the room used 90 of its ~770 handshakes per second.
+Size a real room's machine by cores (one per 4-6 students working at the same moment) and give
+each student 512 MiB (TLJH ``limits.memory``, Z2JH ``singleuser.memory.limit``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import socket
 import ssl
 import statistics
@@ -180,6 +182,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    import psutil
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--students", type=int, default=12)
     parser.add_argument("--state", default=None, help="hub state directory (default: a temp dir)")
@@ -294,6 +298,15 @@ def main() -> int:
     print(f"lab: {result['lab_handshakes_per_s']} handshakes/s during the run; capacity "
           f"{result['lab_capacity_per_s']}/s (burst, measured above) ->  "
           f"{100 * lab_rate / capacity:.1f}% used")  # fmt: skip
+    total = psutil.virtual_memory().total
+    per = result["memory_per_student_MiB"] or 1
+    fixed = max(0, result["peak_memory_MiB"] - per * args.students)
+    by_memory = int((total / MiB - fixed) / per)
+    by_lab = int(capacity / (lab_rate / args.students)) if lab_rate else None
+    print(f"scaling: memory {per} MiB per student + ~{fixed} MiB fixed -> ~{by_memory} students in "
+          f"{total / 2**30:.0f} GiB; the lab could take ~{by_lab} students working at this pace; "
+          f"CPU ({os.cpu_count()} cores) is the limit: the room's notebook took "
+          f"{result['ratio_run_to_solo']}x as long as one student's")  # fmt: skip
     for line in failures[:10]:
         print("FAILED", line)
     if leftover:
