@@ -60,8 +60,8 @@ STUDENTS = ("solutions", "stubs")
 def env(tmp_path_factory) -> dict[str, str]:
     """The environment of every nbgrader command: the classroom venv first on PATH (nbgrader
     runs ``alembic``), no shared lab, no live mode, empty Jupyter user directories."""
-    if not (CLASSROOM_BIN / "nbgrader").exists():
-        subprocess.run(["make", "classroom-venv"], cwd=ROOT, check=True)
+    if not (CLASSROOM_BIN / "nbgrader").exists():  # `make test` builds it first
+        pytest.fail(f"no nbgrader in {CLASSROOM_BIN}: run `make classroom-venv` (make test does).")
     home = tmp_path_factory.mktemp("jupyter")
     environ = dict(os.environ)
     for name in ("TLS_COURSE_LAB", "TLS_COURSE_LIVE"):
