@@ -15,9 +15,12 @@ Per exercise, the grade must equal what ``helpers.exercises`` itself says of the
 ``check(function).passed``. A last test runs the whole exchange for one student (release,
 fetch, submit, collect, autograde, feedback) exactly as the teacher's guide shows it.
 
-Autograding kernels start their own lab: ``TLS_COURSE_LAB`` (a teacher's shared lab) and
-``TLS_COURSE_LIVE`` are removed from their environment, and Jupyter's user directories point
-at empty folders, so no personal nbgrader config or kernel spec of the machine takes part.
+Autograding kernels start their own lab and stay offline, as the notebook tests' kernels do
+(tests/notebooks.py): ``TLS_COURSE_LAB`` (a teacher's shared lab) and ``TLS_COURSE_LIVE`` are
+removed from their environment, the offline guard is in their IPython startup, and ``nbgrader
+autograde`` runs in a loopback-only network namespace where the system allows one. Jupyter's
+user directories point at empty folders, so no personal nbgrader config or kernel spec of the
+machine takes part.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import pytest
 from helpers import exercises
 from tools import assignments
 
+from . import notebooks as nbs
 from . import reporting
 
 pytestmark = [pytest.mark.classroom, pytest.mark.slow]
@@ -63,9 +67,8 @@ def env(tmp_path_factory) -> dict[str, str]:
     if not (CLASSROOM_BIN / "nbgrader").exists():  # `make test` builds it first
         pytest.fail(f"no nbgrader in {CLASSROOM_BIN}: run `make classroom-venv` (make test does).")
     home = tmp_path_factory.mktemp("jupyter")
-    environ = dict(os.environ)
-    for name in ("TLS_COURSE_LAB", "TLS_COURSE_LIVE"):
-        environ.pop(name, None)
+    # As for the notebook tests: no live mode, no shared lab, the offline guard in every kernel.
+    environ = nbs.kernel_env(nbs.guarded_ipython_dir())
     environ["PATH"] = f"{CLASSROOM_BIN}{os.pathsep}{environ.get('PATH', '')}"
     environ["JUPYTER_CONFIG_DIR"] = str(home / "config")
     environ["JUPYTER_DATA_DIR"] = str(home / "data")
@@ -88,6 +91,27 @@ class Run:
 
 def nbgrader(*args: str) -> list[str]:
     return [str(CLASSROOM_BIN / "nbgrader"), *args]
+
+
+def recorded(env: dict[str, str], record: Path) -> dict[str, str]:
+    """``env`` with the offline guard's record file: every kernel writes an "install" line when
+    its guard starts, then one line per attempt to leave the machine (helpers/netguard.py)."""
+    return {**env, nbs.RECORD_ENV: str(record)}
+
+
+def guard_record(record: Path) -> tuple[int, list[str]]:
+    """How many kernels ran with the guard, and what they tried beyond loopback."""
+    lines = (
+        [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+    )
+    kernels = sum(1 for a in lines if a["action"] == "install")
+    return kernels, [f"{a['action']} {a['target']}" for a in lines if a["action"] != "install"]
+
+
+def offline(command: list[str]) -> list[str]:
+    """``command`` in a loopback-only network namespace where the system has them, as the
+    notebook tests' kernels run (tests/notebooks.py): autograding kernels cannot leave the machine."""
+    return [*nbs.sandbox().prefix, *command]
 
 
 def generate(course: Path, numbers: list[str], env: dict[str, str], run: Run) -> None:
@@ -169,7 +193,12 @@ def graded(course, env, pytestconfig) -> Graded:
     submit(path, "solutions", solved=True)
     submit(path, "stubs", solved=False)
     # One command for every assignment and student ("*" is a glob over submitted/STUDENT/*).
-    run("autograde", nbgrader("autograde", "*", "--create", "--force"), env, path)
+    record = path / "guard.jsonl"
+    autograde = offline(nbgrader("autograde", "*", "--create", "--force"))
+    run("autograde", autograde, recorded(env, record), path)
+    kernels, attempts = guard_record(record)
+    # One kernel per submitted notebook, each guarded, none reaching for the network.
+    assert (kernels, attempts) == (len(NUMBERS) * len(STUDENTS), []), (kernels, attempts)
     run("export", nbgrader("export", "--to", str(path / "grades.csv")), env, path)
     python = str(CLASSROOM_BIN / "python")
     out = run(
@@ -185,7 +214,8 @@ def graded(course, env, pytestconfig) -> Graded:
     graded = Graded(path, scores, totals, run)
     table = [
         f"nbgrader, {len(NUMBERS)} assignments x {len(STUDENTS)} submissions: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in run.times.items())
+        + ", ".join(f"{k} {v:.1f} s" for k, v in run.times.items()),
+        f"  autograding: {nbs.sandbox().summary}",
     ]
     for row in sorted(totals, key=lambda r: (r["assignment"], r["student_id"])):
         table.append(
@@ -347,7 +377,10 @@ def test_release_collect_autograde_feedback_through_the_exchange(env, tmp_path, 
     run("submit", nbgrader("submit", "nb02", *student, "--student", "carol"), env, home)
     run("collect", nbgrader("collect", "nb02", ex), env, course)
     assert (course / "submitted" / "carol" / "nb02" / fetched.name).is_file()
-    run("autograde", nbgrader("autograde", "nb02", "--student", "carol", "--create"), env, course)
+    record = tmp_path / "guard.jsonl"
+    autograde = offline(nbgrader("autograde", "nb02", "--student", "carol", "--create"))
+    run("autograde", autograde, recorded(env, record), course)
+    assert guard_record(record) == (1, [])
     run(
         "generate_feedback",
         nbgrader("generate_feedback", "nb02", "--student", "carol"),
