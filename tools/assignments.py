@@ -28,10 +28,11 @@ nbgrader needs two kinds of cells, which the course's notebooks do not carry as 
   ``check()`` *never* raises (so "Run all" always reaches the end of a lesson), so the test
   cell asserts on its result: a stub would otherwise get full marks.
 
-The source is built from the **lesson** (prose, demonstrations, the ``hint()`` cells), with
-each exercise cell (tag ``exercise:nbNN.name``) taken from ``notebooks/solutions/`` and split
-in two. The solutions notebook itself is never used whole: its title cell quotes the
-``### BEGIN SOLUTION`` marker in prose, and nbgrader refuses a marker outside an answer cell.
+The source is built from the **lesson** (prose, demonstrations, the ``hint()`` cells); of
+``notebooks/solutions/`` only each exercise's marked region is used, so a region must not need
+anything its cell has outside it that the stub lacks (:func:`frame_mismatch` warns). The
+solutions notebook is never used whole: its title cell quotes the ``### BEGIN SOLUTION``
+marker in prose, and nbgrader refuses a marker outside an answer cell.
 
 Run it with the classroom venv's Python, which has nbgrader (``make assignments``); its
 ``bin`` must be on ``PATH``, because nbgrader's gradebook runs ``alembic`` as a command. All
