@@ -42,6 +42,7 @@ PROXY = ROOT / "classroom" / "node_modules" / ".bin" / "configurable-http-proxy"
 DEFAULT_STATE = ROOT / "build" / "classroom" / "hub"
 MPLCONFIG = ROOT / "build" / "classroom" / "mplconfig"
 LOOPBACK = "127.0.0.1"
+ATTEMPTS = 3  # hub starts tried when an internal port is taken meanwhile
 INFO = "hubctl.json"  # in the state directory: the supervisor's PID, the hub's URL, the lab
 
 
@@ -54,6 +55,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
+
+
+def check_port_free(port: int) -> None:
+    """The hub's public port: taken means another hub (or program) answers there."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            raise HubError(
+                f"port {port} on {LOOPBACK} is in use: choose another (make hub HUB_PORT=8010), "
+                "or stop what runs there (make hub-stop, for a background hub)"
+            ) from None
 
 
 def warm_matplotlib(bin_dir: Path) -> Path:
@@ -98,6 +111,33 @@ def stop_process(proc: subprocess.Popen, what: str, timeout: float = 45.0) -> No
         proc.wait()
 
 
+def start_hub(bin_dir: Path, env: dict[str, str], state: Path) -> subprocess.Popen:
+    """JupyterHub with classroom/jupyterhub_config.py, its internal ports picked free now."""
+    env = {
+        **env,
+        "CLASSROOM_HUB_API_PORT": str(free_port()),
+        "CLASSROOM_PROXY_API_PORT": str(free_port()),
+    }
+    return subprocess.Popen(
+        [str(bin_dir / "jupyterhub"), "-f", str(CONFIG)],
+        cwd=state, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def stop_proxy(state: Path) -> None:
+    """Stop configurable-http-proxy by the PID the hub wrote (a hub that failed leaves it)."""
+    pid_file = state / "jupyterhub-proxy.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    if _alive(pid) and "configurable-http-proxy" in _cmdline(pid):
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, 15):
+            os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
 def hub_answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/hub/api/", timeout=5) as response:  # noqa: S310 - our loopback URL
@@ -110,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     """Foreground: lab, then hub; returns when the hub exits or on Ctrl-C / SIGTERM."""
     if not PROXY.exists():
         raise HubError(f"{PROXY} is missing: run `make hub` (it runs npm ci --prefix classroom)")
+    check_port_free(args.port)
     state = Path(args.state).resolve()
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     bin_dir = Path(sys.executable).parent
@@ -121,8 +162,6 @@ def run(args: argparse.Namespace) -> int:
         **os.environ,
         "HUB_PORT": str(args.port),
         "CLASSROOM_STATE": str(state),
-        "CLASSROOM_HUB_API_PORT": str(free_port()),
-        "CLASSROOM_PROXY_API_PORT": str(free_port()),
         "CLASSROOM_AUTH": args.auth,
         "MPLCONFIGDIR": str(warm_matplotlib(bin_dir)),
         # nbgrader's gradebook runs `alembic` by name: the venv's bin comes first.
@@ -134,22 +173,32 @@ def run(args: argparse.Namespace) -> int:
         lab, join = start_lab(bin_dir)
     env["TLS_COURSE_LAB"] = join
     url = f"http://{LOOPBACK}:{args.port}"
-    hub = subprocess.Popen(
-        [str(bin_dir / "jupyterhub"), "-f", str(CONFIG)],
-        cwd=state, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    info = {"pid": os.getpid(), "hub_pid": hub.pid, "lab_pid": lab.pid if lab else None,
-            "url": url, "lab": join, "state": str(state)}  # fmt: skip
-    (state / INFO).write_text(json.dumps(info))
     print(f"hubctl: JupyterHub on {url}/ (students log in there; the first login under a name "
           f"sets its password; the admin is `teacher`)\nhubctl: shared lab {join}\n"
           "hubctl: Ctrl-C stops the hub, every student's server, the proxy and the lab",
           file=sys.stderr, flush=True)  # fmt: skip
+    hub = None
     try:
+        for attempt in range(1, ATTEMPTS + 1):
+            hub = start_hub(bin_dir, env, state)
+            info = {"pid": os.getpid(), "hub_pid": hub.pid, "lab_pid": lab.pid if lab else None,
+                    "url": url, "lab": join, "state": str(state)}  # fmt: skip
+            (state / INFO).write_text(json.dumps(info))
+            while not stopping.is_set() and hub.poll() is None and not hub_answers(url):
+                stopping.wait(0.2)
+            if hub.poll() is None or stopping.is_set() or attempt == ATTEMPTS:
+                break
+            # Exited before answering: most often an internal port (picked free a moment ago)
+            # was taken by another program meanwhile. Its proxy may still run: stop it, retry.
+            stop_proxy(state)
+            print(f"hubctl: the hub exited at start (code {hub.returncode}); retrying with other "
+                  "internal ports", file=sys.stderr, flush=True)  # fmt: skip
         while not stopping.is_set() and hub.poll() is None:
             stopping.wait(0.5)
     finally:
-        stop_process(hub, "hub")
+        if hub is not None:
+            stop_process(hub, "hub")
+        stop_proxy(state)  # the hub stops it, except when the hub itself failed
         if lab is not None:
             stop_process(lab, "lab")
         with contextlib.suppress(FileNotFoundError):
@@ -163,6 +212,7 @@ def start(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
     if (state / INFO).exists() and _alive(json.loads((state / INFO).read_text())["pid"]):
         raise HubError(f"a hub already runs with state {state}: `make hub-stop` first")
+    check_port_free(args.port)
     log = state / "hub.log"
     argv = [sys.executable, str(Path(__file__).resolve()), "run", "--state", str(state),
             "--port", str(args.port), "--auth", args.auth]  # fmt: skip
