@@ -49,9 +49,9 @@ pytestmark = [pytest.mark.classroom, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 CLASSROOM_BIN = ROOT / "build" / "classroom" / "venv" / "bin"
 COURSE_ID = "tls-course"
-#: The lessons autograded here. Every lesson, two submissions each, took 101 s of autograding
-#: on this 2-core machine under load (2026-12-06), over the minute and a half a test may take;
-#: these four took 28 s and cover the lab's servers (02), notebook 03's data file
+#: The lessons autograded here. Every lesson, two submissions each, took 81 s of autograding
+#: on this 2-core machine, 101 s with it busy (2026-12-06), about the minute and a half a test
+#: may take; these four took 24-28 s and cover the lab's servers (02), notebook 03's data file
 #: read from an assignment folder, and the ACME lesson (10). TLS_COURSE_NBGRADER_LESSONS="all"
 #: (or "01 08 ...") grades others. Every lesson's release is generated and checked regardless.
 _CHOSEN = os.environ.get("TLS_COURSE_NBGRADER_LESSONS", "00 02 03 10")
