@@ -24,12 +24,13 @@ hub, the proxy, every server and kernel, and this process with the lab), memory 
 the lab's handshakes per second during the run against its measured capacity. The last line is
 the same as one JSON object (tests/test_hub.py reads it).
 
-How it scales (12 students on the 2-core, 24 GiB reference machine, 2026-12-06, other jobs
-running; the output's "scaling" line recomputes this from each run): about 220 MiB per student
-(server + kernel after notebook 02, PSS) plus about 0.25 GiB fixed (hub, proxy, lab), so memory
-alone would allow ~100 students in 24 GiB. CPU is the limit: twelve servers starting at once took
-up to 23 s each, and notebook 02 took 12.9 s for the room against 2.3 s for one student (5.6x,
-about N / cores). The lab is not the limit: the room used 90 of its ~770 handshakes per second.
+How it scales (12 students on the 2-core, 24 GiB reference machine, two runs on 2026-12-06 with
+other jobs running; the output's "scaling" line recomputes this from each run): about 220 MiB per
+student (server + kernel after notebook 02, PSS) plus about 0.25 GiB fixed (hub, proxy, lab), so
+memory alone would allow ~100 students in 24 GiB. CPU is the limit: twelve servers starting at once
+were ready in 21-24 s, and notebook 02 took the room 11-13 s against 2.1-2.3 s for one student
+(5.3-5.6x, about N / cores). The lab is not the limit: the room used 90-104 of the 770-1260
+handshakes per second it served alone (8-12 %).
 Size a real room's machine by cores (one per 4-6 students working at the same moment) and give
 each student 512 MiB (TLJH ``limits.memory``, Z2JH ``singleuser.memory.limit``).
 """
