@@ -20,7 +20,7 @@ CLASSROOM_VENV  := build/classroom/venv
 CLASSROOM_BIN   := $(CLASSROOM_VENV)/bin
 CLASSROOM_STAMP := $(CLASSROOM_VENV)/.installed
 
-.PHONY: setup classroom-venv assignments lab test test-matrix lint html nav bench serve-lab clean
+.PHONY: setup classroom-venv hub hub-stop assignments lab test test-matrix lint html nav bench serve-lab clean
 
 # The install runs again only when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
