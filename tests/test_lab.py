@@ -764,3 +764,14 @@ def test_a_lab_whose_acme_ca_cannot_start_undoes_everything(
     # No name left in the hosts table, no proxy or scenario server left serving.
     assert "127.0.0.2" not in names.lookup_all(lab.host("valid"))
     assert set(threading.enumerate()) <= before
+
+
+def test_accepted_counts_connections(lab: Lab) -> None:
+    """Lab.accepted grows by one per connection to a scenario port (bench/hub.py reads it)."""
+    before = lab.accepted
+    for _ in range(3):
+        assert requests.get(lab.url("valid"), verify=lab.ca_bundle, timeout=5).ok
+    # requests opens a new connection per call without a Session: three at least.
+    assert lab.accepted >= before + 3
+    with pytest.raises(LabError, match="not running"):
+        _ = Lab().accepted

@@ -101,7 +101,10 @@ def _constraints() -> list[Requirement]:
 def test_constraints_pin_every_runtime_and_dev_dependency():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wanted = {_requirement_name(d) for d in pyproject["project"]["dependencies"]}
-    wanted |= {_requirement_name(d) for d in pyproject["project"]["optional-dependencies"]["dev"]}
+    for extra in ("dev", "classroom"):  # classroom: make hub, make assignments (issue 16)
+        wanted |= {
+            _requirement_name(d) for d in pyproject["project"]["optional-dependencies"][extra]
+        }
     pinned = set()
     for req in _constraints():
         specs = list(req.specifier)
@@ -439,7 +442,18 @@ def test_no_sys_path_hacks():
 
 def test_ruff_is_clean():
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "helpers", "tests", "notebooks", "bench", "tools"],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "helpers",
+            "tests",
+            "notebooks",
+            "bench",
+            "tools",
+            "classroom",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

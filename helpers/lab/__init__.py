@@ -245,6 +245,16 @@ class Lab:
         return self._reactor is not None
 
     @property
+    def accepted(self) -> int:
+        """Connections the scenario ports have accepted since :meth:`start` (a counter that
+        only grows: how busy a shared lab is; ``bench/hub.py`` reads it per second)."""
+        reactor = self._reactor
+        if reactor is None:
+            self._running_files()  # raises the "not running" LabError
+            raise LabError("The lab is not running.", "Start it first.")
+        return reactor.accepted
+
+    @property
     def proxy(self) -> LabProxy:
         """The lab's HTTP CONNECT proxies (notebook 09, :mod:`helpers.lab.proxy`):
         ``proxy.tunnel`` and ``proxy.inspecting`` URLs, and ``proxy.inspection_ca``, the
